@@ -1,0 +1,84 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import { IERC20 } from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
+import { SafeERC20 } from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
+import { ReentrancyGuardTransient } from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
+
+import { FeeOnTransferNotSupported, InsufficientBalance, NotAToken, ZeroAmount } from "./Common.sol";
+import { ICollateralEscrow } from "./interfaces/ICollateralEscrow.sol";
+
+/// @title CollateralEscrow
+/// @notice The accounts of the marketplace. Locking and releasing move value between an account and a
+/// deal without moving tokens, so `totalOwed` changes only when tokens enter or leave, and the escrow's
+/// token balance always equals it.
+abstract contract CollateralEscrow is ICollateralEscrow, ReentrancyGuardTransient {
+    using SafeERC20 for IERC20;
+
+    /// @dev Unlocked balances: what each account can withdraw or lock into a deal.
+    mapping(address token => mapping(address account => uint256 amount)) private _available;
+
+    /// @dev Unlocked balances plus locked deal funds, per token.
+    mapping(address token => uint256 amount) private _totalOwed;
+
+    /// @inheritdoc ICollateralEscrow
+    function deposit(address token, uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        _pull(token, msg.sender, amount);
+        _available[token][msg.sender] += amount;
+        emit Deposited(token, msg.sender, amount);
+    }
+
+    /// @inheritdoc ICollateralEscrow
+    function withdraw(address token, uint256 amount) external nonReentrant {
+        if (amount == 0) revert ZeroAmount();
+        uint256 balance = _available[token][msg.sender];
+        if (amount > balance) revert InsufficientBalance(balance, amount);
+        _available[token][msg.sender] = balance - amount;
+        _totalOwed[token] -= amount;
+        IERC20(token).safeTransfer(msg.sender, amount);
+        emit Withdrawn(token, msg.sender, amount);
+    }
+
+    /// @inheritdoc ICollateralEscrow
+    function available(address token, address account) external view returns (uint256) {
+        return _available[token][account];
+    }
+
+    /// @inheritdoc ICollateralEscrow
+    function totalOwed(address token) external view returns (uint256) {
+        return _totalOwed[token];
+    }
+
+    /// @dev Moves `amount` from `account`'s unlocked balance into a deal. When the balance falls short and
+    /// `pullShortfall` is set (the account is the caller), the rest is pulled from its wallet; otherwise
+    /// nothing changes and false is returned, so the deal can wait for the account to fund it.
+    function _lock(address token, address account, uint256 amount, bool pullShortfall) internal returns (bool) {
+        uint256 balance = _available[token][account];
+        if (balance >= amount) {
+            if (amount != 0) _available[token][account] = balance - amount;
+            return true;
+        }
+        if (!pullShortfall) return false;
+        if (balance != 0) _available[token][account] = 0;
+        _pull(token, account, amount - balance);
+        return true;
+    }
+
+    /// @dev Returns deal funds to an account's unlocked balance.
+    function _credit(address token, address account, uint256 amount) internal {
+        if (amount != 0) _available[token][account] += amount;
+    }
+
+    /// @dev Transfers tokens in and checks that exactly `amount` arrived.
+    function _pull(address token, address from, uint256 amount) private {
+        if (token.code.length == 0) revert NotAToken(token);
+        uint256 balanceBefore = IERC20(token).balanceOf(address(this));
+        IERC20(token).safeTransferFrom(from, address(this), amount);
+        uint256 balanceAfter = IERC20(token).balanceOf(address(this));
+        // A token whose transfer shrinks the recipient's balance counts as having delivered nothing.
+        uint256 received = balanceAfter > balanceBefore ? balanceAfter - balanceBefore : 0;
+        if (received != amount) revert FeeOnTransferNotSupported(token, amount, received);
+        _totalOwed[token] += amount;
+    }
+}

@@ -1,0 +1,388 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import { IEAS, Attestation } from "@ethereum-attestation-service/eas-contracts/contracts/IEAS.sol";
+import { ISchemaRegistry } from "@ethereum-attestation-service/eas-contracts/contracts/ISchemaRegistry.sol";
+import { ISchemaResolver } from "@ethereum-attestation-service/eas-contracts/contracts/resolver/ISchemaResolver.sol";
+import { SchemaResolver } from "@ethereum-attestation-service/eas-contracts/contracts/resolver/SchemaResolver.sol";
+import { EIP712 } from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
+import { SignatureChecker } from "@openzeppelin/contracts/utils/cryptography/SignatureChecker.sol";
+
+import {
+    AttestationMustNotExpire,
+    CollateralBelowMinimum,
+    DeadlineNotReached,
+    DeadlinePassed,
+    InvalidDeadline,
+    InvalidDuration,
+    InvalidSignature,
+    InvalidValidationScheme,
+    NotAParty,
+    NotAToken,
+    NotTheClient,
+    NotTheFundingParty,
+    NotTheProvider,
+    NotTheWaitingParty,
+    OfferExpired,
+    OfferForAnotherRequest,
+    OfferIsCancelled,
+    PriceAboveMaximum,
+    RequestExpired,
+    SelfDeal,
+    UnexpectedStatus,
+    UnknownSchema,
+    WrongAttester,
+    WrongRecipient,
+    WrongReference,
+    ZeroAmount,
+    ZeroResultHash,
+    ZeroSpecHash
+} from "./Common.sol";
+import { CollateralEscrow } from "./CollateralEscrow.sol";
+import { IComputeMarket } from "./interfaces/IComputeMarket.sol";
+import { CloseReason, Deal, Offer, Request, Status, ValidationScheme } from "./Types.sol";
+
+/// @title ComputeMarket
+/// @notice The scheme state machine of the compute marketplace, its collateral escrow, and the EAS schema
+/// resolver that ties commencement, completion and validation attestations to deals.
+///
+/// Requests and offers cost no storage: a request is an event whose EIP-712 hash is the deal id, and an
+/// offer is an EIP-712 message signed by its author and broadcast as an event. Storage is written once
+/// an offer is accepted, and the accepted terms are what the escrow locks.
+///
+/// Attestations are made by the agents themselves on EAS; EAS calls this contract as the resolver of the
+/// three schemas it registers at deployment, and the attestation moves the deal along only if it comes
+/// from the right party, names the right recipient, and references the deal's previous attestation.
+/// The schemas are irrevocable and attestations must not expire, so a referenced attestation stays valid.
+contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP712 {
+    /// @dev keccak256("Request(address client,address token,uint96 maxPrice,uint96 minCollateral,uint40 offerDeadline,uint24 commenceWithin,uint24 jobDuration,uint24 validationWindow,uint8 scheme,address validator,bytes32 specHash,uint64 nonce)")
+    bytes32 public constant REQUEST_TYPEHASH = keccak256(
+        "Request(address client,address token,uint96 maxPrice,uint96 minCollateral,uint40 offerDeadline,uint24 commenceWithin,uint24 jobDuration,uint24 validationWindow,uint8 scheme,address validator,bytes32 specHash,uint64 nonce)"
+    );
+
+    /// @dev keccak256("Offer(bytes32 dealId,address provider,uint96 price,uint96 collateral,uint40 expiry,uint32 round)")
+    bytes32 public constant OFFER_TYPEHASH =
+        keccak256("Offer(bytes32 dealId,address provider,uint96 price,uint96 collateral,uint40 expiry,uint32 round)");
+
+    /// @notice EAS schema of the provider's commencement attestation (recipient: the client).
+    string public constant COMMENCEMENT_SCHEMA = "bytes32 dealId";
+    /// @notice EAS schema of the provider's completion attestation (recipient: the client; refUID: commencement).
+    string public constant COMPLETION_SCHEMA = "bytes32 dealId,bytes32 resultHash,string resultURI";
+    /// @notice EAS schema of the verdict on a result (recipient: the provider; refUID: completion).
+    string public constant VALIDATION_SCHEMA = "bytes32 dealId,bool approved";
+
+    /// @notice UIDs of the schemas above, registered with this contract as resolver.
+    bytes32 public immutable commencementSchemaUID;
+    bytes32 public immutable completionSchemaUID;
+    bytes32 public immutable validationSchemaUID;
+
+    mapping(bytes32 dealId => Deal deal) private _deals;
+
+    /// @dev Offers withdrawn by their signer before acceptance.
+    mapping(address signer => mapping(bytes32 offerHash => bool cancelled)) private _offerCancelled;
+
+    constructor(IEAS eas) SchemaResolver(eas) EIP712("ComputeMarket", "1") {
+        ISchemaRegistry registry = eas.getSchemaRegistry();
+        commencementSchemaUID = registry.register(COMMENCEMENT_SCHEMA, ISchemaResolver(address(this)), false);
+        completionSchemaUID = registry.register(COMPLETION_SCHEMA, ISchemaResolver(address(this)), false);
+        validationSchemaUID = registry.register(VALIDATION_SCHEMA, ISchemaResolver(address(this)), false);
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Negotiation
+    // ---------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IComputeMarket
+    function request(Request calldata req, string calldata specURI) external returns (bytes32 dealId) {
+        if (msg.sender != req.client) revert NotTheClient();
+        _checkTerms(req);
+        if (req.offerDeadline <= _time()) revert InvalidDeadline();
+        dealId = hashRequest(req);
+        _expectStatus(dealId, _deals[dealId].status, Status.None);
+        emit Requested(dealId, msg.sender, req, specURI);
+    }
+
+    /// @inheritdoc IComputeMarket
+    function cancelRequest(Request calldata req) external {
+        if (msg.sender != req.client) revert NotTheClient();
+        bytes32 dealId = hashRequest(req);
+        Deal storage deal = _deals[dealId];
+        _expectStatus(dealId, deal.status, Status.None);
+        deal.status = Status.Cancelled;
+        emit Closed(dealId, Status.Cancelled, CloseReason.Cancelled);
+    }
+
+    /// @inheritdoc IComputeMarket
+    function offer(Offer calldata terms, bytes calldata signature) external {
+        if (terms.price == 0) revert ZeroAmount();
+        if (terms.expiry <= _time()) revert OfferExpired();
+        _expectStatus(terms.dealId, _deals[terms.dealId].status, Status.None);
+        if (!SignatureChecker.isValidSignatureNow(msg.sender, hashOffer(terms), signature)) {
+            revert InvalidSignature();
+        }
+        emit Offered(terms.dealId, msg.sender, terms.provider, terms, signature);
+    }
+
+    /// @inheritdoc IComputeMarket
+    function cancelOffer(Offer calldata terms) external {
+        bytes32 offerHash = hashOffer(terms);
+        _offerCancelled[msg.sender][offerHash] = true;
+        emit OfferCancelled(offerHash, msg.sender);
+    }
+
+    /// @inheritdoc IComputeMarket
+    function accept(Request calldata req, Offer calldata terms, bytes calldata signature) external nonReentrant {
+        bytes32 dealId = hashRequest(req);
+        if (terms.dealId != dealId) revert OfferForAnotherRequest();
+        Deal storage deal = _deals[dealId];
+        _expectStatus(dealId, deal.status, Status.None);
+        _checkTerms(req);
+        uint40 now_ = _time();
+        if (now_ > req.offerDeadline) revert RequestExpired();
+        if (now_ > terms.expiry) revert OfferExpired();
+        if (terms.provider == req.client || terms.provider == req.validator) revert SelfDeal();
+        if (terms.price == 0) revert ZeroAmount();
+        if (terms.price > req.maxPrice) revert PriceAboveMaximum(terms.price, req.maxPrice);
+        if (terms.collateral < req.minCollateral) revert CollateralBelowMinimum(terms.collateral, req.minCollateral);
+
+        // The client accepts a provider's offer; a provider accepts the client's counter-offer.
+        bool callerIsClient = msg.sender == req.client;
+        if (!callerIsClient && msg.sender != terms.provider) revert NotAParty();
+        address signer = callerIsClient ? terms.provider : req.client;
+        bytes32 offerHash = hashOffer(terms);
+        if (_offerCancelled[signer][offerHash]) revert OfferIsCancelled();
+        if (!SignatureChecker.isValidSignatureNow(signer, offerHash, signature)) revert InvalidSignature();
+
+        // The accepted terms bind the escrow: exactly the price and the collateral are locked.
+        bool paymentLocked = _lock(req.token, req.client, terms.price, callerIsClient);
+        bool collateralLocked = _lock(req.token, terms.provider, terms.collateral, !callerIsClient);
+        Status status = !paymentLocked
+            ? Status.AwaitingPayment
+            : (collateralLocked ? Status.Agreed : Status.AwaitingCollateral);
+
+        deal.client = req.client;
+        deal.price = terms.price;
+        deal.provider = terms.provider;
+        deal.collateral = terms.collateral;
+        deal.token = req.token;
+        deal.status = status;
+        deal.deadline = now_ + req.commenceWithin;
+        deal.jobDuration = req.jobDuration;
+        deal.validationWindow = req.validationWindow;
+        if (req.validator != address(0)) deal.validator = req.validator;
+
+        emit Accepted(dealId, req.client, terms.provider, offerHash, status);
+    }
+
+    /// @inheritdoc IComputeMarket
+    function fund(bytes32 dealId) external nonReentrant {
+        Deal storage deal = _deals[dealId];
+        Status status = deal.status;
+        if (status == Status.AwaitingCollateral) {
+            if (msg.sender != deal.provider) revert NotTheFundingParty();
+        } else if (status == Status.AwaitingPayment) {
+            if (msg.sender != deal.client) revert NotTheFundingParty();
+        } else {
+            revert UnexpectedStatus(dealId, uint8(status));
+        }
+        if (_time() > deal.deadline) revert DeadlinePassed(dealId, deal.deadline);
+        uint256 amount = status == Status.AwaitingCollateral ? deal.collateral : deal.price;
+        _lock(deal.token, msg.sender, amount, true);
+        // The commencement deadline set at acceptance stands: waiting for funds does not extend it.
+        deal.status = Status.Agreed;
+        emit Funded(dealId, msg.sender);
+    }
+
+    /// @inheritdoc IComputeMarket
+    function collateralMissing(bytes32 dealId) external {
+        Deal storage deal = _deals[dealId];
+        Status status = deal.status;
+        address waitingParty;
+        if (status == Status.AwaitingCollateral) waitingParty = deal.client;
+        else if (status == Status.AwaitingPayment) waitingParty = deal.provider;
+        else revert UnexpectedStatus(dealId, uint8(status));
+        if (msg.sender != waitingParty && _time() <= deal.deadline) revert NotTheWaitingParty();
+        // Only the waiting party's side was ever locked: it goes back to its account.
+        _credit(deal.token, waitingParty, status == Status.AwaitingCollateral ? deal.price : deal.collateral);
+        _close(dealId, deal, Status.Unfunded, CloseReason.CollateralMissing);
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Termination after agreement
+    // ---------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IComputeMarket
+    function settle(bytes32 dealId) external {
+        Deal storage deal = _deals[dealId];
+        _expectStatus(dealId, deal.status, Status.Completed);
+        if (_time() <= deal.deadline) revert DeadlineNotReached(dealId, deal.deadline);
+        _payProvider(dealId, deal, CloseReason.ValidationWindowPassed);
+    }
+
+    /// @inheritdoc IComputeMarket
+    function claimTimeout(bytes32 dealId) external {
+        Deal storage deal = _deals[dealId];
+        Status status = deal.status;
+        CloseReason reason;
+        if (status == Status.Agreed) reason = CloseReason.CommencementTimeout;
+        else if (status == Status.Commenced) reason = CloseReason.CompletionTimeout;
+        else revert UnexpectedStatus(dealId, uint8(status));
+        if (_time() <= deal.deadline) revert DeadlineNotReached(dealId, deal.deadline);
+        _slashProvider(dealId, deal, reason);
+    }
+
+    /// @inheritdoc IComputeMarket
+    function abort(bytes32 dealId) external {
+        Deal storage deal = _deals[dealId];
+        if (msg.sender != deal.provider) revert NotTheProvider();
+        Status status = deal.status;
+        if (status != Status.Agreed && status != Status.Commenced) revert UnexpectedStatus(dealId, uint8(status));
+        _slashProvider(dealId, deal, CloseReason.ProviderAborted);
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Attestations (called by EAS through SchemaResolver)
+    // ---------------------------------------------------------------------------------------------------
+
+    /// @dev Routes an attestation of one of the market's schemas to its transition.
+    function onAttest(Attestation calldata attestation, uint256 /* value */ ) internal override returns (bool) {
+        if (attestation.expirationTime != 0) revert AttestationMustNotExpire();
+        bytes32 schema = attestation.schema;
+        if (schema == commencementSchemaUID) _onCommencement(attestation);
+        else if (schema == completionSchemaUID) _onCompletion(attestation);
+        else if (schema == validationSchemaUID) _onValidation(attestation);
+        else revert UnknownSchema(schema);
+        return true;
+    }
+
+    /// @dev The market's schemas are registered irrevocable, so EAS refuses revocations before asking;
+    /// answering false makes EAS revert should it ever ask.
+    function onRevoke(Attestation calldata, uint256) internal pure override returns (bool) {
+        return false;
+    }
+
+    /// @dev Agreed -> Commenced: the provider attests that work began (no reference: it opens the chain).
+    function _onCommencement(Attestation calldata attestation) private {
+        bytes32 dealId = abi.decode(attestation.data, (bytes32));
+        Deal storage deal = _deals[dealId];
+        _expectStatus(dealId, deal.status, Status.Agreed);
+        _expectParties(attestation, deal.provider, deal.client);
+        if (attestation.refUID != bytes32(0)) revert WrongReference(bytes32(0), attestation.refUID);
+        uint40 now_ = _beforeDeadline(dealId, deal);
+        deal.status = Status.Commenced;
+        deal.deadline = now_ + deal.jobDuration;
+        deal.lastAttestation = attestation.uid;
+        emit Commenced(dealId, attestation.uid);
+    }
+
+    /// @dev Commenced -> Completed: the provider attests the result, referencing its commencement.
+    function _onCompletion(Attestation calldata attestation) private {
+        (bytes32 dealId, bytes32 resultHash,) = abi.decode(attestation.data, (bytes32, bytes32, string));
+        Deal storage deal = _deals[dealId];
+        _expectStatus(dealId, deal.status, Status.Commenced);
+        _expectParties(attestation, deal.provider, deal.client);
+        _expectReference(attestation, deal);
+        if (resultHash == bytes32(0)) revert ZeroResultHash();
+        uint40 now_ = _beforeDeadline(dealId, deal);
+        deal.status = Status.Completed;
+        deal.deadline = now_ + deal.validationWindow;
+        deal.lastAttestation = attestation.uid;
+        emit Completed(dealId, attestation.uid, resultHash);
+    }
+
+    /// @dev Completed -> Settled or Slashed: the judge of the deal's scheme (the client when optimistic, the
+    /// validator otherwise) approves or rejects the result; the client may always approve.
+    function _onValidation(Attestation calldata attestation) private {
+        (bytes32 dealId, bool approved) = abi.decode(attestation.data, (bytes32, bool));
+        Deal storage deal = _deals[dealId];
+        _expectStatus(dealId, deal.status, Status.Completed);
+        address judge = deal.validator == address(0) ? deal.client : deal.validator;
+        address attester = attestation.attester;
+        if (attester != judge && !(approved && attester == deal.client)) revert WrongAttester(judge, attester);
+        if (attestation.recipient != deal.provider) revert WrongRecipient(deal.provider, attestation.recipient);
+        _expectReference(attestation, deal);
+        _beforeDeadline(dealId, deal);
+        if (approved) _payProvider(dealId, deal, CloseReason.Approved);
+        else _slashProvider(dealId, deal, CloseReason.Rejected);
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Views
+    // ---------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IComputeMarket
+    function getDeal(bytes32 dealId) external view returns (Deal memory) {
+        return _deals[dealId];
+    }
+
+    /// @inheritdoc IComputeMarket
+    function hashRequest(Request calldata req) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(REQUEST_TYPEHASH, req)));
+    }
+
+    /// @inheritdoc IComputeMarket
+    function hashOffer(Offer calldata terms) public view returns (bytes32) {
+        return _hashTypedDataV4(keccak256(abi.encode(OFFER_TYPEHASH, terms)));
+    }
+
+    /// @notice Whether `signer` withdrew the offer with hash `offerHash`.
+    function isOfferCancelled(address signer, bytes32 offerHash) external view returns (bool) {
+        return _offerCancelled[signer][offerHash];
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Internals
+    // ---------------------------------------------------------------------------------------------------
+
+    /// @dev The current time; virtual so that tests can move it.
+    function _time() internal view virtual returns (uint40) {
+        return uint40(block.timestamp);
+    }
+
+    /// @dev Checks the terms of a request that do not depend on time.
+    function _checkTerms(Request calldata req) private view {
+        if (req.token.code.length == 0) revert NotAToken(req.token);
+        if (req.maxPrice == 0) revert ZeroAmount();
+        if (req.commenceWithin == 0 || req.jobDuration == 0 || req.validationWindow == 0) revert InvalidDuration();
+        bool hasValidator = req.validator != address(0);
+        if ((req.scheme == ValidationScheme.Validator) != hasValidator) revert InvalidValidationScheme();
+        if (hasValidator && req.validator == req.client) revert InvalidValidationScheme();
+        if (req.specHash == bytes32(0)) revert ZeroSpecHash();
+    }
+
+    function _expectStatus(bytes32 dealId, Status actual, Status expected) private pure {
+        if (actual != expected) revert UnexpectedStatus(dealId, uint8(actual));
+    }
+
+    function _expectParties(Attestation calldata attestation, address attester, address recipient) private pure {
+        if (attestation.attester != attester) revert WrongAttester(attester, attestation.attester);
+        if (attestation.recipient != recipient) revert WrongRecipient(recipient, attestation.recipient);
+    }
+
+    function _expectReference(Attestation calldata attestation, Deal storage deal) private view {
+        bytes32 expected = deal.lastAttestation;
+        if (attestation.refUID != expected) revert WrongReference(expected, attestation.refUID);
+    }
+
+    /// @dev Reverts once the deal's current deadline has passed; returns the current time.
+    function _beforeDeadline(bytes32 dealId, Deal storage deal) private view returns (uint40 now_) {
+        now_ = _time();
+        if (now_ > deal.deadline) revert DeadlinePassed(dealId, deal.deadline);
+    }
+
+    function _payProvider(bytes32 dealId, Deal storage deal, CloseReason reason) private {
+        _credit(deal.token, deal.provider, uint256(deal.price) + deal.collateral);
+        _close(dealId, deal, Status.Settled, reason);
+    }
+
+    /// @dev The provider failed: the client gets its payment back and the whole collateral, never an owner.
+    function _slashProvider(bytes32 dealId, Deal storage deal, CloseReason reason) private {
+        _credit(deal.token, deal.client, uint256(deal.price) + deal.collateral);
+        _close(dealId, deal, Status.Slashed, reason);
+    }
+
+    function _close(bytes32 dealId, Deal storage deal, Status outcome, CloseReason reason) private {
+        deal.status = outcome;
+        emit Closed(dealId, outcome, reason);
+    }
+}

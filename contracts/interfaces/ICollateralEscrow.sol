@@ -1,0 +1,27 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+/// @title ICollateralEscrow
+/// @notice Accounts that hold payments and collateral. Agents keep a float here: accepting a deal locks
+/// part of it, closing a deal credits it, and only the account's owner can withdraw it (pull payments).
+interface ICollateralEscrow {
+    /// @notice Tokens entered an account.
+    event Deposited(address indexed token, address indexed account, uint256 amount);
+
+    /// @notice Tokens left an account.
+    event Withdrawn(address indexed token, address indexed account, uint256 amount);
+
+    /// @notice Deposit `amount` of `token` into the caller's account. Tokens that deliver less than the
+    /// amount transferred (fee on transfer) are refused.
+    function deposit(address token, uint256 amount) external;
+
+    /// @notice Withdraw `amount` of unlocked `token` from the caller's account.
+    function withdraw(address token, uint256 amount) external;
+
+    /// @notice The unlocked balance of `account` in `token`.
+    function available(address token, address account) external view returns (uint256);
+
+    /// @notice Everything the escrow owes in `token`: unlocked balances plus the funds locked in open deals.
+    /// Always equal to the escrow's own balance of `token`.
+    function totalOwed(address token) external view returns (uint256);
+}

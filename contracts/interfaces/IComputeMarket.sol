@@ -1,0 +1,83 @@
+// SPDX-License-Identifier: MIT
+pragma solidity ^0.8.28;
+
+import { CloseReason, Deal, Offer, Request, Status } from "../Types.sol";
+import { ICollateralEscrow } from "./ICollateralEscrow.sol";
+
+/// @title IComputeMarket
+/// @notice The negotiation scheme of the compute marketplace: request, offer and counter-offer, accept,
+/// attestations of commencement, completion and validation (through EAS), and termination.
+/// Every message is an event that carries its full terms, so an agent can rebuild any negotiation from
+/// chain history alone.
+interface IComputeMarket is ICollateralEscrow {
+    /// @notice A client asked for compute. `dealId` is the EIP-712 hash of `request`.
+    event Requested(bytes32 indexed dealId, address indexed client, Request request, string specURI);
+
+    /// @notice A signed offer (signer = provider) or counter-offer (signer = client) was broadcast.
+    event Offered(bytes32 indexed dealId, address indexed signer, address indexed provider, Offer offer, bytes signature);
+
+    /// @notice A signer withdrew an offer before it was accepted.
+    event OfferCancelled(bytes32 indexed offerHash, address indexed signer);
+
+    /// @notice An offer was accepted; `status` says whether both sides are locked or one is awaited.
+    event Accepted(
+        bytes32 indexed dealId, address indexed client, address indexed provider, bytes32 offerHash, Status status
+    );
+
+    /// @notice The awaited side locked its funds; the deal is now Agreed.
+    event Funded(bytes32 indexed dealId, address indexed account);
+
+    /// @notice The provider attested that work began.
+    event Commenced(bytes32 indexed dealId, bytes32 attestation);
+
+    /// @notice The provider attested that work finished, with the hash of the result.
+    event Completed(bytes32 indexed dealId, bytes32 attestation, bytes32 resultHash);
+
+    /// @notice The deal reached a terminal status.
+    event Closed(bytes32 indexed dealId, Status indexed outcome, CloseReason reason);
+
+    /// @notice Broadcast a request for compute. Nothing is stored: the request is open until its offer
+    /// deadline, and the terms come back as calldata when an offer on it is accepted.
+    function request(Request calldata req, string calldata specURI) external returns (bytes32 dealId);
+
+    /// @notice Cancel a request before any offer on it is accepted. Only the client can.
+    function cancelRequest(Request calldata req) external;
+
+    /// @notice Broadcast a signed offer or counter-offer. The caller must be its signer.
+    function offer(Offer calldata terms, bytes calldata signature) external;
+
+    /// @notice Withdraw a signed offer so that it can no longer be accepted.
+    function cancelOffer(Offer calldata terms) external;
+
+    /// @notice Accept the other party's signed offer: the client accepts a provider's offer, or a provider
+    /// accepts the client's counter-offer. The caller's side is locked (from its escrow account, the
+    /// shortfall pulled from its wallet); the signer's side is locked from its escrow account if it holds
+    /// enough, otherwise the deal awaits it until the commencement deadline.
+    function accept(Request calldata req, Offer calldata terms, bytes calldata signature) external;
+
+    /// @notice Lock the awaited side of an accepted deal.
+    function fund(bytes32 dealId) external;
+
+    /// @notice Give up on a deal whose other side never locked its funds (the waiting party at any time,
+    /// anyone after the deadline). The locked side is returned.
+    function collateralMissing(bytes32 dealId) external;
+
+    /// @notice Pay the provider of a completed deal once its validation window has passed. Anyone can call.
+    function settle(bytes32 dealId) external;
+
+    /// @notice Slash a provider that missed its commencement or completion deadline. Anyone can call.
+    function claimTimeout(bytes32 dealId) external;
+
+    /// @notice The provider reports that it cannot finish the job: the client is refunded and paid the
+    /// collateral at once rather than waiting for the deadline.
+    function abort(bytes32 dealId) external;
+
+    /// @notice The deal agreed for `dealId` (all zero while none is).
+    function getDeal(bytes32 dealId) external view returns (Deal memory);
+
+    /// @notice The deal id of a request: its EIP-712 typed-data hash.
+    function hashRequest(Request calldata req) external view returns (bytes32);
+
+    /// @notice The EIP-712 hash an offer's signer signs.
+    function hashOffer(Offer calldata terms) external view returns (bytes32);
+}
