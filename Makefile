@@ -1,0 +1,46 @@
+# One entry point. Every target installs what is missing first (pinned, from PyPI and npm only) and is a
+# fast no-op when everything is there.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+STAMPS := .stamps
+
+# The project's solc (tools/solc), the npm binaries (anvil, forge, cast) and the virtualenv come first.
+export PATH := $(CURDIR)/tools/solc:$(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV)/bin:$(PATH)
+# py-solc-x (ape-solidity) looks for solc-v<version> here instead of downloading a compiler.
+export SOLCX_BINARY_PATH := $(CURDIR)/tools/solc/solcx
+
+.PHONY: setup test test-forge test-python gas simulate clean
+
+setup: $(STAMPS)/npm $(STAMPS)/python
+
+$(STAMPS)/npm: package.json package-lock.json
+	@mkdir -p $(STAMPS)
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(STAMPS)/python: pyproject.toml requirements.lock
+	@mkdir -p $(STAMPS)
+	test -x $(VENV)/bin/python || $(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -c requirements.lock -e '.[test]'
+	@touch $@
+
+## Run every test: Solidity (forge, incl. invariants) then Python (ape test on anvil, incl. Hypothesis).
+test: setup test-forge test-python
+
+test-forge: setup
+	forge test
+
+test-python: setup
+	ape test
+
+## Gas of every operation on the real EAS bytecode; last line: `happy-path gas: N`.
+gas: setup
+	ape run gas
+
+simulate: setup
+	ape run simulate
+
+clean:
+	rm -rf out cache .build $(STAMPS)

@@ -1,0 +1,1 @@
+"""Agents of the compute marketplace: protocol mirror, deployment, market client, runtime and strategies."""

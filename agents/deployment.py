@@ -1,0 +1,59 @@
+"""Deploying the marketplace: the real EAS and SchemaRegistry from the npm package's compiled artifacts
+(or the canonical predeploys where a chain has them), then the market and, on test chains, a token."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from ape import project
+from ape.contracts import ContractContainer, ContractInstance
+from ethpm_types import ContractType
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+EAS_PACKAGE = REPO_ROOT / "node_modules" / "@ethereum-attestation-service" / "eas-contracts"
+
+
+def eas_artifact(name: str) -> ContractType:
+    """The compiled artifact of an EAS contract ("EAS" or "SchemaRegistry") shipped in the npm package."""
+    path = EAS_PACKAGE / "artifacts" / "contracts" / f"{name}.sol" / f"{name}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `make setup` to install the npm packages")
+    artifact = json.loads(path.read_text())
+    return ContractType.model_validate(
+        {
+            "contractName": artifact["contractName"],
+            "abi": artifact["abi"],
+            "deploymentBytecode": {"bytecode": artifact["bytecode"]},
+            "runtimeBytecode": {"bytecode": artifact["deployedBytecode"]},
+        }
+    )
+
+
+@dataclass
+class System:
+    """Handles on one deployment of the whole system."""
+
+    registry: ContractInstance
+    eas: ContractInstance
+    market: ContractInstance
+    token: ContractInstance | None
+
+
+def deploy_eas(deployer) -> tuple[ContractInstance, ContractInstance]:
+    """Deploy SchemaRegistry and EAS from their canonical compiled artifacts."""
+    registry = ContractContainer(eas_artifact("SchemaRegistry")).deploy(sender=deployer)
+    eas = ContractContainer(eas_artifact("EAS")).deploy(registry.address, sender=deployer)
+    return registry, eas
+
+
+def deploy_system(deployer, *, token_decimals: int | None = 18) -> System:
+    """Deploy EAS, the market (which registers its schemas) and, unless `token_decimals` is None, a
+    mintable test token."""
+    registry, eas = deploy_eas(deployer)
+    market = project.ComputeMarket.deploy(eas.address, sender=deployer)
+    token = None
+    if token_decimals is not None:
+        token = project.TestToken.deploy("Test USD", "tUSD", token_decimals, sender=deployer)
+    return System(registry=registry, eas=eas, market=market, token=token)
