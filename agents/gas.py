@@ -1,0 +1,185 @@
+"""Gas of every scheme operation, measured with real transactions on a fresh deployment.
+
+The figures are deterministic: the chain clock is pinned (fixed start, one second per block), accounts and
+deployment order are fixed, so every calldata byte and storage transition is the same on every run. They
+are steady-state figures: a warm-up deal runs first, so parties already hold escrow balances, as agents
+that keep a float in the escrow do.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ape import chain
+
+from agents.deployment import System, deploy_system
+from agents.market import MarketClient
+from agents.protocol import Offer, Request, ValidationScheme
+
+CLOCK_START = 2_000_000_000
+ZERO_ADDRESS = "0x" + "00" * 20
+PRICE = 9 * 10**17
+COLLATERAL = 10**17
+FLOAT = 10**21
+# A realistic result location: an IPFS CIDv1 (66 characters).
+RESULT_URI = "ipfs://bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
+SPEC_URI = "ipfs://bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+HAPPY_PATH = ("request", "offer", "accept", "commencement attestation", "completion attestation", "settle")
+
+
+@dataclass
+class GasReport:
+    operations: dict[str, int] = field(default_factory=dict)
+
+    def record(self, name: str, receipt) -> None:
+        self.operations[name] = receipt.gas_used
+
+    @property
+    def happy_path(self) -> int:
+        return sum(self.operations[name] for name in HAPPY_PATH)
+
+
+class _Bench:
+    """Runs deals between three fixed accounts and records what each step costs."""
+
+    def __init__(self, system: System, deployer, client, provider, validator):
+        self.system = system
+        self.token = system.token
+        self.client = MarketClient(system, client)
+        self.provider = MarketClient(system, provider)
+        self.validator = MarketClient(system, validator)
+        self.deployer = deployer
+        self.nonce = 0
+
+    def advance(self, seconds: int) -> None:
+        chain.provider.set_timestamp(chain.pending_timestamp + seconds)
+
+    def make_request(self, scheme=ValidationScheme.OPTIMISTIC) -> Request:
+        self.nonce += 1
+        now = chain.pending_timestamp
+        validator = self.validator.account.address if scheme == ValidationScheme.VALIDATOR else ZERO_ADDRESS
+        return Request(
+            client=self.client.account.address, token=self.token.address, max_price=10**18,
+            min_collateral=COLLATERAL, offer_deadline=now + 3600, commence_within=600, job_duration=3600,
+            validation_window=600, scheme=scheme, validator=validator, spec_hash=b"\x5e" * 32, nonce=self.nonce,
+        )
+
+    def make_offer(self, request: Request, collateral: int = COLLATERAL) -> Offer:
+        return Offer(
+            deal_id=self.client.deal_id(request), provider=self.provider.account.address, price=PRICE,
+            collateral=collateral, expiry=chain.pending_timestamp + 1800, round=0,
+        )
+
+    def agree(self, report: GasReport | None = None, scheme=ValidationScheme.OPTIMISTIC) -> bytes:
+        request = self.make_request(scheme)
+        offer = self.make_offer(request)
+        signature = self.provider.sign(offer)
+        receipts = {
+            "request": self.client.request(request, SPEC_URI),
+            "offer": self.provider.offer(offer, signature),
+            "accept": self.client.accept(request, offer, signature),
+        }
+        if report:
+            for name, receipt in receipts.items():
+                report.record(name, receipt)
+        return offer.deal_id
+
+    def commence(self, deal_id: bytes, report: GasReport | None = None) -> bytes:
+        receipt, uid = self.provider.attest_commencement(deal_id, self.client.account.address)
+        if report:
+            report.record("commencement attestation", receipt)
+        return uid
+
+    def complete(self, deal_id: bytes, ref: bytes, report: GasReport | None = None) -> bytes:
+        receipt, uid = self.provider.attest_completion(
+            deal_id, self.client.account.address, ref, b"\x7e" * 32, RESULT_URI
+        )
+        if report:
+            report.record("completion attestation", receipt)
+        return uid
+
+    def full_deal(self, report: GasReport | None = None) -> None:
+        deal_id = self.agree(report)
+        self.complete(deal_id, self.commence(deal_id, report), report)
+        self.advance(601)  # past the validation window: anyone may settle
+        receipt = self.client.settle(deal_id)
+        if report:
+            report.record("settle", receipt)
+
+
+def measure(accounts) -> GasReport:
+    """Deploy a fresh system on the connected chain and measure every operation once."""
+    deployer, client, provider, validator = accounts[:4]
+    chain.provider.set_timestamp(CLOCK_START)
+    chain.provider.make_request("anvil_setBlockTimestampInterval", [1])
+    system = deploy_system(deployer)
+    for account in (client, provider, validator):
+        system.token.mint(account.address, 10 * FLOAT, sender=deployer)
+
+    report = GasReport()
+    bench = _Bench(system, deployer, client, provider, validator)
+    token = system.token
+
+    # Escrow accounts: first deposits create the balances; the warm-up deal makes every slot steady.
+    token.approve(system.market.address, 2**256 - 1, sender=client)
+    token.approve(system.market.address, 2**256 - 1, sender=provider)
+    report.record("deposit (first)", system.market.deposit(token.address, FLOAT, sender=client))
+    system.market.deposit(token.address, FLOAT, sender=provider)
+    bench.full_deal()
+
+    # The happy path, measured: request, one offer, accept, commencement, completion, settlement.
+    bench.full_deal(report)
+
+    # Counter-offer signed by the client and accepted by the provider.
+    request = bench.make_request()
+    counter = bench.make_offer(request)
+    client_signature = bench.client.sign(counter)
+    bench.client.request(request, SPEC_URI)
+    report.record("counter-offer (client)", bench.client.offer(counter, client_signature))
+    report.record("accept (provider accepts counter-offer)", bench.provider.accept(request, counter, client_signature))
+
+    # Validation attestations.
+    for scheme, judge, approved, name in (
+        (ValidationScheme.OPTIMISTIC, bench.client, True, "validation attestation (client approves)"),
+        (ValidationScheme.OPTIMISTIC, bench.client, False, "validation attestation (client rejects)"),
+        (ValidationScheme.VALIDATOR, bench.validator, True, "validation attestation (validator: match)"),
+        (ValidationScheme.VALIDATOR, bench.validator, False, "validation attestation (validator: mismatch)"),
+    ):
+        deal_id = bench.agree(scheme=scheme)
+        completion = bench.complete(deal_id, bench.commence(deal_id))
+        receipt, _ = judge.attest_validation(deal_id, provider.address, completion, approved)
+        report.record(name, receipt)
+
+    # Timeouts and aborts: anyone moves a deal on after its deadline.
+    deal_id = bench.agree()
+    bench.advance(601)
+    report.record("claimTimeout (no commencement)", bench.validator.claim_timeout(deal_id))
+    deal_id = bench.agree()
+    bench.commence(deal_id)
+    bench.advance(3601)
+    report.record("claimTimeout (no completion)", bench.validator.claim_timeout(deal_id))
+    deal_id = bench.agree()
+    report.record("abort (provider)", bench.provider.abort(deal_id))
+
+    # Accepting when the provider's account cannot cover the collateral: the deal awaits it.
+    big = 2 * FLOAT
+    for then in ("fund", "collateralMissing"):
+        request = bench.make_request()
+        offer = bench.make_offer(request, collateral=big)
+        signature = bench.provider.sign(offer)
+        receipt = bench.client.accept(request, offer, signature)
+        report.record(f"accept (awaiting collateral, then {then})", receipt)
+        if then == "fund":
+            report.record("fund (provider locks collateral)", bench.provider.fund(offer.deal_id))
+        else:
+            report.record("collateralMissing (client gives up)", bench.client.collateral_missing(offer.deal_id))
+
+    # Withdrawn messages.
+    request = bench.make_request()
+    offer = bench.make_offer(request)
+    report.record("cancelOffer", bench.provider.cancel_offer(offer))
+    report.record("cancelRequest", bench.client.cancel_request(request))
+
+    report.record("deposit", system.market.deposit(token.address, FLOAT, sender=client))
+    report.record("withdraw", bench.client.withdraw(token, FLOAT))
+    return report
