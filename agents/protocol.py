@@ -7,7 +7,7 @@ agents can hash, sign and check messages locally, and the tests can model the sc
 from __future__ import annotations
 
 from dataclasses import astuple, dataclass
-from enum import IntEnum
+from enum import Enum, IntEnum
 
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_utils import keccak, to_checksum_address
@@ -183,3 +183,115 @@ def typed_hash(domain: Domain, value: Request | Offer) -> bytes:
 def schema_uid(schema: str, resolver: str, revocable: bool) -> bytes:
     """EAS's schema UID: keccak256(abi.encodePacked(schema, resolver, revocable))."""
     return keccak(schema.encode() + bytes.fromhex(resolver[2:]) + (b"\x01" if revocable else b"\x00"))
+
+
+# ------------------------------------------------------------------------------------------------------
+# The scheme's messages and valid replies: one table, used by the agent runtime to check dialogues and
+# by the tests to check the contracts against it.
+# ------------------------------------------------------------------------------------------------------
+
+
+class Performative(str, Enum):
+    """What a message does in the scheme (the contract function or attestation behind it)."""
+
+    REQUEST = "request"
+    CANCEL_REQUEST = "cancel_request"
+    OFFER = "offer"  # an offer by a provider, or a counter-offer by either side
+    CANCEL_OFFER = "cancel_offer"
+    ACCEPT = "accept"
+    FUND = "fund"
+    COLLATERAL_MISSING = "collateral_missing"
+    COMMENCE = "commence"  # commencement attestation
+    COMPLETE = "complete"  # completion attestation
+    APPROVE = "approve"  # validation attestation, approved
+    REJECT = "reject"  # validation attestation, rejected
+    SETTLE = "settle"
+    CLAIM_TIMEOUT = "claim_timeout"
+    ABORT = "abort"
+
+
+class Party(str, Enum):
+    """Who may send a message."""
+
+    CLIENT = "client"
+    PROVIDER = "provider"
+    EITHER = "either"  # client or provider
+    JUDGE = "judge"  # the validator in the validator scheme, the client in the optimistic one
+    ANYONE = "anyone"
+
+
+class Timing(str, Enum):
+    BEFORE_DEADLINE = "before"
+    AFTER_DEADLINE = "after"
+    ANY_TIME = "any"
+
+
+@dataclass(frozen=True)
+class Transition:
+    message: Performative
+    sender: Party
+    source: Status
+    targets: frozenset[Status]
+    timing: Timing
+
+
+def _t(message, sender, source, targets, timing) -> Transition:
+    targets = frozenset(targets if isinstance(targets, (set, frozenset, tuple)) else {targets})
+    return Transition(message, sender, source, targets, timing)
+
+
+P, S, T = Performative, Status, Timing
+SCHEME: tuple[Transition, ...] = (
+    # Negotiation: nothing is stored until acceptance; the request's deadline bounds it.
+    _t(P.REQUEST, Party.CLIENT, S.NONE, S.NONE, T.BEFORE_DEADLINE),
+    _t(P.OFFER, Party.EITHER, S.NONE, S.NONE, T.BEFORE_DEADLINE),
+    _t(P.CANCEL_OFFER, Party.EITHER, S.NONE, S.NONE, T.ANY_TIME),
+    _t(P.CANCEL_REQUEST, Party.CLIENT, S.NONE, S.CANCELLED, T.ANY_TIME),
+    _t(P.ACCEPT, Party.EITHER, S.NONE, {S.AGREED, S.AWAITING_COLLATERAL, S.AWAITING_PAYMENT}, T.BEFORE_DEADLINE),
+    # Funding the awaited side, or giving up on it.
+    _t(P.FUND, Party.PROVIDER, S.AWAITING_COLLATERAL, S.AGREED, T.BEFORE_DEADLINE),
+    _t(P.FUND, Party.CLIENT, S.AWAITING_PAYMENT, S.AGREED, T.BEFORE_DEADLINE),
+    _t(P.COLLATERAL_MISSING, Party.CLIENT, S.AWAITING_COLLATERAL, S.UNFUNDED, T.ANY_TIME),
+    _t(P.COLLATERAL_MISSING, Party.PROVIDER, S.AWAITING_PAYMENT, S.UNFUNDED, T.ANY_TIME),
+    _t(P.COLLATERAL_MISSING, Party.ANYONE, S.AWAITING_COLLATERAL, S.UNFUNDED, T.AFTER_DEADLINE),
+    _t(P.COLLATERAL_MISSING, Party.ANYONE, S.AWAITING_PAYMENT, S.UNFUNDED, T.AFTER_DEADLINE),
+    # Work, attested through EAS.
+    _t(P.COMMENCE, Party.PROVIDER, S.AGREED, S.COMMENCED, T.BEFORE_DEADLINE),
+    _t(P.COMPLETE, Party.PROVIDER, S.COMMENCED, S.COMPLETED, T.BEFORE_DEADLINE),
+    _t(P.ABORT, Party.PROVIDER, S.AGREED, S.SLASHED, T.ANY_TIME),
+    _t(P.ABORT, Party.PROVIDER, S.COMMENCED, S.SLASHED, T.ANY_TIME),
+    _t(P.CLAIM_TIMEOUT, Party.ANYONE, S.AGREED, S.SLASHED, T.AFTER_DEADLINE),
+    _t(P.CLAIM_TIMEOUT, Party.ANYONE, S.COMMENCED, S.SLASHED, T.AFTER_DEADLINE),
+    # Validation: the judge decides; the client may always approve; silence pays the provider.
+    _t(P.APPROVE, Party.JUDGE, S.COMPLETED, S.SETTLED, T.BEFORE_DEADLINE),
+    _t(P.APPROVE, Party.CLIENT, S.COMPLETED, S.SETTLED, T.BEFORE_DEADLINE),
+    _t(P.REJECT, Party.JUDGE, S.COMPLETED, S.SLASHED, T.BEFORE_DEADLINE),
+    _t(P.SETTLE, Party.ANYONE, S.COMPLETED, S.SETTLED, T.AFTER_DEADLINE),
+)
+del P, S, T
+
+
+def valid_replies(status: Status) -> tuple[Transition, ...]:
+    """The messages that can follow a deal in `status`."""
+    return tuple(t for t in SCHEME if t.source == status)
+
+
+def find_transition(status: Status, message: Performative) -> Transition | None:
+    return next((t for t in SCHEME if t.source == status and t.message == message), None)
+
+
+def is_valid_reply(status: Status, message: Performative) -> bool:
+    return find_transition(status, message) is not None
+
+
+# How each way of closing a deal appears as a scheme message.
+CLOSE_REASON_MESSAGE = {
+    CloseReason.CANCELLED: Performative.CANCEL_REQUEST,
+    CloseReason.COLLATERAL_MISSING: Performative.COLLATERAL_MISSING,
+    CloseReason.APPROVED: Performative.APPROVE,
+    CloseReason.VALIDATION_WINDOW_PASSED: Performative.SETTLE,
+    CloseReason.REJECTED: Performative.REJECT,
+    CloseReason.COMMENCEMENT_TIMEOUT: Performative.CLAIM_TIMEOUT,
+    CloseReason.COMPLETION_TIMEOUT: Performative.CLAIM_TIMEOUT,
+    CloseReason.PROVIDER_ABORTED: Performative.ABORT,
+}

@@ -1,0 +1,40 @@
+"""keccak256 of results and specs, the hash that goes on chain (`resultHash`, `specHash`)."""
+
+from __future__ import annotations
+
+from os import PathLike
+
+from eth_hash.auto import keccak as _keccak_backend  # the backend eth_utils.keccak uses, with streaming
+from eth_utils import keccak
+
+CHUNK_BYTES = 1 << 20
+
+
+def incremental_keccak():
+    """A keccak256 object fed with `.update(bytes)`, read with `.digest()`: for data read in chunks."""
+    return _keccak_backend.new(b"")
+
+
+def keccak_file(path: str | PathLike) -> bytes:
+    """keccak256 of a file's bytes, read in chunks so large results need not fit in memory."""
+    digest = incremental_keccak()
+    with open(path, "rb") as file:
+        while chunk := file.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.digest()
+
+
+def as_hash(value: bytes | str) -> bytes:
+    """A 32-byte hash from bytes or hex (with or without 0x); ValueError for anything else."""
+    if isinstance(value, str):
+        text = value[2:] if value.startswith(("0x", "0X")) else value
+        try:
+            value = bytes.fromhex(text)
+        except ValueError:
+            raise ValueError(f"not a hex hash: {value!r}") from None
+    if not isinstance(value, (bytes, bytearray)) or len(value) != 32:
+        raise ValueError(f"a hash is 32 bytes, got {value!r}")
+    return bytes(value)
+
+
+__all__ = ["keccak", "keccak_file", "incremental_keccak", "as_hash"]

@@ -1,0 +1,95 @@
+"""A client: publishes each job's spec, posts the request, and checks the result it is delivered."""
+
+from __future__ import annotations
+
+import asyncio
+import secrets
+from collections import deque
+from dataclasses import dataclass
+
+from agents.jobs.spec import JobSpec
+from eth_abi import decode
+
+from agents.jobs.store import verify
+from agents.protocol import Performative, Request, Status, ValidationScheme, typed_hash
+from agents.runtime.agent import Agent, Reply
+from agents.runtime.dialogues import Dialogue
+from agents.runtime.messages import Message
+
+ZERO_ADDRESS = "0x" + "00" * 20
+
+
+@dataclass
+class QueuedJob:
+    spec: JobSpec
+    submitted_at: int = 0
+
+
+class ClientAgent(Agent):
+    def __init__(self, *args, store, max_open_requests: int = 2, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.store = store
+        self.max_open_requests = max_open_requests
+        self.queue: deque[QueuedJob] = deque()
+        self.results_checked = 0
+        self.results_rejected = 0
+
+    def submit(self, spec: JobSpec) -> None:
+        self.queue.append(QueuedJob(spec))
+
+    async def act(self) -> None:
+        await self._post_requests()
+        await super().act()
+
+    async def _post_requests(self) -> None:
+        open_requests = sum(1 for d in self.dialogues.open())
+        while self.queue and open_requests < self.max_open_requests:
+            job = self.queue[0]
+            context = await self.context(None, None)
+            terms = self.policy.terms_for(job.spec, context)
+            if self.locks.free_funds < terms.max_price:
+                return  # the budget is committed elsewhere; try again later
+            _, spec_uri = await asyncio.to_thread(self.store.publish_spec, job.spec)
+            now = self.now()
+            request = Request(
+                client=self.address, token=self.connection.deployment.token, max_price=terms.max_price,
+                min_collateral=terms.min_collateral, offer_deadline=now + terms.offer_window,
+                commence_within=terms.commence_within, job_duration=terms.job_duration,
+                validation_window=terms.validation_window, scheme=terms.scheme,
+                validator=terms.validator if terms.scheme == ValidationScheme.VALIDATOR else ZERO_ADDRESS,
+                spec_hash=job.spec.spec_hash, nonce=secrets.randbits(64),
+            )
+            deal_id = typed_hash(self.connection.domain, request)
+            sent = await self.send(Reply(Performative.REQUEST, deal_id, request=request, spec_uri=spec_uri))
+            if sent is None:
+                return
+            self.queue.popleft()
+            open_requests += 1
+
+    async def perceive(self, dialogue: Dialogue, message: Message) -> dict:
+        perception = await super().perceive(dialogue, message)
+        if message.performative == Performative.COMPLETE:
+            perception["result_ok"] = await self._check_result(message.args["resultHash"], dialogue)
+        return perception
+
+    async def _check_result(self, result_hash: bytes, dialogue: Dialogue) -> bool:
+        """Fetch the result from the URI in the completion attestation and compare its hash."""
+        uri = await self._result_uri(dialogue)
+        self.results_checked += 1
+        try:
+            ok = await asyncio.to_thread(verify, uri, result_hash)
+        except Exception:  # noqa: BLE001 - an unreachable result is a failed delivery
+            ok = False
+        if not ok:
+            self.results_rejected += 1
+        return ok
+
+    async def _result_uri(self, dialogue: Dialogue) -> str:
+        record = await self.verifier.attestation(dialogue.completion_uid)
+        _, _, uri = decode(["bytes32", "bytes32", "string"], record.data)
+        return uri
+
+    async def resume(self) -> None:
+        for dialogue in self.dialogues.open():
+            if dialogue.client == self.address and dialogue.status == Status.AWAITING_PAYMENT:
+                await self.send(Reply(Performative.FUND, dialogue.deal_id))

@@ -1,0 +1,481 @@
+"""The agent: an act/react loop in the manner of Fetch.ai's TAC baseline agent.
+
+Each turn the agent reacts to at most `max_reactions` messages from its mailbox (waiting at most
+`agent_timeout` for the first), then, every `services_interval`, acts: its policy's scheduled behaviour
+(post requests, refresh offers) and the runtime's own duties (move deals on whose deadline passed, when
+that benefits the agent). Replies are checked against the scheme's valid replies, go through the locks
+(no capacity or funds committed twice), and leave as transactions through the outbox.
+
+On setup the agent replays the market's history into its dialogues before it handles new messages, so a
+restarted agent knows every deal it is part of and finishes the open ones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass, field
+
+from eth_account.signers.local import LocalAccount
+
+from agents.connection import MarketConnection
+from agents.context import Context, LocalState
+from agents.protocol import Offer, Performative, Request, Status, is_valid_reply
+from agents.runtime.actions import MarketActions
+from agents.runtime.dialogues import Arrival, Dialogue, Dialogues, Role
+from agents.runtime.locks import Capacity, LockUnavailable, Locks
+from agents.runtime.messages import Message, Notice
+from agents.runtime.outbox import Outbox, SentTransaction
+from agents.runtime.verification import Verifier
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class AgentConfig:
+    agent_timeout: float = 0.05  # longest wait for a message before the agent acts again
+    services_interval: float = 0.5  # how often scheduled behaviour runs, in seconds
+    max_reactions: int = 100  # messages handled per turn before acting again
+    verify_every_message: bool = False  # run the verification actions on every deal message
+
+
+@dataclass
+class Reply:
+    """A message an agent sends. Which fields matter depends on the performative."""
+
+    performative: Performative
+    deal_id: bytes | None = None
+    request: Request | None = None
+    spec_uri: str | None = None
+    offer: Offer | None = None
+    signature: bytes | None = None
+    result_hash: bytes | None = None
+    result_uri: str | None = None
+    capacity: Capacity = field(default_factory=Capacity)  # capacity this reply commits
+
+
+@dataclass
+class Latency:
+    """Event-to-transaction latencies in seconds: from the feed delivering the message that called for a
+    reply to the node accepting the reply's transaction."""
+
+    samples: list[float] = field(default_factory=list)
+
+    def record(self, sent: SentTransaction) -> None:
+        if sent.trigger_at is not None:
+            self.samples.append(sent.sent_at - sent.trigger_at)
+
+
+class Agent:
+    role: Role
+
+    def __init__(
+        self,
+        name: str,
+        role: Role,
+        account: LocalAccount,
+        connection: MarketConnection,
+        policy,
+        *,
+        config: AgentConfig | None = None,
+        hardware=None,
+        capacity: Capacity = Capacity(),
+        global_state_source=None,
+        reputation=None,
+    ):
+        self.name = name
+        self.role = role
+        self.account = account
+        self.connection = connection
+        self.policy = policy
+        self.config = config or AgentConfig()
+        self.hardware = hardware
+        self.global_state_source = global_state_source
+        self.reputation = reputation
+        deployment = connection.deployment
+        self.outbox = Outbox(connection.rpc, account, deployment.chain_id, connection.feed.fees, self._on_receipt)
+        self.actions = MarketActions(
+            outbox=self.outbox,
+            market=deployment.market,
+            eas=deployment.eas,
+            token=deployment.token,
+            market_codec=connection.market_codec,
+            eas_codec=connection.eas_codec,
+            token_codec=connection.token_codec,
+            domain=connection.domain,
+            commencement_schema=bytes.fromhex(deployment.commencement_schema[2:]),
+            completion_schema=bytes.fromhex(deployment.completion_schema[2:]),
+            validation_schema=bytes.fromhex(deployment.validation_schema[2:]),
+        )
+        self.verifier = Verifier(
+            connection.rpc, deployment.market, deployment.eas, connection.market_codec, connection.eas_codec
+        )
+        self.dialogues = Dialogues(role, connection.domain)
+        self.locks = Locks(capacity=capacity)
+        self.latency = Latency()
+        self.mailbox: asyncio.Queue | None = None
+        self.failed_transactions: list[SentTransaction] = []
+        self.errors: list[str] = []
+        self._stop = asyncio.Event()
+        self._tasks: set[asyncio.Task] = set()
+
+    # --- identity and interest ----------------------------------------------------------------------
+
+    @property
+    def address(self) -> str:
+        return self.account.address
+
+    def concerns(self, message: Message) -> bool:
+        """Whether a message belongs in this agent's mailbox: its own deals, and the requests it could
+        serve (providers) or is named validator of."""
+        if message.deal_id in self.dialogues.by_id:
+            return True
+        if message.performative != Performative.REQUEST:
+            return False
+        request = message.args["request"]
+        if self.role == Role.CLIENT:
+            return request["client"] == self.address
+        if self.role == Role.VALIDATOR:
+            return request["validator"] == self.address
+        return request["client"] != self.address and request["token"] == self.connection.deployment.token
+
+    # --- lifecycle ----------------------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        """Subscribe, then rebuild dialogues and locks from chain history (messages that arrive in
+        between are applied once: dialogues ignore what they have already seen)."""
+        feed = self.connection.feed
+        self.mailbox = feed.subscribe(self.concerns)
+        await self.outbox.sync_nonce()
+        self.locks.funds = await self.escrow_balance()
+        for message in await feed.history(self.connection.deployment.block):
+            if self.concerns(message):
+                self.dialogues.update(message)
+        for dialogue in self.dialogues.open():
+            # The balance just read already excludes what open deals hold.
+            self._settle_locks(dialogue, already_debited=True)
+        await self.resume()
+
+    async def resume(self) -> None:
+        """After a (re)start: pick up the open deals where this agent owes the next move. Roles override."""
+
+    async def perceive(self, dialogue: Dialogue, message: Message) -> dict:
+        """Checks and fetches a role runs before its policy decides (a spec, a result, a lock). Roles
+        override; what they return reaches the policy as `context.perception`."""
+        if self.config.verify_every_message and dialogue.status not in (Status.NONE,) and dialogue.agreed_at:
+            check = await self.verifier.payment_locked(dialogue.deal_id, dialogue.price, dialogue.collateral)
+            return {"payment_locked": check}
+        return {}
+
+    def after_send(self, reply: Reply, sent: SentTransaction) -> None:
+        """Work a reply sets in motion (a provider starts the job once it attested commencement)."""
+
+    async def teardown(self) -> None:
+        if self.mailbox is not None:
+            self.connection.feed.unsubscribe(self.mailbox)
+        for task in list(self._tasks):
+            task.cancel()
+        await self.outbox.collect_receipts()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    async def run(self) -> None:
+        await self.setup()
+        next_act = 0.0
+        try:
+            while not self._stop.is_set():
+                await self.react_turn()
+                if time.perf_counter() >= next_act:
+                    await self.act()
+                    await self.outbox.collect_receipts()
+                    next_act = time.perf_counter() + self.config.services_interval
+        finally:
+            await self.teardown()
+
+    async def react_turn(self) -> int:
+        try:
+            first = await asyncio.wait_for(self.mailbox.get(), timeout=self.config.agent_timeout)
+        except asyncio.TimeoutError:
+            return 0
+        handled = 0
+        message = first
+        while True:
+            await self.react(message)
+            handled += 1
+            if handled >= self.config.max_reactions or self.mailbox.empty():
+                return handled
+            message = self.mailbox.get_nowait()
+
+    # --- react --------------------------------------------------------------------------------------
+
+    async def react(self, message: Message | Notice) -> None:
+        try:
+            if isinstance(message, Notice):
+                dialogue = self.dialogues.get(message.deal_id) if message.deal_id else None
+                reply = self.policy.react(message, await self.context(dialogue, message))
+                await self.send(reply, trigger_at=message.received_at)
+                return
+            dialogue, arrival = self.dialogues.update(message)
+            if arrival not in (Arrival.NEW, Arrival.EXISTING):
+                if arrival == Arrival.INVALID:
+                    log.debug("%s: ignored %s for a deal in state %s", self.name, message.performative,
+                              dialogue.status.name if dialogue else "?")
+                return
+            self._on_transition(dialogue, message)
+            if dialogue.deal_id not in self.dialogues.by_id:
+                return  # the deal went to someone else
+            perception = await self.perceive(dialogue, message)
+            context = await self.context(dialogue, message, perception)
+            reply = self.policy.react(message, context)
+            await self.send(reply, trigger_at=message.received_at)
+        except Exception as error:  # noqa: BLE001 - one bad message must not stop the agent
+            self.errors.append(f"{type(error).__name__}: {error}")
+            log.exception("%s: reacting to %s failed", self.name, getattr(message, "performative", message))
+
+    def notify(self, notice: Notice) -> None:
+        """Queue an internal notice (a job finished, a check completed) as a message for the policy."""
+        self.mailbox.put_nowait(notice)
+
+    def spawn(self, coroutine) -> asyncio.Task:
+        """Run background work (a job, a download) without blocking the loop; errors are recorded."""
+        task = asyncio.create_task(coroutine)
+        self._tasks.add(task)
+
+        def done(finished: asyncio.Task) -> None:
+            self._tasks.discard(finished)
+            if not finished.cancelled() and finished.exception() is not None:
+                self.errors.append(repr(finished.exception()))
+                log.error("%s: background task failed: %r", self.name, finished.exception())
+
+        task.add_done_callback(done)
+        return task
+
+    # --- act ----------------------------------------------------------------------------------------
+
+    async def act(self) -> None:
+        context = await self.context(None, None)
+        try:
+            for reply in self.policy.act(context):
+                await self.send(reply)
+            for reply in self._deadline_duties(context.now):
+                await self.send(reply)
+        except Exception as error:  # noqa: BLE001 - reported, the loop goes on
+            self.errors.append(f"{type(error).__name__}: {error}")
+            log.exception("%s: act failed", self.name)
+        self._forget_expired_requests(context.now)
+
+    def _deadline_duties(self, now: int) -> list[Reply]:
+        """After a deadline anyone may move a deal on; an agent does it when it is the party that gains."""
+        replies = []
+        for dialogue in self.dialogues.open():
+            # One second of margin: the transaction's block must be strictly after the deadline.
+            if dialogue.deadline is None or now <= dialogue.deadline + 1:
+                continue
+            status, me = dialogue.status, self.address
+            if status in (Status.AGREED, Status.COMMENCED) and me == dialogue.client:
+                replies.append(Reply(Performative.CLAIM_TIMEOUT, dialogue.deal_id))
+            elif status == Status.COMPLETED and me == dialogue.provider:
+                replies.append(Reply(Performative.SETTLE, dialogue.deal_id))
+            elif status == Status.AWAITING_COLLATERAL and me == dialogue.client:
+                replies.append(Reply(Performative.COLLATERAL_MISSING, dialogue.deal_id))
+            elif status == Status.AWAITING_PAYMENT and me == dialogue.provider:
+                replies.append(Reply(Performative.COLLATERAL_MISSING, dialogue.deal_id))
+        return replies
+
+    def _forget_expired_requests(self, now: int) -> None:
+        """Requests nobody agreed on before their deadline are over: drop them and their locks."""
+        for deal_id, dialogue in list(self.dialogues.by_id.items()):
+            if dialogue.status == Status.NONE and dialogue.request and now > dialogue.request.offer_deadline:
+                self.locks.release(deal_id)
+                del self.dialogues.by_id[deal_id]
+
+    # --- context ------------------------------------------------------------------------------------
+
+    def now(self) -> int:
+        return self.connection.feed.now()
+
+    async def context(self, dialogue: Dialogue | None, message, perception: dict | None = None) -> Context:
+        global_state = None
+        if self.global_state_source is not None:
+            global_state = self.global_state_source.snapshot(self.now())
+        open_dialogues = self.dialogues.open()
+        return Context(
+            role=self.role,
+            me=self.address,
+            now=self.now(),
+            dialogue=dialogue,
+            parallel=tuple(d for d in open_dialogues if d is not dialogue),
+            local=LocalState(
+                hardware=self.hardware,
+                free_capacity=self.locks.free_capacity,
+                free_funds=self.locks.free_funds,
+                open_deals=sum(1 for d in open_dialogues if d.status != Status.NONE),
+            ),
+            global_state=global_state,
+            reputation=self.reputation,
+            spec=dialogue.spec if dialogue is not None else None,
+            perception=perception or (message.payload if isinstance(message, Notice) else {}),
+        )
+
+    # --- send ---------------------------------------------------------------------------------------
+
+    async def send(self, reply: Reply | None, trigger_at: float | None = None) -> SentTransaction | None:
+        """Check a reply against the scheme and the locks, then submit it."""
+        if reply is None:
+            return None
+        dialogue = self.dialogues.get(reply.deal_id) if reply.deal_id else None
+        if dialogue is not None:
+            if reply.performative in dialogue.in_flight:
+                return None  # already sent, not yet seen on chain: handlers are idempotent
+            if reply.performative != Performative.REQUEST and not is_valid_reply(dialogue.status, reply.performative):
+                log.debug("%s: %s is not a valid reply in %s", self.name, reply.performative, dialogue.status.name)
+                return None
+        try:
+            self._hold_for(reply)
+        except LockUnavailable as refused:
+            log.debug("%s: %s refused by locks: %s", self.name, reply.performative, refused)
+            return None
+        sent = await self._submit(reply, dialogue, trigger_at)
+        if dialogue is not None:
+            dialogue.in_flight.add(reply.performative)
+        self.latency.record(sent)
+        self.after_send(reply, sent)
+        return sent
+
+    def _hold_for(self, reply: Reply) -> None:
+        p = reply.performative
+        if p == Performative.REQUEST:
+            self.locks.hold(reply.deal_id, funds=reply.request.max_price)
+        elif p == Performative.OFFER and reply.offer.provider == self.address:
+            self.locks.hold(reply.deal_id, capacity=reply.capacity, funds=reply.offer.collateral)
+        elif p == Performative.ACCEPT and self.role == Role.CLIENT:
+            self.locks.hold(reply.deal_id, funds=reply.offer.price)
+        elif p == Performative.ACCEPT and self.role == Role.PROVIDER:
+            self.locks.hold(reply.deal_id, capacity=reply.capacity, funds=reply.offer.collateral)
+
+    async def _submit(self, reply: Reply, dialogue: Dialogue | None, trigger_at) -> SentTransaction:
+        p, a, deal_id = reply.performative, self.actions, reply.deal_id
+        if p == Performative.REQUEST:
+            return await a.request(reply.request, reply.spec_uri, trigger_at)
+        if p == Performative.CANCEL_REQUEST:
+            return await a.cancel_request(dialogue.request, deal_id, trigger_at)
+        if p == Performative.OFFER:
+            sent, _ = await a.offer(reply.offer, trigger_at)
+            return sent
+        if p == Performative.CANCEL_OFFER:
+            return await a.cancel_offer(reply.offer, trigger_at)
+        if p == Performative.ACCEPT:
+            return await a.accept(dialogue.request, reply.offer, reply.signature, trigger_at)
+        if p == Performative.FUND:
+            return await a.fund(deal_id, trigger_at)
+        if p == Performative.COLLATERAL_MISSING:
+            return await a.collateral_missing(deal_id, trigger_at)
+        if p == Performative.COMMENCE:
+            return await a.commence(deal_id, dialogue.client, trigger_at)
+        if p == Performative.COMPLETE:
+            return await a.complete(
+                deal_id, dialogue.client, dialogue.commencement_uid, reply.result_hash, reply.result_uri, trigger_at
+            )
+        if p in (Performative.APPROVE, Performative.REJECT):
+            return await a.validate(
+                deal_id, dialogue.provider, dialogue.completion_uid, p == Performative.APPROVE, trigger_at
+            )
+        if p == Performative.SETTLE:
+            return await a.settle(deal_id, trigger_at)
+        if p == Performative.CLAIM_TIMEOUT:
+            return await a.claim_timeout(deal_id, trigger_at)
+        if p == Performative.ABORT:
+            return await a.abort(deal_id, trigger_at)
+        raise ValueError(f"cannot send {p}")
+
+    # --- bookkeeping --------------------------------------------------------------------------------
+
+    def _on_transition(self, dialogue: Dialogue, message: Message) -> None:
+        """Mirror on-chain escrow movements in the locks, so funds are never counted twice."""
+        me = self.address
+        if message.performative in (Performative.ACCEPT, Performative.FUND):
+            if self.role == Role.PROVIDER and me != dialogue.provider:
+                # Another provider won the deal: nothing of ours is committed to it any more.
+                self.locks.release(dialogue.deal_id)
+                del self.dialogues.by_id[dialogue.deal_id]
+                return
+            self._settle_locks(dialogue)
+        if dialogue.status.is_terminal:
+            self.locks.funds += self._credit_on_close(dialogue)
+            self.locks.release(dialogue.deal_id)
+
+    def _settle_locks(self, dialogue: Dialogue, already_debited: bool = False) -> None:
+        """Once a deal exists on chain, its funds sit in the deal rather than in the agent's available
+        balance: the negotiation's funds hold becomes a debit, and only capacity stays held."""
+        self.locks.release(dialogue.deal_id)
+        locked = self._locked_side(dialogue)
+        if locked > dialogue.my_locked:
+            if not already_debited:
+                self.locks.funds -= locked - dialogue.my_locked
+            dialogue.my_locked = locked
+        if self.address == dialogue.provider and dialogue.capacity != Capacity():
+            self.locks.hold(dialogue.deal_id, capacity=dialogue.capacity)
+
+    def _locked_side(self, dialogue: Dialogue) -> int:
+        status = dialogue.status
+        if status == Status.NONE or status.is_terminal:
+            return dialogue.my_locked
+        if self.address == dialogue.client and status != Status.AWAITING_PAYMENT:
+            return dialogue.price or 0
+        if self.address == dialogue.provider and status != Status.AWAITING_COLLATERAL:
+            return dialogue.collateral or 0
+        return 0
+
+    def _credit_on_close(self, dialogue: Dialogue) -> int:
+        """What closing the deal returned to this agent's available balance."""
+        me, status = self.address, dialogue.status
+        both = (dialogue.price or 0) + (dialogue.collateral or 0)
+        if status == Status.SETTLED:
+            return both if me == dialogue.provider else 0
+        if status == Status.SLASHED:
+            return both if me == dialogue.client else 0
+        if status == Status.UNFUNDED:
+            return dialogue.my_locked
+        return 0
+
+    def _on_receipt(self, sent: SentTransaction) -> None:
+        if not sent.succeeded:
+            self.failed_transactions.append(sent)
+            dialogue = self.dialogues.get(sent.deal_id) if sent.deal_id else None
+            if dialogue is not None:
+                dialogue.in_flight.discard(Performative(sent.kind))
+                if sent.kind in (Performative.REQUEST.value, Performative.OFFER.value):
+                    self.locks.release(sent.deal_id)
+            if self.mailbox is not None:
+                self.notify(Notice("tx_failed", sent.deal_id, {"kind": sent.kind, "tx": sent.tx_hash},
+                                   time.perf_counter()))
+
+    async def escrow_balance(self) -> int:
+        data = self.connection.market_codec.encode_call("available", self.connection.deployment.token, self.address)
+        raw = await self.connection.rpc.call(
+            "eth_call", [{"to": self.connection.deployment.market, "data": "0x" + data.hex()}, "latest"]
+        )
+        return int(raw, 16)
+
+    # --- inspection ---------------------------------------------------------------------------------
+
+    def state(self) -> dict:
+        """A snapshot of the agent's state, for reports and tests."""
+        return {
+            "name": self.name,
+            "role": self.role.value,
+            "address": self.address,
+            "open_dialogues": len(self.dialogues.open()),
+            "dialogues_by_status": {
+                s.name: sum(1 for d in self.dialogues.by_id.values() if d.status == s) for s in Status
+            },
+            "arrivals": {a.value: n for a, n in self.dialogues.counts.items()},
+            "free_funds": self.locks.free_funds,
+            "free_capacity": self.locks.free_capacity,
+            "transactions": len(self.outbox.sent),
+            "failed_transactions": len(self.failed_transactions),
+            "gas_spent_wei": self.outbox.gas_spent_wei,
+            "errors": list(self.errors),
+        }

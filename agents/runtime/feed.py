@@ -1,0 +1,144 @@
+"""The event feed: one per process, it polls the chain for the market's events and delivers each as a
+message to the mailboxes of the agents it concerns.
+
+One poller serves every agent in the process (a market of hundreds of agents makes one eth_getLogs call
+per new block, not hundreds). It also keeps the fee schedule and the chain clock current.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from agents.codec import ContractCodec
+from agents.rpc import RPCClient
+from agents.runtime.messages import Message, message_from_event
+from agents.runtime.outbox import FeeSchedule
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Subscription:
+    """An agent's mailbox and the test that says which messages concern it."""
+
+    mailbox: asyncio.Queue
+    concerns: Callable[[Message], bool]
+
+
+@dataclass
+class EventFeed:
+    rpc: RPCClient
+    market_address: str
+    codec: ContractCodec
+    from_block: int = 0
+    poll_interval: float = 0.005
+    fee_refresh_interval: float = 2.0
+    fees: FeeSchedule = field(default_factory=FeeSchedule)
+    chain_time: int = 0  # timestamp of the latest block seen
+    _chain_time_seen_at: float = 0.0  # perf_counter() when chain_time was read
+    latest_block: int = -1
+    subscriptions: list[Subscription] = field(default_factory=list)
+    delivered: int = 0
+    _stopped: bool = False
+
+    def subscribe(self, concerns: Callable[[Message], bool]) -> asyncio.Queue:
+        mailbox: asyncio.Queue = asyncio.Queue()
+        self.subscriptions.append(Subscription(mailbox, concerns))
+        return mailbox
+
+    def unsubscribe(self, mailbox: asyncio.Queue) -> None:
+        self.subscriptions = [s for s in self.subscriptions if s.mailbox is not mailbox]
+
+    async def history(self, from_block: int, to_block: int | str = "latest", chunk: int = 10_000) -> list[Message]:
+        """Every market message in a block range, decoded: what an agent rebuilds its state from."""
+        head = int(await self.rpc.call("eth_blockNumber"), 16) if to_block == "latest" else to_block
+        messages = []
+        for start in range(from_block, head + 1, chunk):
+            end = min(start + chunk - 1, head)
+            logs = await self.rpc.call(
+                "eth_getLogs", [{"address": self.market_address, "fromBlock": hex(start), "toBlock": hex(end)}]
+            )
+            messages.extend(await self._decode(logs))
+        return messages
+
+    async def poll_once(self) -> int:
+        """Fetch and deliver the logs of blocks not seen yet; returns how many messages were delivered."""
+        head = int(await self.rpc.call("eth_blockNumber"), 16)
+        if head <= self.latest_block:
+            return 0
+        start = max(self.from_block, self.latest_block + 1)
+        logs = await self.rpc.call(
+            "eth_getLogs", [{"address": self.market_address, "fromBlock": hex(start), "toBlock": hex(head)}]
+        )
+        self.latest_block = head
+        messages = await self._decode(logs)
+        if messages:
+            self._observe_time(max(m.time for m in messages))
+        for message in messages:
+            for subscription in self.subscriptions:
+                if subscription.concerns(message):
+                    subscription.mailbox.put_nowait(message)
+                    self.delivered += 1
+        return len(messages)
+
+    async def refresh_fees_and_clock(self) -> None:
+        history = await self.rpc.call("eth_feeHistory", [1, "latest", [50]])
+        self.fees.base_fee = int(history["baseFeePerGas"][-1], 16)
+        reward = int(history["reward"][0][0], 16) if history.get("reward") else 0
+        self.fees.priority_fee = max(reward, 1)
+        block = await self.rpc.call("eth_getBlockByNumber", ["latest", False])
+        self._observe_time(int(block["timestamp"], 16))
+
+    def _observe_time(self, timestamp: int) -> None:
+        # Only a newer block restarts the estimate; seeing the same block again must not stop the clock.
+        if timestamp > self.chain_time:
+            self.chain_time = timestamp
+            self._chain_time_seen_at = time.perf_counter()
+
+    def now(self) -> int:
+        """The timestamp a block mined now would get, at least: the latest block's time plus the time
+        elapsed since it was seen. An idle chain mines no blocks, so the latest block alone would stop
+        the clock and no deadline would ever pass."""
+        if not self._chain_time_seen_at:
+            return self.chain_time
+        return self.chain_time + int(time.perf_counter() - self._chain_time_seen_at)
+
+    async def run(self) -> None:
+        """Poll until stopped. RPC failures are retried inside the client; a feed that cannot reach the
+        node for longer keeps trying (agents see no messages meanwhile) and logs each failure."""
+        last_fees = 0.0
+        while not self._stopped:
+            try:
+                if time.perf_counter() - last_fees > self.fee_refresh_interval:
+                    await self.refresh_fees_and_clock()
+                    last_fees = time.perf_counter()
+                await self.poll_once()
+            except Exception as error:  # noqa: BLE001 - reported, then the feed carries on
+                log.error("event feed: %s", error)
+                await asyncio.sleep(0.5)
+            await asyncio.sleep(self.poll_interval)
+
+    def stop(self) -> None:
+        self._stopped = True
+
+    async def _decode(self, logs: list[dict]) -> list[Message]:
+        now = time.perf_counter()
+        missing_times = {log_["blockNumber"] for log_ in logs if "blockTimestamp" not in log_}
+        if missing_times:  # nodes that do not put the block time in logs: fetch the headers once
+            blocks = await self.rpc.batch([("eth_getBlockByNumber", [n, False]) for n in sorted(missing_times)])
+            times = {b["number"]: b["timestamp"] for b in blocks}
+            logs = [dict(log_, blockTimestamp=times[log_["blockNumber"]]) if "blockTimestamp" not in log_ else log_
+                    for log_ in logs]
+        messages = []
+        for log_ in logs:
+            decoded = self.codec.decode_log(log_)
+            if decoded is None:
+                continue
+            message = message_from_event(*decoded, log_, now)
+            if message is not None:
+                messages.append(message)
+        return messages

@@ -1,0 +1,85 @@
+"""Locks: an agent never commits the same capacity or the same funds to two deals at once.
+
+A provider reserves cores, memory and collateral when it makes an offer, and keeps them while the deal
+runs; a client reserves the most it may pay when it requests, and the accepted price once agreed. A
+reservation is keyed (by deal id, or by offer hash for an offer not yet accepted) so that releasing is
+idempotent, and the books rebuild from the open dialogues after a restart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+class LockUnavailable(Exception):
+    """The capacity or funds asked for are already committed elsewhere."""
+
+
+@dataclass(frozen=True)
+class Capacity:
+    cores: int = 0
+    ram_bytes: int = 0
+    gpus: int = 0
+
+    def fits_within(self, other: "Capacity") -> bool:
+        return self.cores <= other.cores and self.ram_bytes <= other.ram_bytes and self.gpus <= other.gpus
+
+    def __add__(self, other: "Capacity") -> "Capacity":
+        return Capacity(self.cores + other.cores, self.ram_bytes + other.ram_bytes, self.gpus + other.gpus)
+
+    def __sub__(self, other: "Capacity") -> "Capacity":
+        return Capacity(self.cores - other.cores, self.ram_bytes - other.ram_bytes, self.gpus - other.gpus)
+
+
+@dataclass
+class Locks:
+    capacity: Capacity = field(default_factory=Capacity)
+    funds: int = 0  # what the agent may commit: its unlocked escrow balance plus what it will deposit
+    _capacity_held: dict[bytes, Capacity] = field(default_factory=dict)
+    _funds_held: dict[bytes, int] = field(default_factory=dict)
+
+    @property
+    def free_capacity(self) -> Capacity:
+        held = Capacity()
+        for amount in self._capacity_held.values():
+            held = held + amount
+        return self.capacity - held
+
+    @property
+    def free_funds(self) -> int:
+        return self.funds - sum(self._funds_held.values())
+
+    def can_hold(self, capacity: Capacity = Capacity(), funds: int = 0) -> bool:
+        return capacity.fits_within(self.free_capacity) and funds <= self.free_funds
+
+    def hold(self, key: bytes, capacity: Capacity = Capacity(), funds: int = 0) -> None:
+        """Reserve capacity and funds under `key`, all or nothing. Holding a key twice replaces it."""
+        previous_capacity = self._capacity_held.pop(key, Capacity())
+        previous_funds = self._funds_held.pop(key, 0)
+        if not self.can_hold(capacity, funds):
+            self._capacity_held[key], self._funds_held[key] = previous_capacity, previous_funds
+            raise LockUnavailable(
+                f"need {capacity} and {funds} funds; free: {self.free_capacity} and {self.free_funds}"
+            )
+        if capacity != Capacity():
+            self._capacity_held[key] = capacity
+        if funds:
+            self._funds_held[key] = funds
+
+    def move(self, old_key: bytes, new_key: bytes) -> None:
+        """Carry a reservation over, e.g. from an offer's hash to the deal it became."""
+        if old_key in self._capacity_held:
+            self._capacity_held[new_key] = self._capacity_held.pop(old_key)
+        if old_key in self._funds_held:
+            self._funds_held[new_key] = self._funds_held.pop(old_key)
+
+    def release(self, key: bytes) -> None:
+        self._capacity_held.pop(key, None)
+        self._funds_held.pop(key, None)
+
+    def holds(self, key: bytes) -> bool:
+        return key in self._capacity_held or key in self._funds_held
+
+    @property
+    def keys(self) -> set[bytes]:
+        return set(self._capacity_held) | set(self._funds_held)

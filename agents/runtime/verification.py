@@ -1,0 +1,112 @@
+"""Verification actions: checks an agent runs before it acts on a deal, as reusable components.
+
+Each reads the chain (eth_call) rather than trusting events: the runtime can run them on every message,
+or a policy can call the ones it wants (a provider checks the client's payment is locked before it starts
+work, and sends collateral_missing otherwise).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_abi import decode
+
+from agents.codec import ContractCodec
+from agents.protocol import Status
+from agents.rpc import RPCClient
+
+DEAL_TYPES = ["(address,uint96,address,uint96,address,uint8,uint40,uint24,uint24,address,bytes32)"]
+ATTESTATION_TYPES = ["(bytes32,bytes32,uint64,uint64,uint64,bytes32,address,address,bool,bytes)"]
+LOCKED_STATUSES = {Status.AGREED, Status.COMMENCED, Status.COMPLETED}
+
+
+@dataclass(frozen=True)
+class DealRecord:
+    client: str
+    price: int
+    provider: str
+    collateral: int
+    token: str
+    status: Status
+    deadline: int
+    job_duration: int
+    validation_window: int
+    validator: str
+    last_attestation: bytes
+
+
+@dataclass(frozen=True)
+class AttestationRecord:
+    uid: bytes
+    schema: bytes
+    time: int
+    expiration_time: int
+    revocation_time: int
+    ref_uid: bytes
+    recipient: str
+    attester: str
+    revocable: bool
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Check:
+    ok: bool
+    reason: str = ""
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+
+@dataclass
+class Verifier:
+    rpc: RPCClient
+    market: str
+    eas: str
+    market_codec: ContractCodec
+    eas_codec: ContractCodec
+
+    async def deal(self, deal_id: bytes) -> DealRecord:
+        data = self.market_codec.encode_call("getDeal", deal_id)
+        raw = await self.rpc.call("eth_call", [{"to": self.market, "data": "0x" + data.hex()}, "latest"])
+        (fields,) = decode(DEAL_TYPES, bytes.fromhex(raw[2:]))
+        values = list(fields)
+        values[5] = Status(values[5])
+        return DealRecord(*values)
+
+    async def attestation(self, uid: bytes) -> AttestationRecord:
+        data = self.eas_codec.encode_call("getAttestation", uid)
+        raw = await self.rpc.call("eth_call", [{"to": self.eas, "data": "0x" + data.hex()}, "latest"])
+        (fields,) = decode(ATTESTATION_TYPES, bytes.fromhex(raw[2:]))
+        return AttestationRecord(*fields)
+
+    async def payment_locked(self, deal_id: bytes, price: int | None = None, collateral: int | None = None) -> Check:
+        """The deal is agreed (both sides locked) on the terms the agent expects."""
+        deal = await self.deal(deal_id)
+        if deal.status not in LOCKED_STATUSES:
+            return Check(False, f"deal is {deal.status.name}, funds are not locked")
+        if price is not None and deal.price != price:
+            return Check(False, f"locked price {deal.price} differs from the agreed {price}")
+        if collateral is not None and deal.collateral != collateral:
+            return Check(False, f"locked collateral {deal.collateral} differs from the agreed {collateral}")
+        return Check(True)
+
+    async def attestation_linked(
+        self, uid: bytes, *, schema: bytes, attester: str, recipient: str, ref_uid: bytes
+    ) -> Check:
+        """An attestation exists, has the expected schema and parties, is unrevoked and unexpired, and
+        references the expected previous attestation of the deal."""
+        record = await self.attestation(uid)
+        if record.uid != uid:
+            return Check(False, "no such attestation")
+        if record.schema != schema:
+            return Check(False, "wrong schema")
+        if record.attester.lower() != attester.lower() or record.recipient.lower() != recipient.lower():
+            return Check(False, "wrong attester or recipient")
+        if record.revocation_time != 0:
+            return Check(False, "revoked")
+        if record.expiration_time != 0:
+            return Check(False, "expires")
+        if record.ref_uid != ref_uid:
+            return Check(False, "not linked to the deal's previous attestation")
+        return Check(True)

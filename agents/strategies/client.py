@@ -1,0 +1,135 @@
+"""Client policies: a budget, a choice among parallel offers, counter-offers, and a verdict on results."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from agents.protocol import Offer, Performative, Status, ValidationScheme
+from agents.runtime.agent import Reply
+from agents.runtime.messages import Notice
+
+
+@dataclass(frozen=True)
+class RequestTerms:
+    """What the client asks for one job; the role turns it into an on-chain Request."""
+
+    max_price: int
+    min_collateral: int
+    offer_window: int = 60  # seconds the request stays open for offers
+    commence_within: int = 60
+    job_duration: int = 300
+    validation_window: int = 60
+    scheme: ValidationScheme = ValidationScheme.OPTIMISTIC
+    validator: str | None = None
+
+
+@dataclass
+class BudgetClient:
+    """Baseline client: asks at most its budget, waits a little to compare parallel offers, accepts the best
+    one under its target price (adjusted by the provider's reputation), otherwise counters halfway between
+    its target and the best offer; rejects results whose hash does not match (optimistic scheme)."""
+
+    budget: int  # the most it will pay for one job, in token units
+    target_fraction: float = 0.7  # it accepts at once at or below this fraction of the budget
+    collateral_fraction: float = 0.2  # collateral it asks of providers, as a fraction of the budget
+    decision_delay: int = 2  # seconds after the first offer before it decides, to collect parallel offers
+    max_rounds: int = 3
+    approve_early: bool = False  # approving costs an attestation; silence pays the provider anyway
+    scheme: ValidationScheme = ValidationScheme.OPTIMISTIC
+    validator: str | None = None
+    offer_window: int = 60
+    commence_within: int = 60
+    job_duration: int = 300
+    validation_window: int = 60
+
+    def terms_for(self, spec, context) -> RequestTerms:
+        return RequestTerms(
+            max_price=self.budget,
+            min_collateral=int(self.budget * self.collateral_fraction),
+            offer_window=self.offer_window,
+            commence_within=self.commence_within,
+            job_duration=max(self.job_duration, int(spec.limits.wall_seconds) + 30),
+            validation_window=self.validation_window,
+            scheme=self.scheme,
+            validator=self.validator,
+        )
+
+    @property
+    def target(self) -> int:
+        return int(self.budget * self.target_fraction)
+
+    def score(self, offer: Offer, context) -> float:
+        """Lower is better: price, inflated for providers with a poor record."""
+        reputation = context.reputation(offer.provider) if context.reputation else 1.0
+        return offer.price * (2.0 - reputation)
+
+    def react(self, message, context) -> Reply | None:
+        dialogue = context.dialogue
+        if isinstance(message, Notice):
+            return None
+        p = message.performative
+        if p == Performative.ACCEPT and dialogue.status == Status.AWAITING_PAYMENT:
+            return Reply(Performative.FUND, dialogue.deal_id)
+        if p == Performative.OFFER and message.sender != context.me and message.offer.round > 0:
+            # A provider answered our counter-offer: take it if it is within budget.
+            if message.offer.price <= self.budget:
+                return self._accept(dialogue, message.sender)
+        if p == Performative.COMPLETE and dialogue.request.scheme == ValidationScheme.OPTIMISTIC:
+            result_ok = context.perception.get("result_ok")
+            if result_ok is False:
+                return Reply(Performative.REJECT, dialogue.deal_id)
+            if result_ok and self.approve_early:
+                return Reply(Performative.APPROVE, dialogue.deal_id)
+        return None
+
+    def act(self, context) -> list[Reply]:
+        replies = []
+        for dialogue in context.parallel:
+            if dialogue.status != Status.NONE or dialogue.request is None or Performative.ACCEPT in dialogue.in_flight:
+                continue
+            provider_offers = [o for o in dialogue.offers if o.signer == o.offer.provider and o.offer.expiry > context.now]
+            if not provider_offers:
+                continue
+            first_seen = min(o.time for o in provider_offers)
+            closing = dialogue.request.offer_deadline - context.now < 2 * self.decision_delay
+            if context.now - first_seen < self.decision_delay and not closing:
+                continue
+            best = min(provider_offers, key=lambda o: self.score(o.offer, context))
+            if best.offer.price <= self.target or closing:
+                replies.append(self._accept(dialogue, best.signer, best))
+                continue
+            if best.offer.round >= self.max_rounds or Performative.OFFER in dialogue.in_flight:
+                continue
+            mine = dialogue.latest_offer(from_party=context.me)
+            if mine is not None and mine.offer.round > best.offer.round:
+                continue  # our counter is out; wait for the answer
+            price = (self.target + best.offer.price) // 2
+            counter = Offer(
+                dialogue.deal_id, best.offer.provider, price, best.offer.collateral,
+                min(dialogue.request.offer_deadline, context.now + 60), best.offer.round + 1,
+            )
+            replies.append(Reply(Performative.OFFER, dialogue.deal_id, offer=counter))
+        return replies
+
+    def _accept(self, dialogue, provider: str, signed=None) -> Reply | None:
+        signed = signed or dialogue.latest_offer(from_party=provider)
+        if signed is None:
+            return None
+        return Reply(Performative.ACCEPT, dialogue.deal_id, offer=signed.offer, signature=signed.signature)
+
+
+@dataclass
+class ValidatorPolicy:
+    """A validator re-runs the job (the role does it) and attests match or mismatch."""
+
+    def react(self, message, context) -> Reply | None:
+        if isinstance(message, Notice) and message.kind == "validation_finished":
+            dialogue = context.dialogue
+            if dialogue is None or dialogue.status != Status.COMPLETED:
+                return None
+            verdict = Performative.APPROVE if message.payload["match"] else Performative.REJECT
+            return Reply(verdict, dialogue.deal_id)
+        return None
+
+    def act(self, context) -> list[Reply]:
+        return []

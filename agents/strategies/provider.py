@@ -1,0 +1,196 @@
+"""Provider policies: the deal lifecycle every provider shares, and the pricing that differs."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from agents.protocol import Offer, Performative, Status
+from agents.runtime.agent import Reply
+from agents.runtime.locks import Capacity
+from agents.runtime.messages import Message, Notice
+from agents.strategies.costs import CostModel
+
+
+def job_capacity(spec) -> Capacity:
+    requirements = spec.requirements
+    return Capacity(requirements.min_cores, requirements.min_ram_bytes, 1 if requirements.needs_gpu else 0)
+
+
+def estimated_seconds(spec) -> float:
+    """The provider's estimate of the job's run time on its machine (limits bound it for commands)."""
+    if spec.workload is not None:
+        from agents.jobs.workloads import WORKLOADS
+
+        return WORKLOADS[spec.workload].estimated_seconds(spec.params)
+    return spec.limits.wall_seconds
+
+
+@dataclass
+class ProviderPolicy:
+    """The lifecycle: answer requests it can serve, lock collateral when asked, commence once the client's
+    payment is verified locked (collateral_missing otherwise), complete with the job's result, abort a job
+    that failed. Subclasses set prices through `quote` and `accept_counter`."""
+
+    cost_model: CostModel = field(default_factory=CostModel)
+    offer_ttl: int = 120  # seconds an offer can be accepted
+    max_rounds: int = 3
+    min_margin: float = 0.05  # the least markup over cost it accepts in a counter-offer
+
+    # --- pricing (subclasses) -----------------------------------------------------------------------
+
+    def quote(self, context, floor: int) -> int | None:
+        raise NotImplementedError
+
+    def on_outcome(self, deal_id: bytes, won: bool) -> None:
+        """Learning hook: whether an offer on `deal_id` was accepted."""
+
+    # --- reactions ----------------------------------------------------------------------------------
+
+    def floor(self, context) -> int:
+        request = context.dialogue.request
+        return self.cost_model.job_cost(estimated_seconds(context.spec), request.min_collateral, context)
+
+    def can_serve(self, context) -> bool:
+        spec, local = context.spec, context.local
+        if spec is None:
+            return False
+        hardware = local.hardware
+        if hardware is not None and not hardware.can_serve(spec.requirements):
+            return False
+        needed = job_capacity(spec)
+        return needed.fits_within(local.free_capacity) and local.free_funds >= context.dialogue.request.min_collateral
+
+    def react(self, message, context) -> Reply | None:
+        dialogue = context.dialogue
+        if isinstance(message, Notice):
+            return self._on_notice(message, context)
+        p = message.performative
+        if p == Performative.REQUEST:
+            return self._first_offer(context)
+        if p == Performative.OFFER and message.sender == dialogue.client and message.offer.provider == context.me:
+            return self._answer_counter(message, context)
+        if p == Performative.ACCEPT and dialogue.provider == context.me:
+            self.on_outcome(dialogue.deal_id, True)
+            return self._after_agreement(context)
+        if p == Performative.ACCEPT:
+            self.on_outcome(dialogue.deal_id, False)
+        if p == Performative.FUND and dialogue.provider == context.me:
+            return self._after_agreement(context)
+        return None
+
+    def _after_agreement(self, context) -> Reply | None:
+        dialogue = context.dialogue
+        if dialogue.status == Status.AWAITING_COLLATERAL:
+            return Reply(Performative.FUND, dialogue.deal_id)
+        if dialogue.status != Status.AGREED:
+            return None  # awaiting the client's payment: the deadline duty gives up on it
+        locked = context.perception.get("payment_locked")
+        if locked is not None and not locked:
+            return None  # the chain disagrees with the event: do not start work
+        return Reply(Performative.COMMENCE, dialogue.deal_id)
+
+    def _on_notice(self, notice: Notice, context) -> Reply | None:
+        dialogue = context.dialogue
+        if dialogue is None:
+            return None
+        if notice.kind == "job_finished" and dialogue.status == Status.COMMENCED:
+            return Reply(
+                Performative.COMPLETE, dialogue.deal_id,
+                result_hash=notice.payload["result_hash"], result_uri=notice.payload["result_uri"],
+            )
+        if notice.kind == "job_failed" and dialogue.status in (Status.AGREED, Status.COMMENCED):
+            return Reply(Performative.ABORT, dialogue.deal_id)
+        return None
+
+    def _first_offer(self, context) -> Reply | None:
+        if not self.can_serve(context):
+            return None
+        request = context.dialogue.request
+        floor = self.floor(context)
+        price = self.quote(context, floor)
+        if price is None or price > request.max_price or price < 1:
+            return None
+        return self._offer(context, price, round_=0)
+
+    def _answer_counter(self, message: Message, context) -> Reply | None:
+        dialogue = context.dialogue
+        counter = message.offer
+        floor = self.floor(context)
+        if counter.price >= floor * (1 + self.min_margin) and counter.collateral >= dialogue.request.min_collateral:
+            signed = dialogue.latest_offer(from_party=dialogue.client)
+            return Reply(
+                Performative.ACCEPT, dialogue.deal_id, offer=signed.offer, signature=signed.signature,
+                capacity=job_capacity(context.spec),
+            )
+        if counter.round + 1 > self.max_rounds:
+            return None
+        mine = dialogue.latest_offer(from_party=context.me)
+        anchor = mine.offer.price if mine else int(floor * (1 + 2 * self.min_margin))
+        price = max(int(floor * (1 + self.min_margin)), (anchor + counter.price) // 2)
+        return self._offer(context, min(price, dialogue.request.max_price), round_=counter.round + 1)
+
+    def _offer(self, context, price: int, round_: int) -> Reply:
+        dialogue = context.dialogue
+        request = dialogue.request
+        expiry = min(request.offer_deadline, context.now + self.offer_ttl)
+        offer = Offer(dialogue.deal_id, context.me, price, request.min_collateral, expiry, round_)
+        return Reply(Performative.OFFER, dialogue.deal_id, offer=offer, capacity=job_capacity(context.spec))
+
+    def act(self, context) -> list[Reply]:
+        return []
+
+
+@dataclass
+class CostPlusProvider(ProviderPolicy):
+    """Baseline: cost (electricity x power x duration + gas + risk premium) plus a fixed margin."""
+
+    margin: float = 0.25
+
+    def quote(self, context, floor: int) -> int | None:
+        return int(floor * (1 + self.margin))
+
+
+@dataclass
+class ThompsonPricingProvider(ProviderPolicy):
+    """Learns its markup from experience: one Beta posterior of "the offer is accepted" per markup level,
+    Thompson sampling picks the level with the highest sampled expected profit."""
+
+    markups: tuple[float, ...] = (0.05, 0.15, 0.3, 0.5, 0.8)
+    seed: int = 0
+    alpha: np.ndarray = field(init=False)
+    beta: np.ndarray = field(init=False)
+    _pending: dict[bytes, int] = field(default_factory=dict)
+
+    def __post_init__(self):
+        self.alpha = np.ones(len(self.markups))
+        self.beta = np.ones(len(self.markups))
+        self._rng = np.random.default_rng(self.seed)
+
+    def quote(self, context, floor: int) -> int | None:
+        sampled_acceptance = self._rng.beta(self.alpha, self.beta)
+        expected_profit = sampled_acceptance * np.array(self.markups)
+        arm = int(np.argmax(expected_profit))
+        self._pending[context.dialogue.deal_id] = arm
+        return int(floor * (1 + self.markups[arm]))
+
+    def on_outcome(self, deal_id: bytes, won: bool) -> None:
+        arm = self._pending.pop(deal_id, None)
+        if arm is None:
+            return
+        if won:
+            self.alpha[arm] += 1
+        else:
+            self.beta[arm] += 1
+
+    def act(self, context) -> list[Reply]:
+        # Offers on requests that expired without any acceptance count as losses.
+        open_ids = {d.deal_id for d in context.parallel}
+        for deal_id in [d for d in self._pending if d not in open_ids]:
+            self.on_outcome(deal_id, False)
+        return []
+
+    @property
+    def acceptance_means(self) -> np.ndarray:
+        return self.alpha / (self.alpha + self.beta)
