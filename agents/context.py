@@ -17,6 +17,7 @@ class LocalState:
     free_capacity: Capacity
     free_funds: int  # escrow balance not yet committed to a negotiation or a deal
     open_deals: int
+    region: str | None = None  # where the agent's machines draw their electricity
 
 
 @dataclass(frozen=True)

@@ -113,7 +113,7 @@ def test_validator_scheme_end_to_end(chain, system, deployment, funded, tmp_path
     validator_address = Account.from_key(validator_key.key).address
     client_policy = BudgetClient(
         budget=UNIT, scheme=ValidationScheme.VALIDATOR, validator=validator_address, decision_delay=1,
-        validation_window=30,
+        validation_window=30, approve_early=False,  # the validator, not the client, must settle it
     )
     client = ClientAgent("client", Role.CLIENT, client_key, connection, client_policy, store=store, config=FAST)
     provider = ProviderAgent(

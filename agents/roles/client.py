@@ -33,6 +33,7 @@ class ClientAgent(Agent):
         self.queue: deque[QueuedJob] = deque()
         self.results_checked = 0
         self.results_rejected = 0
+        self.judged: set[bytes] = set()  # deals whose delivered result this agent has judged
 
     def submit(self, spec: JobSpec) -> None:
         self.queue.append(QueuedJob(spec))
@@ -69,6 +70,7 @@ class ClientAgent(Agent):
     async def perceive(self, dialogue: Dialogue, message: Message) -> dict:
         perception = await super().perceive(dialogue, message)
         if message.performative == Performative.COMPLETE:
+            self.judged.add(dialogue.deal_id)
             perception["result_ok"] = await self._check_result(message.args["resultHash"], dialogue)
         return perception
 
@@ -89,7 +91,15 @@ class ClientAgent(Agent):
         _, _, uri = decode(["bytes32", "bytes32", "string"], record.data)
         return uri
 
-    async def resume(self) -> None:
+    async def keep_obligations(self) -> None:
+        """Lock an awaited payment; judge delivered results this client has not judged (after a restart)."""
         for dialogue in self.dialogues.open():
-            if dialogue.client == self.address and dialogue.status == Status.AWAITING_PAYMENT:
+            if dialogue.client != self.address:
+                continue
+            if dialogue.status == Status.AWAITING_PAYMENT:
                 await self.send(Reply(Performative.FUND, dialogue.deal_id))
+            elif dialogue.status == Status.COMPLETED and dialogue.deal_id not in self.judged:
+                self.judged.add(dialogue.deal_id)
+                ok = await self._check_result(dialogue.result_hash, dialogue)
+                context = await self.context(dialogue, None, {"result_ok": ok})
+                await self.send(self.policy.verdict(context))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from agents.jobs.runner import run_job
 from agents.jobs.spec import InvalidJobSpec, JobSpec
-from agents.jobs.store import fetch
+from agents.jobs.store import FetchError, fetch
 from agents.protocol import Performative, Status
 from agents.runtime.agent import Agent, Reply
 from agents.runtime.dialogues import Dialogue
@@ -23,23 +23,27 @@ class ProviderAgent(Agent):
         self.store = store
         self.workdir = Path(workdir)
         self.jobs_run = 0
+        self.job_seconds = 0.0  # wall time of all jobs run: what electricity is paid for
+        self.running: set[bytes] = set()
+        self.finished: dict[bytes, Notice] = {}  # job outcomes, kept until the deal closes
 
     async def perceive(self, dialogue: Dialogue, message: Message) -> dict:
         perception = await super().perceive(dialogue, message)
         if message.performative == Performative.REQUEST:
             dialogue.spec = await self._fetch_spec(dialogue)
         elif dialogue.provider == self.address and dialogue.status == Status.AGREED:
-            # Never start work before the client's payment is verifiably locked on the agreed terms.
-            perception["payment_locked"] = await self.verifier.payment_locked(
-                dialogue.deal_id, dialogue.price, dialogue.collateral
-            )
+            perception["payment_locked"] = await self._payment_locked(dialogue)
         return perception
+
+    async def _payment_locked(self, dialogue: Dialogue):
+        # Never start work before the client's payment is verifiably locked on the agreed terms.
+        return await self.verifier.payment_locked(dialogue.deal_id, dialogue.price, dialogue.collateral)
 
     async def _fetch_spec(self, dialogue: Dialogue) -> JobSpec | None:
         try:
             content = await asyncio.to_thread(fetch, dialogue.spec_uri)
             spec = JobSpec.from_json(content)
-        except (InvalidJobSpec, OSError, ValueError) as error:
+        except (InvalidJobSpec, FetchError, OSError, ValueError) as error:
             self.errors.append(f"spec of {dialogue.deal_id.hex()[:8]}: {error}")
             return None
         if spec.spec_hash != dialogue.request.spec_hash:
@@ -49,31 +53,49 @@ class ProviderAgent(Agent):
 
     def after_send(self, reply: Reply, sent) -> None:
         if reply.performative == Performative.COMMENCE:
-            self.spawn(self._run(self.dialogues.get(reply.deal_id)))
+            self._start(self.dialogues.get(reply.deal_id))
+
+    def _start(self, dialogue: Dialogue) -> None:
+        if dialogue.deal_id not in self.running and dialogue.deal_id not in self.finished:
+            self.running.add(dialogue.deal_id)
+            self.spawn(self._run(dialogue))
 
     async def _run(self, dialogue: Dialogue) -> None:
         """Run the job, publish the result, and tell the policy (which attests completion)."""
-        workdir = self.workdir / dialogue.deal_id.hex()
-        result = await asyncio.to_thread(run_job, dialogue.spec, workdir)
-        self.jobs_run += 1
-        if not result.succeeded:
-            self.notify(Notice("job_failed", dialogue.deal_id, {"reason": result.reason}, time.perf_counter()))
-            return
-        result_hash, result_uri = await asyncio.to_thread(self.store.publish, result.result_path)
-        payload = {"result_hash": result_hash, "result_uri": result_uri, "wall_seconds": result.wall_seconds}
-        self.notify(Notice("job_finished", dialogue.deal_id, payload, time.perf_counter()))
+        try:
+            result = await asyncio.to_thread(run_job, dialogue.spec, self.workdir / dialogue.deal_id.hex())
+            self.jobs_run += 1
+            self.job_seconds += result.wall_seconds
+            if result.succeeded:
+                result_hash, result_uri = await asyncio.to_thread(self.store.publish, result.result_path)
+                payload = {"result_hash": result_hash, "result_uri": result_uri, "wall_seconds": result.wall_seconds}
+                notice = Notice("job_finished", dialogue.deal_id, payload, time.perf_counter())
+            else:
+                notice = Notice("job_failed", dialogue.deal_id, {"reason": result.reason}, time.perf_counter())
+            self.finished[dialogue.deal_id] = notice
+            self.notify(notice)
+        finally:
+            self.running.discard(dialogue.deal_id)
 
-    async def resume(self) -> None:
-        """Finish what a previous run of this agent started: commence agreed deals, (re)run commenced
-        jobs (they are deterministic, so the result is the same), lock awaited collateral."""
+    async def keep_obligations(self) -> None:
+        """Fund awaited collateral, commence agreed deals, (re)run commenced jobs (deterministic, so the
+        result is the same after a restart) and deliver finished ones whose completion was not sent."""
         for dialogue in self.dialogues.open():
             if dialogue.provider != self.address:
                 continue
             if dialogue.spec is None and dialogue.request is not None:
                 dialogue.spec = await self._fetch_spec(dialogue)
-            if dialogue.status == Status.AWAITING_COLLATERAL:
-                await self.send(Reply(Performative.FUND, dialogue.deal_id))
-            elif dialogue.status == Status.AGREED:
-                await self.send(Reply(Performative.COMMENCE, dialogue.deal_id))
+            if dialogue.status in (Status.AWAITING_COLLATERAL, Status.AGREED):
+                perception = {}
+                if dialogue.status == Status.AGREED and Performative.COMMENCE not in dialogue.in_flight:
+                    perception["payment_locked"] = await self._payment_locked(dialogue)
+                context = await self.context(dialogue, None, perception)
+                await self.send(self.policy.owed_move(context))
             elif dialogue.status == Status.COMMENCED and dialogue.spec is not None:
-                self.spawn(self._run(dialogue))
+                notice = self.finished.get(dialogue.deal_id)
+                if notice is None:
+                    self._start(dialogue)
+                elif Performative.COMPLETE not in dialogue.in_flight and Performative.ABORT not in dialogue.in_flight:
+                    await self.send(self.policy.react(notice, await self.context(dialogue, notice)))
+        for deal_id in [d for d in self.finished if not self.dialogues.get(d) or not self.dialogues.get(d).is_open]:
+            del self.finished[deal_id]

@@ -28,6 +28,7 @@ from agents.runtime.locks import Capacity, LockUnavailable, Locks
 from agents.runtime.messages import Message, Notice
 from agents.runtime.outbox import Outbox, SentTransaction
 from agents.runtime.verification import Verifier
+from agents.rpc import RPCError, RPCUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -83,6 +84,7 @@ class Agent:
         capacity: Capacity = Capacity(),
         global_state_source=None,
         reputation=None,
+        region: str | None = None,
     ):
         self.name = name
         self.role = role
@@ -93,6 +95,7 @@ class Agent:
         self.hardware = hardware
         self.global_state_source = global_state_source
         self.reputation = reputation
+        self.region = region
         deployment = connection.deployment
         self.outbox = Outbox(connection.rpc, account, deployment.chain_id, connection.feed.fees, self._on_receipt)
         self.actions = MarketActions(
@@ -117,6 +120,8 @@ class Agent:
         self.mailbox: asyncio.Queue | None = None
         self.failed_transactions: list[SentTransaction] = []
         self.errors: list[str] = []
+        # Reactions whose reply could not be sent (node unreachable): retried on every act.
+        self._unanswered: dict[tuple, tuple[Message, dict]] = {}
         self._stop = asyncio.Event()
         self._tasks: set[asyncio.Task] = set()
 
@@ -155,10 +160,11 @@ class Agent:
         for dialogue in self.dialogues.open():
             # The balance just read already excludes what open deals hold.
             self._settle_locks(dialogue, already_debited=True)
-        await self.resume()
+        await self.keep_obligations()
 
-    async def resume(self) -> None:
-        """After a (re)start: pick up the open deals where this agent owes the next move. Roles override."""
+    async def keep_obligations(self) -> None:
+        """Make the moves this agent owes on its open deals and has not made (after a restart, or when a
+        reply was lost). Runs at setup and on every act; roles override."""
 
     async def perceive(self, dialogue: Dialogue, message: Message) -> dict:
         """Checks and fetches a role runs before its policy decides (a spec, a result, a lock). Roles
@@ -227,12 +233,30 @@ class Agent:
             if dialogue.deal_id not in self.dialogues.by_id:
                 return  # the deal went to someone else
             perception = await self.perceive(dialogue, message)
-            context = await self.context(dialogue, message, perception)
-            reply = self.policy.react(message, context)
-            await self.send(reply, trigger_at=message.received_at)
+            await self._answer(dialogue, message, perception)
         except Exception as error:  # noqa: BLE001 - one bad message must not stop the agent
             self.errors.append(f"{type(error).__name__}: {error}")
             log.exception("%s: reacting to %s failed", self.name, getattr(message, "performative", message))
+
+    async def _answer(self, dialogue: Dialogue, message: Message, perception: dict) -> None:
+        context = await self.context(dialogue, message, perception)
+        reply = self.policy.react(message, context)
+        key = (dialogue.deal_id, message.log_key)
+        try:
+            await self.send(reply, trigger_at=message.received_at)
+        except (RPCUnavailable, RPCError) as error:
+            self._unanswered[key] = (message, perception)
+            self.errors.append(f"{type(error).__name__}: {error}")
+            return
+        self._unanswered.pop(key, None)
+
+    async def _retry_unanswered(self) -> None:
+        for key, (message, perception) in list(self._unanswered.items()):
+            dialogue = self.dialogues.get(key[0])
+            if dialogue is None or not dialogue.is_open or dialogue.last_message != message.performative:
+                self._unanswered.pop(key, None)  # the deal moved on without this reply
+                continue
+            await self._answer(dialogue, message, perception)
 
     def notify(self, notice: Notice) -> None:
         """Queue an internal notice (a job finished, a check completed) as a message for the policy."""
@@ -257,6 +281,8 @@ class Agent:
     async def act(self) -> None:
         context = await self.context(None, None)
         try:
+            await self._retry_unanswered()
+            await self.keep_obligations()
             for reply in self.policy.act(context):
                 await self.send(reply)
             for reply in self._deadline_duties(context.now):
@@ -312,6 +338,7 @@ class Agent:
                 free_capacity=self.locks.free_capacity,
                 free_funds=self.locks.free_funds,
                 open_deals=sum(1 for d in open_dialogues if d.status != Status.NONE),
+                region=self.region,
             ),
             global_state=global_state,
             reputation=self.reputation,

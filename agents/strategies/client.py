@@ -34,7 +34,7 @@ class BudgetClient:
     collateral_fraction: float = 0.2  # collateral it asks of providers, as a fraction of the budget
     decision_delay: int = 2  # seconds after the first offer before it decides, to collect parallel offers
     max_rounds: int = 3
-    approve_early: bool = False  # approving costs an attestation; silence pays the provider anyway
+    approve_early: bool = True  # approving costs an attestation, but frees the provider's collateral sooner
     scheme: ValidationScheme = ValidationScheme.OPTIMISTIC
     validator: str | None = None
     offer_window: int = 60
@@ -74,12 +74,19 @@ class BudgetClient:
             # A provider answered our counter-offer: take it if it is within budget.
             if message.offer.price <= self.budget:
                 return self._accept(dialogue, message.sender)
-        if p == Performative.COMPLETE and dialogue.request.scheme == ValidationScheme.OPTIMISTIC:
-            result_ok = context.perception.get("result_ok")
-            if result_ok is False:
-                return Reply(Performative.REJECT, dialogue.deal_id)
-            if result_ok and self.approve_early:
-                return Reply(Performative.APPROVE, dialogue.deal_id)
+        if p == Performative.COMPLETE:
+            return self.verdict(context)
+        return None
+
+    def verdict(self, context) -> Reply | None:
+        """On a delivered result the client checked (`result_ok`): reject a bad one where it is the judge,
+        approve a good one early if it chooses to."""
+        dialogue = context.dialogue
+        result_ok = context.perception.get("result_ok")
+        if result_ok is False and dialogue.request.scheme == ValidationScheme.OPTIMISTIC:
+            return Reply(Performative.REJECT, dialogue.deal_id)
+        if result_ok and self.approve_early:
+            return Reply(Performative.APPROVE, dialogue.deal_id)
         return None
 
     def act(self, context) -> list[Reply]:

@@ -80,6 +80,11 @@ class ProviderPolicy:
             return self._after_agreement(context)
         return None
 
+    def owed_move(self, context) -> Reply | None:
+        """The move a provider owes on an agreed deal (re-asked every act, so a reply lost to an outage
+        or a restart is sent again): lock awaited collateral, or commence once payment is locked."""
+        return self._after_agreement(context)
+
     def _after_agreement(self, context) -> Reply | None:
         dialogue = context.dialogue
         if dialogue.status == Status.AWAITING_COLLATERAL:

@@ -1,0 +1,284 @@
+"""Scenario files: who trades (populations of providers, clients and validators with their strategies,
+hardware and regions), what jobs arrive, which faults strike, for how long, from which seed.
+
+Every field is checked when the file is loaded; a bad file raises `ScenarioError` naming the field and
+what is wrong with it, before anything touches a chain.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from agents.jobs.spec import InvalidJobSpec, JobSpec, Limits, Requirements
+
+PROVIDER_STRATEGIES = ("cost-plus", "thompson", "never-deliver", "wrong-result", "abandon")
+CLIENT_STRATEGIES = ("budget", "always-reject", "never-confirm")
+FAULT_KINDS = ("restart", "rpc-outage")
+SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
+
+
+class ScenarioError(ValueError):
+    """A scenario file is malformed; the message names the field."""
+
+
+@dataclass(frozen=True)
+class Hardware:
+    cpu_cores: int = 8
+    ram_gb: float = 32
+    gpus: int = 0
+    power_watts: float = 250  # at full load
+
+
+@dataclass(frozen=True)
+class ProviderGroup:
+    name: str
+    count: int
+    strategy: str
+    params: dict[str, Any]
+    region: str
+    hardware: Hardware
+    float_tokens: float
+
+
+@dataclass(frozen=True)
+class ClientGroup:
+    name: str
+    count: int
+    strategy: str
+    params: dict[str, Any]
+    jobs_per_step: float  # Poisson arrival rate of jobs per client and step
+    float_tokens: float
+
+
+@dataclass(frozen=True)
+class JobMixEntry:
+    weight: float
+    spec: JobSpec
+
+
+@dataclass(frozen=True)
+class Fault:
+    kind: str
+    at_step: int
+    steps: int  # how long it lasts
+    agent: str | None = None  # for restarts: the agent's name, e.g. "cheap-2"
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    seed: int
+    steps: int
+    step_seconds: int
+    drain_steps: int
+    providers: tuple[ProviderGroup, ...]
+    clients: tuple[ClientGroup, ...]
+    validators: int
+    validator_share: float  # fraction of requests that use the validator scheme
+    jobs: tuple[JobMixEntry, ...]
+    faults: tuple[Fault, ...] = field(default_factory=tuple)
+    token_decimals: int = 18
+    eth_usd: float = 3000.0
+
+    @property
+    def agent_count(self) -> int:
+        return sum(g.count for g in self.providers) + sum(g.count for g in self.clients) + self.validators
+
+    def scaled(self, agents: int) -> "Scenario":
+        """The same market with about `agents` agents, in the same proportions (for benchmarks)."""
+        factor = agents / self.agent_count
+
+        def scale(n):
+            return max(1, round(n * factor))
+
+        return Scenario(
+            name=f"{self.name}-x{agents}", seed=self.seed, steps=self.steps, step_seconds=self.step_seconds,
+            drain_steps=self.drain_steps,
+            providers=tuple(_replace_count(g, scale(g.count)) for g in self.providers),
+            clients=tuple(_replace_count(g, scale(g.count)) for g in self.clients),
+            validators=scale(self.validators) if self.validators else 0, validator_share=self.validator_share,
+            jobs=self.jobs, faults=(), token_decimals=self.token_decimals, eth_usd=self.eth_usd,
+        )
+
+
+def _replace_count(group, count):
+    return replace(group, count=count)
+
+
+def load_scenario(path_or_name: str | Path) -> Scenario:
+    """Load a scenario file, or a shipped scenario by name ("default", "large", "adversarial")."""
+    path = Path(path_or_name)
+    if not path.exists():
+        shipped = SCENARIO_DIR / f"{path_or_name}.yaml"
+        if not shipped.exists():
+            names = ", ".join(sorted(p.stem for p in SCENARIO_DIR.glob("*.yaml")))
+            raise ScenarioError(f"no scenario file {path_or_name!r}; shipped scenarios: {names}")
+        path = shipped
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as error:
+        raise ScenarioError(f"{path}: not valid YAML: {error}") from error
+    return parse_scenario(data, source=str(path))
+
+
+def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{source}: the top level must be a mapping")
+    reader = _Reader(data, source)
+    providers = tuple(_provider_group(g, f"{source}: providers[{i}]") for i, g in enumerate(reader.list("providers")))
+    clients = tuple(_client_group(g, f"{source}: clients[{i}]") for i, g in enumerate(reader.list("clients")))
+    if not providers or not clients:
+        raise ScenarioError(f"{source}: a market needs at least one provider group and one client group")
+    names = [g.name for g in providers + clients]
+    if len(set(names)) != len(names):
+        raise ScenarioError(f"{source}: group names must be unique, got {names}")
+    jobs = tuple(_job(j, f"{source}: jobs[{i}]") for i, j in enumerate(reader.list("jobs")))
+    if not jobs:
+        raise ScenarioError(f"{source}: jobs: give at least one job in the mix")
+    validators = reader.int("validators", 0, minimum=0)
+    validator_share = reader.number("validator_share", 0.0, minimum=0.0, maximum=1.0)
+    if validator_share > 0 and validators == 0:
+        raise ScenarioError(f"{source}: validator_share > 0 needs validators > 0")
+    steps = reader.int("steps", 30, minimum=1)
+    faults = tuple(_fault(f, f"{source}: faults[{i}]", steps) for i, f in enumerate(reader.list("faults", [])))
+    return Scenario(
+        name=reader.str("name", Path(source).stem),
+        seed=reader.int("seed", 0, minimum=0),
+        steps=steps,
+        step_seconds=reader.int("step_seconds", 10, minimum=1),
+        drain_steps=reader.int("drain_steps", 40, minimum=1),
+        providers=providers,
+        clients=clients,
+        validators=validators,
+        validator_share=validator_share,
+        jobs=jobs,
+        faults=faults,
+        token_decimals=reader.int("token_decimals", 18, minimum=0, maximum=36),
+        eth_usd=reader.number("eth_usd", 3000.0, minimum=0.0),
+    )
+
+
+class _Reader:
+    def __init__(self, data: dict, where: str):
+        self.data, self.where = data, where
+
+    def _get(self, key, default):
+        if key not in self.data:
+            if default is _REQUIRED:
+                raise ScenarioError(f"{self.where}: missing field {key!r}")
+            return default
+        return self.data[key]
+
+    def int(self, key, default=None, minimum=None, maximum=None) -> int:
+        value = self._get(key, _REQUIRED if default is None else default)
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise ScenarioError(f"{self.where}: {key} must be an integer, got {value!r}")
+        return self._bounded(key, value, minimum, maximum)
+
+    def number(self, key, default=None, minimum=None, maximum=None) -> float:
+        value = self._get(key, _REQUIRED if default is None else default)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise ScenarioError(f"{self.where}: {key} must be a number, got {value!r}")
+        return self._bounded(key, float(value), minimum, maximum)
+
+    def str(self, key, default=None, choices=None) -> str:
+        value = self._get(key, _REQUIRED if default is None else default)
+        if not isinstance(value, str):
+            raise ScenarioError(f"{self.where}: {key} must be a string, got {value!r}")
+        if choices and value not in choices:
+            raise ScenarioError(f"{self.where}: {key} must be one of {', '.join(choices)}; got {value!r}")
+        return value
+
+    def list(self, key, default=None) -> list:
+        value = self._get(key, _REQUIRED if default is None else default)
+        if not isinstance(value, list):
+            raise ScenarioError(f"{self.where}: {key} must be a list")
+        return value
+
+    def mapping(self, key) -> dict:
+        value = self._get(key, {})
+        if not isinstance(value, dict):
+            raise ScenarioError(f"{self.where}: {key} must be a mapping")
+        return value
+
+    def _bounded(self, key, value, minimum, maximum):
+        if minimum is not None and value < minimum:
+            raise ScenarioError(f"{self.where}: {key} must be at least {minimum}, got {value}")
+        if maximum is not None and value > maximum:
+            raise ScenarioError(f"{self.where}: {key} must be at most {maximum}, got {value}")
+        return value
+
+
+_REQUIRED = object()
+
+
+def _provider_group(data, where) -> ProviderGroup:
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{where}: must be a mapping")
+    r = _Reader(data, where)
+    hw = _Reader(r.mapping("hardware"), f"{where}: hardware")
+    return ProviderGroup(
+        name=r.str("name"),
+        count=r.int("count", 1, minimum=0),
+        strategy=r.str("strategy", "cost-plus", PROVIDER_STRATEGIES),
+        params=r.mapping("params"),
+        region=r.str("region", "eu-west"),
+        hardware=Hardware(
+            cpu_cores=hw.int("cpu_cores", 8, minimum=1),
+            ram_gb=hw.number("ram_gb", 32, minimum=0.1),
+            gpus=hw.int("gpus", 0, minimum=0),
+            power_watts=hw.number("power_watts", 250, minimum=1),
+        ),
+        float_tokens=r.number("float", 100.0, minimum=0.0),
+    )
+
+
+def _client_group(data, where) -> ClientGroup:
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{where}: must be a mapping")
+    r = _Reader(data, where)
+    return ClientGroup(
+        name=r.str("name"),
+        count=r.int("count", 1, minimum=0),
+        strategy=r.str("strategy", "budget", CLIENT_STRATEGIES),
+        params=r.mapping("params"),
+        jobs_per_step=r.number("jobs_per_step", 0.3, minimum=0.0),
+        float_tokens=r.number("float", 100.0, minimum=0.0),
+    )
+
+
+def _job(data, where) -> JobMixEntry:
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{where}: must be a mapping")
+    r = _Reader(data, where)
+    weight = r.number("weight", 1.0, minimum=0.0)
+    try:
+        limits = Limits(**r.mapping("limits")) if "limits" in data else None
+        requirements = Requirements(**r.mapping("requirements")) if "requirements" in data else None
+        if "command" in data:
+            spec = JobSpec.for_command(data["command"], limits=limits, requirements=requirements)
+        else:
+            spec = JobSpec.for_workload(
+                r.str("workload"), r.mapping("params"), r.int("seed", 0, minimum=0),
+                limits=limits, requirements=requirements,
+            )
+    except (InvalidJobSpec, TypeError) as error:
+        raise ScenarioError(f"{where}: {error}") from error
+    return JobMixEntry(weight, spec)
+
+
+def _fault(data, where, steps) -> Fault:
+    if not isinstance(data, dict):
+        raise ScenarioError(f"{where}: must be a mapping")
+    r = _Reader(data, where)
+    kind = r.str("kind", choices=FAULT_KINDS)
+    return Fault(
+        kind=kind,
+        at_step=r.int("at_step", minimum=0, maximum=steps - 1),
+        steps=r.int("steps", 1, minimum=1),
+        agent=r.str("agent") if kind == "restart" else None,
+    )

@@ -1,0 +1,66 @@
+"""Misbehaving agents for adversarial scenarios: what each kind of misbehaviour costs, and whom."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from eth_utils import keccak
+
+from agents.protocol import Performative, ValidationScheme
+from agents.runtime.agent import Reply
+from agents.runtime.messages import Notice
+from agents.strategies.client import BudgetClient
+from agents.strategies.provider import CostPlusProvider
+
+
+@dataclass
+class NeverDeliverProvider(CostPlusProvider):
+    """Wins deals and commences, then never attests completion: slashed at the completion deadline."""
+
+    def react(self, message, context):
+        if isinstance(message, Notice) and message.kind == "job_finished":
+            return None
+        return super().react(message, context)
+
+
+@dataclass
+class WrongResultProvider(CostPlusProvider):
+    """Attests completion with a hash that is not its result's (skipping the work it was paid for)."""
+
+    def react(self, message, context):
+        reply = super().react(message, context)
+        if reply is not None and reply.performative == Performative.COMPLETE:
+            reply.result_hash = keccak(b"not the result" + reply.result_hash)
+        return reply
+
+
+@dataclass
+class AbandonProvider(CostPlusProvider):
+    """Offers, gets accepted, then walks away before commencing: slashed at the commencement deadline."""
+
+    def owed_move(self, context):
+        return None
+
+    def react(self, message, context):
+        if not isinstance(message, Notice) and message.performative in (Performative.ACCEPT, Performative.FUND):
+            if context.dialogue.provider == context.me:
+                self.on_outcome(context.dialogue.deal_id, True)
+                return None
+        return super().react(message, context)
+
+
+@dataclass
+class AlwaysRejectClient(BudgetClient):
+    """Rejects every result it is the judge of (optimistic scheme), to recover payment and collateral."""
+
+    def verdict(self, context):
+        if context.dialogue.request.scheme == ValidationScheme.OPTIMISTIC:
+            return Reply(Performative.REJECT, context.dialogue.deal_id)
+        return super().verdict(context)
+
+
+@dataclass
+class NeverConfirmClient(BudgetClient):
+    """Never approves: the provider is paid only when the validation window has passed."""
+
+    approve_early: bool = False
