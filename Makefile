@@ -46,7 +46,7 @@ gas-snapshot: setup
 	ape run gas -v WARNING --update-snapshot
 
 simulate: setup
-	ape run simulate
+	ape run simulate -v WARNING
 
 clean:
 	rm -rf out cache .build $(STAMPS)

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from agents.jobs.spec import JobSpec
 from eth_abi import decode
@@ -22,7 +21,8 @@ ZERO_ADDRESS = "0x" + "00" * 20
 @dataclass
 class QueuedJob:
     spec: JobSpec
-    submitted_at: int = 0
+    scheme: ValidationScheme | None = None  # overrides the policy's scheme for this job
+    validator: str | None = None
 
 
 class ClientAgent(Agent):
@@ -34,6 +34,14 @@ class ClientAgent(Agent):
         self.results_checked = 0
         self.results_rejected = 0
         self.judged: set[bytes] = set()  # deals whose delivered result this agent has judged
+        self._nonce = 0
+
+    def _next_nonce(self) -> int:
+        """Request nonces count up, continuing above every request of this client on chain (a restarted
+        client must not rebuild an id it already used), so runs are reproducible."""
+        used = [d.request.nonce for d in self.dialogues.by_id.values() if d.request and d.client == self.address]
+        self._nonce = max([self._nonce, *used]) + 1
+        return self._nonce
 
     def submit(self, spec: JobSpec) -> None:
         self.queue.append(QueuedJob(spec))
@@ -48,6 +56,8 @@ class ClientAgent(Agent):
             job = self.queue[0]
             context = await self.context(None, None)
             terms = self.policy.terms_for(job.spec, context)
+            if job.scheme is not None:
+                terms = replace(terms, scheme=job.scheme, validator=job.validator)
             if self.locks.free_funds < terms.max_price:
                 return  # the budget is committed elsewhere; try again later
             _, spec_uri = await asyncio.to_thread(self.store.publish_spec, job.spec)
@@ -58,7 +68,7 @@ class ClientAgent(Agent):
                 commence_within=terms.commence_within, job_duration=terms.job_duration,
                 validation_window=terms.validation_window, scheme=terms.scheme,
                 validator=terms.validator if terms.scheme == ValidationScheme.VALIDATOR else ZERO_ADDRESS,
-                spec_hash=job.spec.spec_hash, nonce=secrets.randbits(64),
+                spec_hash=job.spec.spec_hash, nonce=self._next_nonce(),
             )
             deal_id = typed_hash(self.connection.domain, request)
             sent = await self.send(Reply(Performative.REQUEST, deal_id, request=request, spec_uri=spec_uri))

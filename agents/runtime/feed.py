@@ -39,6 +39,8 @@ class EventFeed:
     fee_refresh_interval: float = 2.0
     fees: FeeSchedule = field(default_factory=FeeSchedule)
     chain_time: int = 0  # timestamp of the latest block seen
+    # Live agents estimate "now" from the wall clock between blocks; a stepped simulation sets the clock.
+    extrapolate: bool = True
     _chain_time_seen_at: float = 0.0  # perf_counter() when chain_time was read
     latest_block: int = -1
     subscriptions: list[Subscription] = field(default_factory=list)
@@ -93,6 +95,10 @@ class EventFeed:
         block = await self.rpc.call("eth_getBlockByNumber", ["latest", False])
         self._observe_time(int(block["timestamp"], 16))
 
+    def set_time(self, timestamp: int) -> None:
+        """Set the clock (stepped simulations, where the model decides when blocks are mined)."""
+        self.chain_time = timestamp
+
     def _observe_time(self, timestamp: int) -> None:
         # Only a newer block restarts the estimate; seeing the same block again must not stop the clock.
         if timestamp > self.chain_time:
@@ -103,7 +109,7 @@ class EventFeed:
         """The timestamp a block mined now would get, at least: the latest block's time plus the time
         elapsed since it was seen. An idle chain mines no blocks, so the latest block alone would stop
         the clock and no deadline would ever pass."""
-        if not self._chain_time_seen_at:
+        if not self.extrapolate or not self._chain_time_seen_at:
             return self.chain_time
         return self.chain_time + int(time.perf_counter() - self._chain_time_seen_at)
 

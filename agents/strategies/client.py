@@ -82,8 +82,10 @@ class BudgetClient:
         """On a delivered result the client checked (`result_ok`): reject a bad one where it is the judge,
         approve a good one early if it chooses to."""
         dialogue = context.dialogue
+        if dialogue.request.scheme != ValidationScheme.OPTIMISTIC:
+            return None  # the validator judges; a second verdict would only race it
         result_ok = context.perception.get("result_ok")
-        if result_ok is False and dialogue.request.scheme == ValidationScheme.OPTIMISTIC:
+        if result_ok is False:
             return Reply(Performative.REJECT, dialogue.deal_id)
         if result_ok and self.approve_early:
             return Reply(Performative.APPROVE, dialogue.deal_id)

@@ -1,0 +1,394 @@
+"""The market model: a whole market of agents, stepped over a real chain.
+
+Like a Mesa model, it owns the agents and steps them in a fixed order with a seeded random generator,
+so that the same seed gives the same outcome. Each step is a few rounds; in each round every agent acts,
+the model mines one block at a timestamp it chooses (automine is off), and the block's events are
+delivered to the agents, whose reactions go into the next block. Jobs run for real (subprocesses) and
+the model waits for them inside the step, so their wall time never leaks into chain time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+
+from agents.connection import Deployment, MarketConnection
+from agents.hardware import HardwareProfile
+from agents.jobs.store import ResultStore
+from agents.oracles import TokenSpec, simulated_state_source
+from agents.protocol import ValidationScheme
+from agents.roles import ClientAgent, ProviderAgent, ValidatorAgent
+from agents.roles.client import QueuedJob
+from agents.rpc import RetryPolicy, RPCClient
+from agents.runtime.agent import Agent, AgentConfig
+from agents.runtime.dialogues import Role
+from agents.runtime.locks import Capacity
+from agents.runtime.outbox import Outbox
+from agents.simulation.proxy import FaultyRPCProxy
+from agents.simulation.scenario import ClientGroup, ProviderGroup, Scenario
+from agents.strategies.adversarial import (
+    AbandonProvider,
+    AlwaysRejectClient,
+    NeverConfirmClient,
+    NeverDeliverProvider,
+    WrongResultProvider,
+)
+from agents.strategies.client import BudgetClient, ValidatorPolicy
+from agents.strategies.costs import CostModel
+from agents.strategies.provider import CostPlusProvider, ThompsonPricingProvider
+
+log = logging.getLogger(__name__)
+
+TOKEN_SYMBOL = "tUSD"
+MAX_ROUNDS_PER_STEP = 8
+# The payment token is a stablecoin-like asset with a little volatility; ETH prices the gas.
+SIMULATED_TOKENS = {
+    TOKEN_SYMBOL: TokenSpec(initial_price=1.0, volatility_per_year=0.05),
+    "ETH": TokenSpec(initial_price=3000.0, volatility_per_year=0.7),
+}
+PROVIDER_POLICIES = {
+    "cost-plus": CostPlusProvider,
+    "thompson": ThompsonPricingProvider,
+    "never-deliver": NeverDeliverProvider,
+    "wrong-result": WrongResultProvider,
+    "abandon": AbandonProvider,
+}
+CLIENT_POLICIES = {"budget": BudgetClient, "always-reject": AlwaysRejectClient, "never-confirm": NeverConfirmClient}
+# The simulated RPC fails fast: a step must not stall for long on an outage the scenario planned.
+AGENT_RETRY = RetryPolicy(attempts=3, first_delay=0.02, max_delay=0.1)
+STEPPED = AgentConfig(agent_timeout=0.0, services_interval=0.0, max_reactions=10_000)
+
+
+@dataclass
+class AgentSpec:
+    """How to (re)build one agent: the model keeps it so a restarted agent is the same agent."""
+
+    name: str
+    group: str
+    role: Role
+    strategy: str
+    key: LocalAccount
+    build: Callable[[], Agent]
+    region: str | None = None
+    power_watts: float = 0.0
+
+
+@dataclass
+class StepSnapshot:
+    step: int
+    time: int
+    phase: str  # "market" or "drain"
+    live_agents: int
+    open_deals: int
+
+
+@dataclass
+class MarketModel:
+    scenario: Scenario
+    node_url: str
+    deployment: Deployment
+    funder_key: str
+    workdir: Path
+    snapshots: list[StepSnapshot] = field(default_factory=list)
+    events_log: list[str] = field(default_factory=list)
+
+    def __post_init__(self):
+        self.rng = np.random.default_rng(self.scenario.seed)
+        self.unit = 10**self.scenario.token_decimals
+        self.specs: list[AgentSpec] = []
+        self.live: dict[str, Agent] = {}
+        self.down: dict[str, int] = {}  # agent name -> step it comes back
+        self.restarts = 0
+        self.step_index = 0
+        self.time = 0
+        self.direct = RPCClient(self.node_url)
+        self.proxy = FaultyRPCProxy(self.node_url)
+        self.state_source = None
+        self.store = ResultStore(self.workdir / "store")
+
+    # --- setup --------------------------------------------------------------------------------------
+
+    async def setup(self) -> None:
+        proxy_url = await self.proxy.start()
+        self.connection = MarketConnection.open(proxy_url, self.deployment)
+        self.connection.rpc.retry = AGENT_RETRY
+        self.connection.feed.extrapolate = False
+        block = await self.direct.call("eth_getBlockByNumber", ["latest", False])
+        self.start_time = int(block["timestamp"], 16) + 1
+        self.time = self.start_time
+        self.state_source = simulated_state_source(
+            self.scenario.seed, start_time=self.start_time, tokens=SIMULATED_TOKENS
+        )
+        self._plan_agents()
+        await self.direct.call("evm_setAutomine", [False])
+        await self._fund_agents()
+        self.connection.feed.latest_block = int(await self.direct.call("eth_blockNumber"), 16)
+        for spec in self.specs:
+            await self._start_agent(spec)
+
+    def _key(self, index: int) -> LocalAccount:
+        return Account.from_key(keccak(text=f"compute-market agent {self.scenario.seed} {index}"))
+
+    def _plan_agents(self) -> None:
+        index = 0
+        validators = []
+        for v in range(self.scenario.validators):
+            key = self._key(index)
+            index += 1
+            validators.append(key.address)
+            self.specs.append(AgentSpec(f"validator-{v}", "validator", Role.VALIDATOR, "validator", key,
+                                        self._validator_builder(f"validator-{v}", key)))
+        self.validator_addresses = validators
+        for group in self.scenario.providers:
+            for n in range(group.count):
+                key = self._key(index)
+                index += 1
+                name = f"{group.name}-{n}"
+                self.specs.append(AgentSpec(name, group.name, Role.PROVIDER, group.strategy, key,
+                                            self._provider_builder(name, key, group, index),
+                                            region=group.region, power_watts=group.hardware.power_watts))
+        for group in self.scenario.clients:
+            for n in range(group.count):
+                key = self._key(index)
+                index += 1
+                name = f"{group.name}-{n}"
+                self.specs.append(AgentSpec(name, group.name, Role.CLIENT, group.strategy, key,
+                                            self._client_builder(name, key, group)))
+
+    def _agent_kwargs(self) -> dict:
+        return {"config": STEPPED, "global_state_source": self.state_source}
+
+    def _provider_builder(self, name: str, key, group: ProviderGroup, index: int):
+        hardware = HardwareProfile.from_dict({
+            "cpu_model": "simulated", "physical_cores": group.hardware.cpu_cores,
+            "logical_cores": group.hardware.cpu_cores, "ram_bytes": int(group.hardware.ram_gb * 2**30),
+            "gpus": [], "benchmark_score": 1.0, "power_idle_watts": group.hardware.power_watts * 0.3,
+            "power_full_watts": group.hardware.power_watts,
+        })
+        capacity = Capacity(group.hardware.cpu_cores, int(group.hardware.ram_gb * 2**30), group.hardware.gpus)
+        cost_model = CostModel(token_symbol=TOKEN_SYMBOL, token_decimals=self.scenario.token_decimals)
+
+        def build() -> Agent:
+            params = dict(group.params)
+            if group.strategy == "thompson":
+                params.setdefault("seed", self.scenario.seed * 1000 + index)
+            policy = PROVIDER_POLICIES[group.strategy](cost_model=cost_model, **params)
+            return ProviderAgent(
+                name, Role.PROVIDER, key, self.connection, policy, hardware=hardware, capacity=capacity,
+                store=self.store, workdir=self.workdir / "jobs" / name, region=group.region, **self._agent_kwargs(),
+            )
+
+        return build
+
+    def _client_builder(self, name: str, key, group: ClientGroup):
+        def build() -> Agent:
+            params = dict(group.params)
+            params["budget"] = int(float(params.get("budget", 2.0)) * self.unit)
+            params.setdefault("offer_window", 4 * self.scenario.step_seconds)
+            params.setdefault("commence_within", 3 * self.scenario.step_seconds)
+            params.setdefault("validation_window", 3 * self.scenario.step_seconds)
+            params.setdefault("decision_delay", 1)
+            policy = CLIENT_POLICIES[group.strategy](**params)
+            return ClientAgent(name, Role.CLIENT, key, self.connection, policy, store=self.store,
+                               max_open_requests=3, **self._agent_kwargs())
+
+        return build
+
+    def _validator_builder(self, name: str, key):
+        def build() -> Agent:
+            return ValidatorAgent(name, Role.VALIDATOR, key, self.connection, ValidatorPolicy(),
+                                  workdir=self.workdir / "jobs" / name, **self._agent_kwargs())
+
+        return build
+
+    async def _fund_agents(self) -> None:
+        """Give every agent gas money and its float: minted, approved and deposited in the escrow."""
+        funder = Outbox(self.direct, Account.from_key(self.funder_key), self.deployment.chain_id,
+                        self.connection.feed.fees)
+        floats = {}
+        for group in (*self.scenario.providers, *self.scenario.clients):
+            for n in range(group.count):
+                floats[f"{group.name}-{n}"] = int(group.float_tokens * self.unit)
+        token_codec = self.connection.token_codec
+        for spec in self.specs:
+            await self.direct.call("anvil_setBalance", [spec.key.address, hex(100 * 10**18)])
+            amount = floats.get(spec.name, 0)
+            if amount:
+                data = token_codec.encode_call("mint", spec.key.address, amount)
+                await funder.send(self.deployment.token, data, 100_000, kind="mint")
+        await self.mine()
+        for spec in self.specs:
+            amount = floats.get(spec.name, 0)
+            if not amount:
+                continue
+            outbox = Outbox(self.direct, spec.key, self.deployment.chain_id, self.connection.feed.fees)
+            await outbox.send(self.deployment.token, token_codec.encode_call("approve", self.deployment.market,
+                              2**256 - 1), 80_000, kind="approve")
+            await outbox.send(self.deployment.market, self.connection.market_codec.encode_call(
+                "deposit", self.deployment.token, amount), 150_000, kind="deposit")
+        await self.mine()
+
+    async def _start_agent(self, spec: AgentSpec) -> None:
+        agent = spec.build()
+        await agent.setup()
+        self.live[spec.name] = agent
+
+    # --- the clock and blocks -----------------------------------------------------------------------
+
+    async def mine(self) -> None:
+        """Mine the pending transactions into one block at the model's current time."""
+        self.time += 1
+        await self.direct.call("evm_setNextBlockTimestamp", [self.time])
+        await self.direct.call("evm_mine")
+        self.connection.feed.set_time(self.time)
+
+    async def _advance_to(self, timestamp: int) -> None:
+        if timestamp > self.time:
+            self.time = timestamp - 1
+        self.connection.feed.set_time(self.time)
+
+    # --- stepping -----------------------------------------------------------------------------------
+
+    async def step(self, submitting: bool) -> None:
+        self.step_index += 1
+        await self._advance_to(self.start_time + self.step_index * self.scenario.step_seconds)
+        self._apply_faults()
+        await self._restart_due_agents()
+        if submitting:
+            self._submit_jobs()
+        for _ in range(MAX_ROUNDS_PER_STEP):
+            sent_before = self._transactions_sent()
+            for name in sorted(self.live):
+                await self.live[name].act()
+            await self.mine()
+            await self._deliver()
+            await self._wait_for_work()
+            for name in sorted(self.live):
+                await self.live[name].outbox.collect_receipts()
+            if self._transactions_sent() == sent_before:
+                break
+        self.snapshots.append(StepSnapshot(self.step_index, self.time, "market" if submitting else "drain",
+                                           len(self.live), len(self.open_deal_ids())))
+
+    def _transactions_sent(self) -> int:
+        return sum(len(agent.outbox.sent) for agent in self.live.values())
+
+    async def _deliver(self) -> None:
+        """Poll the block's events and let every agent react, in a fixed order, until nothing is left."""
+        try:
+            await self.connection.feed.poll_once()
+        except Exception as error:  # noqa: BLE001 - an outage: agents see nothing this round
+            self.events_log.append(f"step {self.step_index}: feed: {type(error).__name__}")
+            return
+        for name in sorted(self.live):
+            await self._drain(self.live[name])
+
+    async def _drain(self, agent: Agent) -> None:
+        while not agent.mailbox.empty():
+            batch = []
+            while not agent.mailbox.empty():
+                batch.append(agent.mailbox.get_nowait())
+            # Chain messages in chain order, then notices by deal: the same order on every run.
+            batch.sort(key=lambda m: (0, m.log_key, b"") if hasattr(m, "log_key") else (1, (0, 0), m.deal_id or b""))
+            for message in batch:
+                await agent.react(message)
+
+    async def _wait_for_work(self) -> None:
+        """Wait for the jobs and validations agents started, then deliver their notices."""
+        while True:
+            tasks = [task for agent in self.live.values() for task in agent._tasks]
+            if not tasks:
+                return
+            await asyncio.gather(*tasks, return_exceptions=True)
+            for name in sorted(self.live):
+                await self._drain(self.live[name])
+
+    def _submit_jobs(self) -> None:
+        mix = self.scenario.jobs
+        weights = np.array([entry.weight for entry in mix], dtype=float)
+        weights /= weights.sum()
+        for spec in self.specs:
+            if spec.role != Role.CLIENT:
+                continue
+            group = next(g for g in self.scenario.clients if g.name == spec.group)
+            arrivals = int(self.rng.poisson(group.jobs_per_step))
+            for _ in range(arrivals):
+                job = mix[int(self.rng.choice(len(mix), p=weights))].spec
+                use_validator = self.validator_addresses and self.rng.random() < self.scenario.validator_share
+                agent = self.live.get(spec.name)
+                if agent is None:
+                    continue  # a client that is down loses its arrivals
+                validator = self.validator_addresses[int(self.rng.integers(len(self.validator_addresses)))] \
+                    if use_validator else None
+                agent.queue.append(QueuedJob(
+                    job, scheme=ValidationScheme.VALIDATOR if use_validator else ValidationScheme.OPTIMISTIC,
+                    validator=validator,
+                ))
+
+    # --- faults -------------------------------------------------------------------------------------
+
+    def _apply_faults(self) -> None:
+        step = self.step_index
+        self.proxy.down = any(
+            f.kind == "rpc-outage" and f.at_step <= step < f.at_step + f.steps for f in self.scenario.faults
+        )
+        for fault in self.scenario.faults:
+            if fault.kind == "restart" and fault.at_step == step and fault.agent in self.live:
+                agent = self.live.pop(fault.agent)
+                for task in list(agent._tasks):
+                    task.cancel()  # a killed process loses the jobs it was running
+                self.connection.feed.unsubscribe(agent.mailbox)
+                self.down[fault.agent] = step + fault.steps
+                self.events_log.append(f"step {step}: killed {fault.agent}")
+
+    async def _restart_due_agents(self) -> None:
+        for name, back_at in list(self.down.items()):
+            if self.step_index >= back_at:
+                del self.down[name]
+                spec = next(s for s in self.specs if s.name == name)
+                await self._start_agent(spec)
+                self.restarts += 1
+                self.events_log.append(f"step {self.step_index}: restarted {name} from chain history")
+
+    # --- the end ------------------------------------------------------------------------------------
+
+    def open_deal_ids(self) -> set[bytes]:
+        ids = set()
+        for agent in self.live.values():
+            if agent.role == Role.CLIENT:
+                ids |= {d.deal_id for d in agent.dialogues.open() if d.agreed_at is not None}
+        return ids
+
+    async def run(self, progress: Callable[[int, int], None] | None = None) -> None:
+        total = self.scenario.steps + self.scenario.drain_steps
+        for i in range(self.scenario.steps):
+            await self.step(submitting=True)
+            if progress:
+                progress(i + 1, total)
+        for i in range(self.scenario.drain_steps):
+            for name in list(self.down):
+                self.down[name] = self.step_index  # everyone comes back for the drain
+            await self.step(submitting=False)
+            if progress:
+                progress(self.scenario.steps + i + 1, total)
+            if not self.open_deal_ids() and not any(a.queue for a in self.live.values() if hasattr(a, "queue")):
+                break
+        self.proxy.down = False
+        if progress:
+            progress(total, total)
+
+    async def close(self) -> None:
+        for agent in self.live.values():
+            await agent.teardown()
+        await self.direct.call("evm_setAutomine", [True])
+        await self.connection.close()
+        await self.direct.close()
+        await self.proxy.stop()

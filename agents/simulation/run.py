@@ -1,0 +1,158 @@
+"""One simulation run, start to finish: set up the model, step it with a progress bar, check that funds
+are conserved and every deal closed, and write the report."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import statistics
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from types import SimpleNamespace
+
+import pandas as pd
+
+from agents.connection import Deployment
+from agents.jobs.workloads import WORKLOADS
+from agents.simulation.collector import DataCollector
+from agents.simulation.model import TOKEN_SYMBOL, MarketModel
+from agents.simulation.report import (
+    agent_metrics,
+    deals_table,
+    market_metrics,
+    messages_table,
+    per_strategy,
+    write_report,
+)
+from agents.simulation.scenario import Scenario
+from agents.strategies.costs import CostModel
+
+
+@dataclass
+class RunResult:
+    run_dir: Path
+    summary: dict
+    agents: pd.DataFrame
+    deals: pd.DataFrame
+    wall_seconds: float
+    plots: list[str]
+
+
+async def _token_totals(model: MarketModel) -> tuple[int, int, int]:
+    """(sum of agents' wallet balances + the market's balance, the market's balance, what it owes)."""
+    codec = model.connection
+    calls = [("eth_call", [{"to": model.deployment.token, "data": "0x" + codec.token_codec.encode_call(
+        "balanceOf", address).hex()}, "latest"]) for address in [s.key.address for s in model.specs] + [
+        model.deployment.market]]
+    calls.append(("eth_call", [{"to": model.deployment.market, "data": "0x" + codec.market_codec.encode_call(
+        "totalOwed", model.deployment.token).hex()}, "latest"]))
+    values = [int(v, 16) for v in await model.direct.batch(calls)]
+    return sum(values[:-1]), values[-2], values[-1]
+
+
+def _median_cost_floor(model: MarketModel) -> float:
+    """The cost floor of the median job for the median provider, in tokens: the line prices should
+    approach from above as the market learns."""
+    scenario = model.scenario
+    seconds = statistics.median(
+        WORKLOADS[e.spec.workload].estimated_seconds(e.spec.params) if e.spec.workload else e.spec.limits.wall_seconds
+        for e in scenario.jobs
+    )
+    power = statistics.median(g.hardware.power_watts for g in scenario.providers)
+    region = scenario.providers[0].region
+    min_collateral = statistics.median(
+        int(float(g.params.get("budget", 2.0)) * model.unit * 0.2) for g in scenario.clients
+    )
+    context = SimpleNamespace(
+        local=SimpleNamespace(hardware=SimpleNamespace(power_full_watts=power), region=region),
+        global_state=model.state_source.snapshot(model.start_time),
+    )
+    cost = CostModel(token_symbol=TOKEN_SYMBOL, token_decimals=scenario.token_decimals)
+    return cost.job_cost(seconds, min_collateral, context) / model.unit
+
+
+async def simulate(
+    scenario: Scenario, *, node_url: str, deployment: Deployment, funder_key: str, out_dir: Path,
+    progress=None,
+) -> RunResult:
+    started = time.perf_counter()
+    # One directory per scenario and seed, rewritten by each run: paths end up in on-chain URIs, so a fixed
+    # path keeps the same seed's chain identical, byte for byte.
+    run_dir = out_dir / f"{scenario.name}-seed{scenario.seed}"
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    model = MarketModel(scenario, node_url, deployment, funder_key, run_dir / "work")
+    collector = DataCollector(model)
+    await model.setup()
+    try:
+        total_before, _, _ = await _token_totals(model)
+        await collector.collect()
+
+        def on_step(done: int, total: int) -> None:
+            if progress:
+                progress(done, total)
+
+        async def step_and_collect():
+            for i in range(scenario.steps):
+                await model.step(submitting=True)
+                await collector.collect()
+                on_step(i + 1, scenario.steps + scenario.drain_steps)
+            for i in range(scenario.drain_steps):
+                for name in list(model.down):
+                    model.down[name] = model.step_index
+                await model.step(submitting=False)
+                await collector.collect()
+                on_step(scenario.steps + i + 1, scenario.steps + scenario.drain_steps)
+                if not model.open_deal_ids() and not any(getattr(a, "queue", None) for a in model.live.values()):
+                    break
+            on_step(model.step_index, model.step_index)
+
+        await step_and_collect()
+        total_after, market_balance, owed = await _token_totals(model)
+        messages = await model.connection.feed.history(deployment.block)
+        names = {s.key.address: s.name for s in model.specs}
+        gas_by_deal: dict[str, int] = {}
+        transactions = []
+        job_seconds = {}
+        for name, agent in model.live.items():
+            job_seconds[name] = getattr(agent, "job_seconds", 0.0)
+            for tx in agent.outbox.sent:
+                gas = tx.gas_used or 0
+                if tx.deal_id:
+                    gas_by_deal[tx.deal_id.hex()] = gas_by_deal.get(tx.deal_id.hex(), 0) + gas
+                transactions.append({"agent": name, "kind": tx.kind, "deal_id": tx.deal_id.hex() if tx.deal_id else None,
+                                     "gas_used": gas, "succeeded": tx.succeeded})
+        deals = deals_table(messages, names, model.unit, gas_by_deal)
+        steps = pd.DataFrame(collector.rows)
+        duration = model.time - model.start_time
+        agents = agent_metrics(steps, deals, job_seconds, duration)
+        market = market_metrics(deals)
+        # Agreed deals that have not reached a terminal status (cancelled requests never agreed).
+        deals_open = int((deals["agreed_at"].notna() & deals["closed_at"].isna()).sum())
+        summary = {
+            "scenario": scenario.name, "seed": scenario.seed, "agents": scenario.agent_count,
+            **market,
+            "deals_open": deals_open,
+            "funds_conserved": total_before == total_after and market_balance == owed,
+            "token_total_before": total_before, "token_total_after": total_after,
+            "escrow_balance": market_balance, "escrow_owed": owed,
+            "restarts": model.restarts, "rpc_requests_refused_in_outages": model.proxy.refused,
+            "failed_transactions": sum(len(a.failed_transactions) for a in model.live.values()),
+            "chain_seconds": duration, "steps_run": model.step_index,
+            "per_strategy": per_strategy(agents),
+            "events": model.events_log,
+        }
+        cost_floor = _median_cost_floor(model)
+        summary["median_cost_floor_tokens"] = cost_floor
+        summary["wall_seconds"] = round(time.perf_counter() - started, 2)
+        plots = write_report(run_dir, messages=messages_table(messages, names), deals=deals, steps=steps,
+                             agents=agents, summary=summary, transactions=pd.DataFrame(transactions),
+                             cost_floor=cost_floor)
+        return RunResult(run_dir, summary, agents, deals, time.perf_counter() - started, plots)
+    finally:
+        await model.close()
+
+
+def run_blocking(*args, **kwargs) -> RunResult:
+    return asyncio.run(simulate(*args, **kwargs))

@@ -1,0 +1,91 @@
+"""`ape run simulate`: a whole compute market on a local chain (the embedded default: an anvil Ape starts)
+or on any Ape network, with a report.
+
+    ape run simulate                               # default scenario on a fresh local anvil
+    ape run simulate --scenario adversarial --seed 3
+    ape run simulate --scenario path/to/market.yaml --network ethereum:local:foundry
+"""
+
+from pathlib import Path
+
+import click
+from ape import accounts, chain
+from ape.cli import ConnectedProviderCommand
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from agents.connection import Deployment
+from agents.deployment import deploy_system
+from agents.simulation.run import run_blocking
+from agents.simulation.scenario import ScenarioError, load_scenario
+
+CLOCK_START = 2_000_000_000  # a fixed start: the same seed gives the same chain, block for block
+
+
+@click.command(cls=ConnectedProviderCommand)
+@click.option("--scenario", "scenario_name", default="default", show_default=True,
+              help="A shipped scenario (default, large, adversarial) or a path to a YAML file.")
+@click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
+@click.option("--out", "out_dir", default="runs", show_default=True, type=click.Path(file_okay=False),
+              help="Where run directories are written.")
+@click.option("--deployment", "deployment_file", default=None, type=click.Path(exists=True, dir_okay=False),
+              help="Use the contracts recorded in this deployments file instead of deploying new ones.")
+def cli(scenario_name, seed, out_dir, deployment_file):
+    console = Console()
+    try:
+        scenario = load_scenario(scenario_name)
+    except ScenarioError as error:
+        raise click.UsageError(str(error)) from error
+    if seed is not None:
+        scenario = scenario.__class__(**{**scenario.__dict__, "seed": seed})
+    funder = accounts.test_accounts[0]
+    if deployment_file:
+        deployment = Deployment.load(Path(deployment_file))
+    else:
+        chain.provider.set_timestamp(CLOCK_START)
+        chain.provider.make_request("anvil_setBlockTimestampInterval", [1])
+        deployment = Deployment.from_system(deploy_system(funder))
+        chain.provider.make_request("anvil_removeBlockTimestampInterval", [])
+    console.print(f"[bold]{scenario.name}[/] seed {scenario.seed}: {scenario.agent_count} agents, "
+                  f"{scenario.steps} steps; market {deployment.market} on chain {deployment.chain_id}")
+    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("steps", total=scenario.steps + scenario.drain_steps)
+        result = run_blocking(
+            scenario, node_url=chain.provider.http_uri, deployment=deployment, funder_key=funder.private_key,
+            out_dir=Path(out_dir),
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    _print_summary(console, result)
+
+
+def _print_summary(console: Console, result) -> None:
+    s = result.summary
+    table = Table(title=f"Outcome by strategy ({s['scenario']}, seed {s['seed']})")
+    for column in ("strategy", "agents", "deals done", "deals failed", "P&L (USD)", "return", "Sharpe", "Sortino"):
+        table.add_column(column, justify="right" if column != "strategy" else "left")
+    for name, row in s["per_strategy"].items():
+        table.add_row(name, str(row["agents"]), str(row["deals_done"]), str(row["deals_failed"]),
+                      f"{row['pnl_usd']:,.4f}", _pct(row["mean_return"]), _num(row["mean_sharpe"]),
+                      _num(row["mean_sortino"]))
+    console.print(table)
+    market = Table(title="Market")
+    market.add_column("metric")
+    market.add_column("value", justify="right")
+    for key in ("deals_requested", "deals_agreed", "deals_settled", "deals_failed", "deals_open", "requests_unfilled",
+                "fill_rate", "median_time_to_agreement_s", "mean_price", "gas_per_settled_deal", "funds_conserved",
+                "restarts", "wall_seconds"):
+        value = s.get(key)
+        market.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
+    console.print(market)
+    console.print(f"report: {result.run_dir} ({', '.join(result.plots)})")
+
+
+def _pct(x):
+    return "-" if x is None else f"{x:+.2%}"
+
+
+def _num(x):
+    return "-" if x is None else f"{x:.2f}"
