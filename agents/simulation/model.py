@@ -195,6 +195,7 @@ class MarketModel:
             params.setdefault("offer_window", 4 * self.scenario.step_seconds)
             params.setdefault("commence_within", 3 * self.scenario.step_seconds)
             params.setdefault("validation_window", 3 * self.scenario.step_seconds)
+            params.setdefault("job_duration", 3 * self.scenario.step_seconds)
             params.setdefault("decision_delay", 1)
             policy = CLIENT_POLICIES[group.strategy](**params)
             return ClientAgent(name, Role.CLIENT, key, self.connection, policy, store=self.store,
@@ -384,6 +385,19 @@ class MarketModel:
         self.proxy.down = False
         if progress:
             progress(total, total)
+
+    async def sweep(self, max_steps: int = 5) -> None:
+        """Close whatever is still open: jump past the latest deadline of any open deal, after which the
+        party that gains (or anyone) moves each deal on. The run ends with no deal left open."""
+        for _ in range(max_steps):
+            deadlines = [
+                d.deadline for agent in self.live.values() for d in agent.dialogues.open()
+                if d.agreed_at is not None and d.deadline is not None
+            ]
+            if not deadlines:
+                return
+            await self._advance_to(max(deadlines) + 3)  # steps never move the clock back
+            await self.step(submitting=False)
 
     async def close(self) -> None:
         for agent in self.live.values():

@@ -106,6 +106,8 @@ async def simulate(
                 on_step(scenario.steps + i + 1, scenario.steps + scenario.drain_steps)
                 if not model.open_deal_ids() and not any(getattr(a, "queue", None) for a in model.live.values()):
                     break
+            await model.sweep()
+            await collector.collect()
             on_step(model.step_index, model.step_index)
 
         await step_and_collect()
