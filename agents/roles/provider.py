@@ -18,12 +18,16 @@ from agents.strategies.provider import job_capacity
 
 
 class ProviderAgent(Agent):
-    def __init__(self, *args, store, workdir: Path, **kwargs):
+    def __init__(self, *args, store, workdir: Path, billed_seconds=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.store = store
         self.workdir = Path(workdir)
+        # How long the machine was busy with a job, for the electricity bill: measured wall time by
+        # default; a simulation bills a deterministic estimate instead.
+        self.billed_seconds = billed_seconds or (lambda spec, result: result.wall_seconds)
         self.jobs_run = 0
-        self.job_seconds = 0.0  # wall time of all jobs run: what electricity is paid for
+        self.job_seconds = 0.0  # busy seconds billed for electricity
+        self.measured_job_seconds = 0.0
         self.running: set[bytes] = set()
         self.finished: dict[bytes, Notice] = {}  # job outcomes, kept until the deal closes
 
@@ -65,7 +69,8 @@ class ProviderAgent(Agent):
         try:
             result = await asyncio.to_thread(run_job, dialogue.spec, self.workdir / dialogue.deal_id.hex())
             self.jobs_run += 1
-            self.job_seconds += result.wall_seconds
+            self.measured_job_seconds += result.wall_seconds
+            self.job_seconds += self.billed_seconds(dialogue.spec, result)
             if result.succeeded:
                 result_hash, result_uri = await asyncio.to_thread(self.store.publish, result.result_path)
                 payload = {"result_hash": result_hash, "result_uri": result_uri, "wall_seconds": result.wall_seconds}

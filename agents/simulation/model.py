@@ -48,6 +48,16 @@ from agents.strategies.provider import CostPlusProvider, ThompsonPricingProvider
 log = logging.getLogger(__name__)
 
 TOKEN_SYMBOL = "tUSD"
+# Seconds one work unit of each workload takes on the reference machine (measured on a 2-core dev VM).
+# Simulated providers bill electricity on work units / their scenario speed, not on measured wall time,
+# which varies from run to run: the same seed must give the same P&L.
+REFERENCE_SECONDS_PER_UNIT = {
+    "sha256-chain": 6.0e-7,
+    "matmul": 4.7e-10,
+    "monte-carlo-pi": 2.7e-8,
+    "prime-sieve": 1.3e-9,
+    "sort": 5.0e-9,
+}
 MAX_ROUNDS_PER_STEP = 8
 # The payment token is a stablecoin-like asset with a little volatility; ETH prices the gas.
 SIMULATED_TOKENS = {
@@ -65,6 +75,13 @@ CLIENT_POLICIES = {"budget": BudgetClient, "always-reject": AlwaysRejectClient, 
 # The simulated RPC fails fast: a step must not stall for long on an outage the scenario planned.
 AGENT_RETRY = RetryPolicy(attempts=3, first_delay=0.02, max_delay=0.1)
 STEPPED = AgentConfig(agent_timeout=0.0, services_interval=0.0, max_reactions=10_000)
+
+
+def simulated_job_seconds(spec, speed: float) -> float:
+    """How long a job takes on a simulated machine `speed` times as fast as the reference machine."""
+    if spec.workload is None:
+        return spec.limits.wall_seconds
+    return spec.estimated_cost() * REFERENCE_SECONDS_PER_UNIT[spec.workload] / speed
 
 
 @dataclass
@@ -183,7 +200,9 @@ class MarketModel:
             policy = PROVIDER_POLICIES[group.strategy](cost_model=cost_model, **params)
             return ProviderAgent(
                 name, Role.PROVIDER, key, self.connection, policy, hardware=hardware, capacity=capacity,
-                store=self.store, workdir=self.workdir / "jobs" / name, region=group.region, **self._agent_kwargs(),
+                store=self.store, workdir=self.workdir / "jobs" / name, region=group.region,
+                billed_seconds=lambda spec, result: simulated_job_seconds(spec, group.hardware.speed),
+                **self._agent_kwargs(),
             )
 
         return build

@@ -31,6 +31,7 @@ class Hardware:
     ram_gb: float = 32
     gpus: int = 0
     power_watts: float = 250  # at full load
+    speed: float = 1.0  # how many times faster than the reference machine it runs jobs
 
 
 @dataclass(frozen=True)
@@ -232,6 +233,7 @@ def _provider_group(data, where) -> ProviderGroup:
             ram_gb=hw.number("ram_gb", 32, minimum=0.1),
             gpus=hw.int("gpus", 0, minimum=0),
             power_watts=hw.number("power_watts", 250, minimum=1),
+            speed=hw.number("speed", 1.0, minimum=0.01),
         ),
         float_tokens=r.number("float", 100.0, minimum=0.0),
     )

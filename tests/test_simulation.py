@@ -1,0 +1,107 @@
+"""The simulation: scenario validation, a small market's invariants on a real chain, determinism, and the
+`ape run simulate` command as a user runs it."""
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from agents.connection import Deployment
+from agents.simulation.run import simulate
+from agents.simulation.scenario import ScenarioError, load_scenario, parse_scenario
+
+ROOT = Path(__file__).resolve().parent.parent
+TINY = ROOT / "tests" / "data" / "tiny.yaml"
+
+
+def _minimal(**overrides):
+    scenario = {
+        "providers": [{"name": "p", "count": 1}],
+        "clients": [{"name": "c", "count": 1}],
+        "jobs": [{"workload": "sha256-chain", "params": {"n": 10}}],
+    }
+    scenario.update(overrides)
+    return scenario
+
+
+@pytest.mark.parametrize(
+    "overrides, field",
+    [
+        ({"steps": 0}, "steps must be at least 1"),
+        ({"steps": "many"}, "steps must be an integer"),
+        ({"providers": []}, "at least one provider group"),
+        ({"providers": [{"name": "p", "strategy": "psychic"}]}, "strategy must be one of"),
+        ({"clients": [{"name": "c", "jobs_per_step": -1}]}, "jobs_per_step must be at least 0"),
+        ({"jobs": [{"workload": "mine-bitcoin", "params": {}}]}, "jobs[0]"),
+        ({"jobs": [{"workload": "sha256-chain", "params": {"iterations": 5}}]}, "unknown parameter"),
+        ({"validator_share": 0.5}, "needs validators > 0"),
+        ({"faults": [{"kind": "meteor", "at_step": 1}]}, "kind must be one of"),
+        ({"faults": [{"kind": "restart", "at_step": 99, "agent": "p-0"}]}, "at_step must be at most"),
+        ({"providers": [{"name": "x"}], "clients": [{"name": "x"}]}, "group names must be unique"),
+    ],
+)
+def test_bad_scenarios_are_refused_with_the_field_named(overrides, field):
+    with pytest.raises(ScenarioError) as error:
+        parse_scenario(_minimal(**overrides))
+    assert field in str(error.value)
+
+
+def test_unknown_scenario_name_lists_the_shipped_ones():
+    with pytest.raises(ScenarioError, match="default"):
+        load_scenario("no-such-market")
+
+
+def test_shipped_scenarios_load():
+    for name in ("default", "large", "adversarial"):
+        assert load_scenario(name).agent_count > 0
+
+
+def _run(chain, system, accounts, tmp_path, name):
+    return asyncio.run(simulate(
+        load_scenario(TINY), node_url=chain.provider.http_uri, deployment=Deployment.from_system(system),
+        funder_key=accounts[0].private_key, out_dir=tmp_path / name,
+    ))
+
+
+def test_small_market_closes_every_deal_and_conserves_funds(chain, system, accounts, tmp_path):
+    result = _run(chain, system, accounts, tmp_path, "a")
+    summary = result.summary
+    assert summary["deals_requested"] > 0
+    assert summary["deals_settled"] > 0
+    assert summary["deals_open"] == 0
+    assert summary["funds_conserved"] is True
+    assert summary["escrow_balance"] == summary["escrow_owed"]
+    assert summary["restarts"] == 1
+    assert summary["deals_settled"] + summary["deals_failed"] + summary["requests_unfilled"] == summary[
+        "deals_requested"
+    ] - (result.deals["outcome"] == "CANCELLED").sum()
+    for name in ("summary.json", "messages.csv", "deals.csv", "agents.csv", "agent_steps.csv",
+                 "price_discovery.png", "pnl_by_strategy.png", "provider_utilization.png"):
+        assert (result.run_dir / name).stat().st_size > 0, name
+    assert json.loads((result.run_dir / "summary.json").read_text())["deals_open"] == 0
+    assert set(result.agents["strategy"]) == {"cost-plus", "thompson", "budget", "validator"}
+
+
+def test_same_seed_same_outcome(chain, system, accounts, tmp_path):
+    snapshot = chain.snapshot()
+    # The same output directory too: result URIs (file paths) are part of the chain's calldata.
+    first = _run(chain, system, accounts, tmp_path, "run")
+    chain.restore(snapshot)
+    second = _run(chain, system, accounts, tmp_path, "run")
+    columns = ["deal_id", "client", "provider", "price", "collateral", "outcome", "reason", "gas"]
+    assert first.deals[columns].equals(second.deals[columns])
+    assert first.summary["per_strategy"] == second.summary["per_strategy"]
+
+
+def test_simulate_command_refuses_a_bad_scenario(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(json.dumps(_minimal(steps=-3)))  # JSON is YAML; only `steps` is wrong
+    ape = Path(sys.executable).with_name("ape")
+    result = subprocess.run([str(ape), "run", "simulate", "--scenario", str(bad), "-v", "WARNING"], cwd=ROOT,
+                            capture_output=True, text=True, timeout=300, env=os.environ)
+    assert result.returncode == 2
+    assert "steps must be at least 1" in result.stderr + result.stdout
