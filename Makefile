@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/tools/solc:$(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV
 # py-solc-x (ape-solidity) looks for solc-v<version> here instead of downloading a compiler.
 export SOLCX_BINARY_PATH := $(CURDIR)/tools/solc/solcx
 
-.PHONY: setup test test-forge test-python gas gas-snapshot simulate clean
+.PHONY: setup test test-forge test-python gas gas-snapshot simulate bench-agents bench-sim clean
 
 setup: $(STAMPS)/npm $(STAMPS)/python
 
@@ -44,6 +44,10 @@ gas: setup
 ## Rewrite gas-snapshot.json (the tests fail when gas differs from it).
 gas-snapshot: setup
 	ape run gas -v WARNING --update-snapshot
+
+## Event-to-transaction latency of live agents; last line: `event-to-tx p99 ms: X`.
+bench-agents: setup
+	ape run bench_agents -v WARNING
 
 simulate: setup
 	ape run simulate -v WARNING

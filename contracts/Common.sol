@@ -6,7 +6,6 @@ pragma solidity ^0.8.28;
 // --- Escrow ---
 error ZeroAmount();
 error NotAToken(address token);
-error AmountTooLarge(uint256 amount);
 error InsufficientBalance(uint256 available, uint256 requested);
 error FeeOnTransferNotSupported(address token, uint256 expected, uint256 received);
 
@@ -41,4 +40,3 @@ error WrongRecipient(address expected, address actual);
 error WrongReference(bytes32 expected, bytes32 actual);
 error AttestationMustNotExpire();
 error ZeroResultHash();
-error NotTheValidator();

@@ -115,7 +115,7 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
     /// @inheritdoc IComputeMarket
     function offer(Offer calldata terms, bytes calldata signature) external {
         if (terms.price == 0) revert ZeroAmount();
-        if (terms.expiry <= _time()) revert OfferExpired();
+        if (terms.expiry < _time()) revert OfferExpired(); // the same boundary as accept
         _expectStatus(terms.dealId, _deals[terms.dealId].status, Status.None);
         if (!SignatureChecker.isValidSignatureNow(msg.sender, hashOffer(terms), signature)) {
             revert InvalidSignature();
@@ -170,6 +170,7 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
         deal.jobDuration = req.jobDuration;
         deal.validationWindow = req.validationWindow;
         if (req.validator != address(0)) deal.validator = req.validator;
+        if (status != Status.Agreed) deal.commenceWithin = req.commenceWithin;
 
         emit Accepted(dealId, req.client, terms.provider, offerHash, status);
     }
@@ -188,8 +189,10 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
         if (_time() > deal.deadline) revert DeadlinePassed(dealId, deal.deadline);
         uint256 amount = status == Status.AwaitingCollateral ? deal.collateral : deal.price;
         _lock(deal.token, msg.sender, amount, true);
-        // The commencement deadline set at acceptance stands: waiting for funds does not extend it.
+        // The provider gets its whole commencement window from now: a client that funds at the last moment
+        // must not leave it no time to commence and then claim its collateral.
         deal.status = Status.Agreed;
+        deal.deadline = _time() + deal.commenceWithin;
         emit Funded(dealId, msg.sender);
     }
 

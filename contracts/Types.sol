@@ -63,7 +63,8 @@ struct Offer {
     uint32 round; // Negotiation round, so that successive counter-offers are distinct messages.
 }
 
-/// @notice An agreed deal, packed into three slots (four with a validator, five once work has begun).
+/// @notice An agreed deal, packed into three slots (four with a validator or an awaited side, five once work has
+/// begun).
 struct Deal {
     // slot 0
     address client;
@@ -79,6 +80,7 @@ struct Deal {
     uint24 validationWindow;
     // slot 3
     address validator; // address(0) for the optimistic scheme.
+    uint24 commenceWithin; // kept only while one side is awaited: funding restarts the commencement window
     // slot 4
     bytes32 lastAttestation; // The deal's latest attestation: the next one must reference it.
 }

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from agents.jobs.runner import run_job
@@ -15,6 +16,10 @@ from agents.runtime.agent import Agent, Reply
 from agents.runtime.dialogues import Dialogue
 from agents.runtime.messages import Message, Notice
 from agents.strategies.provider import job_capacity
+
+# Jobs wait on their subprocess for as long as they run: they get threads of their own, so that a busy
+# machine never delays the quick I/O (spec and result files) agents do on the default executor.
+JOB_THREADS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="job")
 
 
 class ProviderAgent(Agent):
@@ -67,7 +72,8 @@ class ProviderAgent(Agent):
     async def _run(self, dialogue: Dialogue) -> None:
         """Run the job, publish the result, and tell the policy (which attests completion)."""
         try:
-            result = await asyncio.to_thread(run_job, dialogue.spec, self.workdir / dialogue.deal_id.hex())
+            loop = asyncio.get_running_loop()
+            result = await loop.run_in_executor(JOB_THREADS, run_job, dialogue.spec, self.workdir / dialogue.deal_id.hex())
             self.jobs_run += 1
             self.measured_job_seconds += result.wall_seconds
             self.job_seconds += self.billed_seconds(dialogue.spec, result)

@@ -61,11 +61,17 @@ class Latency:
     """Event-to-transaction latencies in seconds: from the feed delivering the message that called for a
     reply to the node accepting the reply's transaction."""
 
-    samples: list[float] = field(default_factory=list)
+    samples: list[float] = field(default_factory=list)  # to the transaction leaving for the node
+    accepted: list[float] = field(default_factory=list)  # to the node answering with its hash
+    stages: dict[str, list[float]] = field(default_factory=dict)  # to each step of the reaction
+
+    def mark(self, stage: str, since: float) -> None:
+        self.stages.setdefault(stage, []).append(time.perf_counter() - since)
 
     def record(self, sent: SentTransaction) -> None:
         if sent.trigger_at is not None:
             self.samples.append(sent.sent_at - sent.trigger_at)
+            self.accepted.append(sent.accepted_at - sent.trigger_at)
 
 
 class Agent:
@@ -188,17 +194,26 @@ class Agent:
         self._stop.set()
 
     async def run(self) -> None:
+        """React and act until stopped. Scheduled behaviour runs as its own task every
+        `services_interval`, so a slow act (it waits on the node) never delays a reaction."""
         await self.setup()
-        next_act = 0.0
+        acting = asyncio.create_task(self._act_forever())
         try:
             while not self._stop.is_set():
                 await self.react_turn()
-                if time.perf_counter() >= next_act:
-                    await self.act()
-                    await self.outbox.collect_receipts()
-                    next_act = time.perf_counter() + self.config.services_interval
         finally:
+            acting.cancel()
+            await asyncio.gather(acting, return_exceptions=True)
             await self.teardown()
+
+    async def _act_forever(self) -> None:
+        while not self._stop.is_set():
+            await self.act()
+            try:
+                await self.outbox.collect_receipts()
+            except (RPCUnavailable, RPCError) as error:
+                self.errors.append(f"receipts: {error}")
+            await asyncio.sleep(self.config.services_interval)
 
     async def react_turn(self) -> int:
         try:
@@ -223,6 +238,7 @@ class Agent:
                 reply = self.policy.react(message, await self.context(dialogue, message))
                 await self.send(reply, trigger_at=message.received_at)
                 return
+            self.latency.mark("picked", message.received_at)
             dialogue, arrival = self.dialogues.update(message)
             if arrival not in (Arrival.NEW, Arrival.EXISTING):
                 if arrival == Arrival.INVALID:
@@ -233,6 +249,7 @@ class Agent:
             if dialogue.deal_id not in self.dialogues.by_id:
                 return  # the deal went to someone else
             perception = await self.perceive(dialogue, message)
+            self.latency.mark("perceived", message.received_at)
             await self._answer(dialogue, message, perception)
         except Exception as error:  # noqa: BLE001 - one bad message must not stop the agent
             self.errors.append(f"{type(error).__name__}: {error}")
@@ -241,6 +258,7 @@ class Agent:
     async def _answer(self, dialogue: Dialogue, message: Message, perception: dict) -> None:
         context = await self.context(dialogue, message, perception)
         reply = self.policy.react(message, context)
+        self.latency.mark("decided", message.received_at)
         key = (dialogue.deal_id, message.log_key)
         try:
             await self.send(reply, trigger_at=message.received_at)
@@ -364,9 +382,15 @@ class Agent:
         except LockUnavailable as refused:
             log.debug("%s: %s refused by locks: %s", self.name, reply.performative, refused)
             return None
-        sent = await self._submit(reply, dialogue, trigger_at)
+        # Marked before the await: the act task and the reaction loop must never both send it.
         if dialogue is not None:
             dialogue.in_flight.add(reply.performative)
+        try:
+            sent = await self._submit(reply, dialogue, trigger_at)
+        except BaseException:
+            if dialogue is not None:
+                dialogue.in_flight.discard(reply.performative)
+            raise
         self.latency.record(sent)
         self.after_send(reply, sent)
         return sent

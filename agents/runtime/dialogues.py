@@ -117,6 +117,10 @@ class Dialogue:
             self.deadline = self.request.offer_deadline
         elif performative == Performative.OFFER:
             offer = message.offer
+            if self.request is not None and args["signer"] not in (offer.provider, self.request.client):
+                # The market only checks that the caller signed; an offer signed by a third party is noise.
+                self.applied.discard(message.log_key)
+                return Arrival.INVALID
             signed = SignedOffer(offer, args["signer"], bytes(args["signature"]), message.time, typed_hash(self.domain, offer))
             self.offers.append(signed)
         elif performative == Performative.ACCEPT:
@@ -126,6 +130,9 @@ class Dialogue:
             if accepted is not None:
                 self.price, self.collateral = accepted.offer.price, accepted.offer.collateral
             self.agreed_at = message.time
+            self.deadline = message.time + self.request.commence_within if self.request else None
+        elif performative == Performative.FUND:
+            # Funding restarts the commencement window (the market does the same).
             self.deadline = message.time + self.request.commence_within if self.request else None
         elif performative == Performative.COMMENCE:
             self.commencement_uid = bytes(args["attestation"])

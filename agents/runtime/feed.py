@@ -14,7 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from agents.codec import ContractCodec
-from agents.rpc import RPCClient
+import aiohttp
+
+from agents.rpc import RPCClient, RPCError
 from agents.runtime.messages import Message, message_from_event
 from agents.runtime.outbox import FeeSchedule
 
@@ -78,6 +80,10 @@ class EventFeed:
         )
         self.latest_block = head
         messages = await self._decode(logs)
+        await self._deliver(messages)
+        return len(messages)
+
+    async def _deliver(self, messages: list[Message]) -> None:
         if messages:
             self._observe_time(max(m.time for m in messages))
         for message in messages:
@@ -85,7 +91,6 @@ class EventFeed:
                 if subscription.concerns(message):
                     subscription.mailbox.put_nowait(message)
                     self.delivered += 1
-        return len(messages)
 
     async def refresh_fees_and_clock(self) -> None:
         history = await self.rpc.call("eth_feeHistory", [1, "latest", [50]])
@@ -114,14 +119,57 @@ class EventFeed:
         return self.chain_time + int(time.perf_counter() - self._chain_time_seen_at)
 
     async def run(self) -> None:
-        """Poll until stopped. RPC failures are retried inside the client; a feed that cannot reach the
-        node for longer keeps trying (agents see no messages meanwhile) and logs each failure."""
-        last_fees = 0.0
+        """Deliver messages until stopped: pushed by the node over a WebSocket subscription where it
+        offers one (no polling load, lowest latency), by polling eth_getLogs otherwise."""
+        fees = asyncio.create_task(self._refresh_fees_forever())
+        try:
+            try:
+                await self.run_subscribed()
+            except (aiohttp.ClientError, OSError, RPCError, KeyError) as error:
+                log.info("event feed: no log subscription (%s); polling instead", error)
+                await self.run_polling()
+        finally:
+            fees.cancel()
+
+    async def _refresh_fees_forever(self) -> None:
         while not self._stopped:
             try:
-                if time.perf_counter() - last_fees > self.fee_refresh_interval:
-                    await self.refresh_fees_and_clock()
-                    last_fees = time.perf_counter()
+                await self.refresh_fees_and_clock()
+            except Exception as error:  # noqa: BLE001 - reported; the last fees stay in use
+                log.error("event feed: fee refresh failed: %s", error)
+            await asyncio.sleep(self.fee_refresh_interval)
+
+    async def run_subscribed(self) -> None:
+        """Subscribe to the market's logs, then catch up on blocks mined before the subscription (the
+        dialogues ignore anything delivered twice)."""
+        ws_url = "ws" + self.rpc.url[len("http"):] if self.rpc.url.startswith("http") else self.rpc.url
+        async with aiohttp.ClientSession() as session, session.ws_connect(ws_url, heartbeat=30) as ws:
+            await ws.send_json({"jsonrpc": "2.0", "id": 1, "method": "eth_subscribe",
+                                "params": ["logs", {"address": self.market_address}]})
+            answer = await ws.receive_json()
+            if "error" in answer:
+                raise RPCError("eth_subscribe", answer["error"])
+            await self.poll_once()
+            while not self._stopped:
+                try:
+                    frame = await asyncio.wait_for(ws.receive(), timeout=0.5)
+                except asyncio.TimeoutError:
+                    continue
+                if frame.type != aiohttp.WSMsgType.TEXT:
+                    if frame.type in (aiohttp.WSMsgType.CLOSED, aiohttp.WSMsgType.ERROR):
+                        raise aiohttp.ClientError("log subscription closed")
+                    continue
+                log_ = frame.json()["params"]["result"]
+                if log_.get("removed"):
+                    continue
+                await self._deliver(await self._decode([log_]))
+                self.latest_block = max(self.latest_block, int(log_["blockNumber"], 16))
+
+    async def run_polling(self) -> None:
+        """Poll until stopped. RPC failures are retried inside the client; a feed that cannot reach the
+        node for longer keeps trying (agents see no messages meanwhile) and logs each failure."""
+        while not self._stopped:
+            try:
                 await self.poll_once()
             except Exception as error:  # noqa: BLE001 - reported, then the feed carries on
                 log.error("event feed: %s", error)

@@ -41,8 +41,9 @@ class SentTransaction:
     kind: str
     deal_id: bytes | None
     nonce: int
-    sent_at: float  # time.perf_counter() when the node accepted it
+    sent_at: float  # time.perf_counter() when the signed transaction left for the node
     trigger_at: float | None  # when the event that called for it was received, for event-to-tx latency
+    accepted_at: float = 0.0  # time.perf_counter() when the node answered with its hash
     receipt: dict | None = None
 
     @property
@@ -101,6 +102,7 @@ class Outbox:
             for attempt in range(3):
                 nonce = self._next_nonce
                 raw = self._sign(to, data, gas, nonce)
+                dispatched_at = time.perf_counter()
                 try:
                     tx_hash = await self.rpc.call("eth_sendRawTransaction", [raw])
                 except RPCError as error:
@@ -111,7 +113,7 @@ class Outbox:
                     raise
                 self._next_nonce = nonce + 1
                 break
-        sent = SentTransaction(tx_hash, kind, deal_id, nonce, time.perf_counter(), trigger_at)
+        sent = SentTransaction(tx_hash, kind, deal_id, nonce, dispatched_at, trigger_at, time.perf_counter())
         self.sent.append(sent)
         self._awaiting_receipt.append(sent)
         return sent

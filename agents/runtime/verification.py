@@ -15,7 +15,7 @@ from agents.codec import ContractCodec
 from agents.protocol import Status
 from agents.rpc import RPCClient
 
-DEAL_TYPES = ["(address,uint96,address,uint96,address,uint8,uint40,uint24,uint24,address,bytes32)"]
+DEAL_TYPES = ["(address,uint96,address,uint96,address,uint8,uint40,uint24,uint24,address,uint24,bytes32)"]
 ATTESTATION_TYPES = ["(bytes32,bytes32,uint64,uint64,uint64,bytes32,address,address,bool,bytes)"]
 LOCKED_STATUSES = {Status.AGREED, Status.COMMENCED, Status.COMPLETED}
 
@@ -32,6 +32,7 @@ class DealRecord:
     job_duration: int
     validation_window: int
     validator: str
+    commence_within: int
     last_attestation: bytes
 
 

@@ -22,6 +22,7 @@ interface ICollateralEscrow {
     function available(address token, address account) external view returns (uint256);
 
     /// @notice Everything the escrow owes in `token`: unlocked balances plus the funds locked in open deals.
-    /// Always equal to the escrow's own balance of `token`.
+    /// The escrow's balance of `token` equals it, unless someone transferred tokens to the escrow directly
+    /// (outside `deposit`): those belong to no account and only ever make the balance larger.
     function totalOwed(address token) external view returns (uint256);
 }

@@ -55,7 +55,7 @@ interface IComputeMarket is ICollateralEscrow {
     /// enough, otherwise the deal awaits it until the commencement deadline.
     function accept(Request calldata req, Offer calldata terms, bytes calldata signature) external;
 
-    /// @notice Lock the awaited side of an accepted deal.
+    /// @notice Lock the awaited side of an accepted deal; the commencement window restarts from now.
     function fund(bytes32 dealId) external;
 
     /// @notice Give up on a deal whose other side never locked its funds (the waiting party at any time,
