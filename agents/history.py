@@ -1,0 +1,565 @@
+"""On-chain history of the market as pandas DataFrames: requests, offers, deals, attestations, closures.
+
+`ChainHistory` reads the market's events and the EAS attestations of the market's three schemas with
+eth_getLogs (address and topic filters, over block ranges of `chunk_size`), decodes them with eth-abi
+and keeps them as rows. `refresh()` reads only the blocks added since the last call; if the chain was
+rewound under it (a reorg, or a test's snapshot revert) it notices and rebuilds from its first block.
+
+Conventions of every table:
+- deal ids, offer hashes, attestation UIDs and other bytes32 values are "0x"-prefixed hex strings;
+  addresses are checksummed strings;
+- amounts (prices, collateral) are exact Python ints in object columns: uint96 does not fit in int64;
+- enums (Status, CloseReason, ValidationScheme) are their member names, e.g. "SETTLED";
+- `time` columns are block timestamps in Unix seconds (nullable "Int64" where a stage may be missing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+import pandas as pd
+from eth_abi import decode
+from eth_utils import keccak, to_checksum_address
+from web3 import Web3
+from web3.exceptions import BlockNotFound, Web3RPCError
+
+from agents.abi import eas_abi, project_abi
+from agents.protocol import CloseReason, Domain, Offer, Request, Status, typed_hash
+
+
+
+def to_hex32(value: bytes) -> str:
+    return "0x" + bytes(value).hex()
+
+
+# ------------------------------------------------------------------------------------------------------
+# Decoding logs with eth-abi (web3's contract event objects are several times slower per log)
+# ------------------------------------------------------------------------------------------------------
+
+
+def abi_type(param: dict) -> str:
+    """The canonical ABI type of a parameter, tuples spelled out: "(address,uint96)[]"."""
+    kind = param["type"]
+    if kind.startswith("tuple"):
+        return "(" + ",".join(abi_type(c) for c in param["components"]) + ")" + kind[len("tuple") :]
+    return kind
+
+
+@dataclass(frozen=True)
+class _EventSpec:
+    name: str
+    topic: bytes
+    indexed: tuple[tuple[str, str], ...]  # (name, type) of the indexed inputs, in topic order
+    data: tuple[tuple[str, str], ...]  # (name, type) of the inputs ABI-encoded in the data
+
+
+class EventCodec:
+    """Decodes the logs of one contract's ABI into (event name, {input name: value})."""
+
+    def __init__(self, abi: list[dict], names: Iterable[str] | None = None):
+        wanted = set(names) if names is not None else None
+        self.events: dict[str, _EventSpec] = {}
+        for entry in abi:
+            if entry["type"] != "event" or (wanted is not None and entry["name"] not in wanted):
+                continue
+            inputs = entry["inputs"]
+            signature = f"{entry['name']}({','.join(abi_type(i) for i in inputs)})"
+            self.events[entry["name"]] = _EventSpec(
+                name=entry["name"],
+                topic=keccak(text=signature),
+                indexed=tuple((i["name"], abi_type(i)) for i in inputs if i.get("indexed")),
+                data=tuple((i["name"], abi_type(i)) for i in inputs if not i.get("indexed")),
+            )
+        if wanted is not None and wanted - set(self.events):
+            raise ValueError(f"events missing from the ABI: {sorted(wanted - set(self.events))}")
+        self._by_topic = {spec.topic: spec for spec in self.events.values()}
+
+    def topic(self, name: str) -> bytes:
+        return self.events[name].topic
+
+    @property
+    def topics(self) -> list[bytes]:
+        return list(self._by_topic)
+
+    def decode(self, log) -> tuple[str, dict] | None:
+        """The event's name and arguments, or None for a log of an event this codec does not know."""
+        topics = log["topics"]
+        spec = self._by_topic.get(bytes(topics[0])) if topics else None
+        if spec is None:
+            return None
+        args = {
+            name: decode([kind], bytes(topic))[0] for (name, kind), topic in zip(spec.indexed, topics[1:])
+        }
+        values = decode([kind for _, kind in spec.data], bytes(log["data"]))
+        args.update({name: value for (name, _), value in zip(spec.data, values)})
+        return spec.name, args
+
+
+# ------------------------------------------------------------------------------------------------------
+# Reading logs in chunks
+# ------------------------------------------------------------------------------------------------------
+
+
+def get_logs_chunked(
+    w3: Web3, address: str | list[str], topics: list, from_block: int, to_block: int, chunk_size: int
+) -> Iterator[list]:
+    """eth_getLogs over [from_block, to_block] in ranges of at most `chunk_size` blocks, yielding each
+    range's logs in chain order. A range the node refuses (too many results) is split in two."""
+    start = from_block
+    while start <= to_block:
+        end = min(start + chunk_size - 1, to_block)
+        yield from _get_logs_splitting(w3, address, topics, start, end)
+        start = end + 1
+
+
+def _get_logs_splitting(w3: Web3, address, topics, start: int, end: int) -> Iterator[list]:
+    try:
+        yield list(w3.eth.get_logs({"address": address, "topics": topics, "fromBlock": start, "toBlock": end}))
+    except Web3RPCError:
+        if start == end:
+            raise
+        middle = (start + end) // 2
+        yield from _get_logs_splitting(w3, address, topics, start, middle)
+        yield from _get_logs_splitting(w3, address, topics, middle + 1, end)
+
+
+class BlockCursor:
+    """Where an incremental reader stands: the next block to read, and the hash of the last block read,
+    so that a chain rewound under the reader (reorg, snapshot revert) is noticed rather than mixed in."""
+
+    def __init__(self, start_block: int):
+        self.start_block = start_block
+        self.next_block = start_block
+        self._last_hash: bytes | None = None
+
+    def rewound(self, w3: Web3) -> bool:
+        if self._last_hash is None:
+            return False
+        try:
+            return bytes(w3.eth.get_block(self.next_block - 1)["hash"]) != self._last_hash
+        except BlockNotFound:
+            return True
+
+    def advance(self, w3: Web3, last_block_read: int) -> None:
+        self.next_block = last_block_read + 1
+        self._last_hash = bytes(w3.eth.get_block(last_block_read)["hash"])
+
+    def reset(self) -> None:
+        self.next_block = self.start_block
+        self._last_hash = None
+
+
+class BlockTimes:
+    """Block timestamps, fetched once per block (in one JSON-RPC batch per refresh) and cached."""
+
+    def __init__(self, w3: Web3):
+        self.w3 = w3
+        self._times: dict[int, int] = {}
+
+    def fetch(self, blocks: Iterable[int]) -> None:
+        missing = sorted(set(blocks) - self._times.keys())
+        if not missing:
+            return
+        with self.w3.batch_requests() as batch:
+            for number in missing:
+                batch.add(self.w3.eth.get_block(number))
+            for block in batch.execute():
+                self._times[block["number"]] = block["timestamp"]
+
+    def __getitem__(self, block: int) -> int:
+        if block not in self._times:
+            self.fetch([block])
+        return self._times[block]
+
+    def clear(self) -> None:
+        self._times.clear()
+
+
+# ------------------------------------------------------------------------------------------------------
+# The history
+# ------------------------------------------------------------------------------------------------------
+
+MARKET_EVENTS = ("Requested", "Offered", "OfferCancelled", "Accepted", "Funded", "Commenced", "Completed", "Closed")
+
+SCHEMA_NAMES = ("commencement", "completion", "validation")
+
+# Column order of each table, also used to build empty tables with the right columns.
+REQUEST_COLUMNS = [
+    "deal_id", "client", "token", "max_price", "min_collateral", "offer_deadline", "commence_within",
+    "job_duration", "validation_window", "scheme", "validator", "spec_hash", "nonce", "spec_uri",
+    "block", "time", "tx_hash",
+]
+OFFER_COLUMNS = [
+    "deal_id", "offer_hash", "signer", "provider", "price", "collateral", "expiry", "round", "counter",
+    "signature", "block", "time", "tx_hash", "log_index",
+]
+OFFER_CANCELLATION_COLUMNS = ["offer_hash", "signer", "block", "time", "tx_hash"]
+DEAL_COLUMNS = [
+    "deal_id", "client", "provider", "offer_hash", "price", "collateral", "terms_source",
+    "status_at_acceptance", "block", "time", "tx_hash",
+]
+FUNDING_COLUMNS = ["deal_id", "account", "block", "time", "tx_hash"]
+ATTESTATION_COLUMNS = [
+    "uid", "schema", "attester", "recipient", "deal_id", "approved", "result_hash", "block", "time", "tx_hash",
+]
+CLOSURE_COLUMNS = ["deal_id", "outcome", "reason", "block", "time", "tx_hash"]
+SLASHING_COLUMNS = ["deal_id", "provider", "client", "collateral", "reason", "block", "time", "tx_hash"]
+DEAL_TABLE_COLUMNS = [
+    "deal_id", "client", "provider", "token", "scheme", "validator", "max_price", "price", "collateral",
+    "offers", "counter_offers", "status_at_acceptance", "requested_time", "accepted_time", "funded_time",
+    "commenced_time", "completed_time", "validated_time", "closed_time", "validation_attester", "approved",
+    "outcome", "reason", "status", "time_to_agreement",
+]
+_AMOUNT_COLUMNS = ("max_price", "min_collateral", "price", "collateral", "nonce")
+_NULLABLE_INT_COLUMNS = (
+    "requested_time", "accepted_time", "funded_time", "commenced_time", "completed_time", "validated_time",
+    "closed_time", "time_to_agreement", "offers", "counter_offers",
+)
+
+
+def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in _AMOUNT_COLUMNS:
+        if column in frame:
+            frame[column] = frame[column].astype(object)
+    return frame
+
+
+class ChainHistory:
+    """The market's history over [from_block, latest - confirmations], kept up to date by `refresh()`.
+
+    >>> history = ChainHistory(w3, market_address, eas_address, from_block=deployment_block)
+    >>> history.refresh()
+    >>> history.deal_table()
+    """
+
+    def __init__(
+        self,
+        w3: Web3,
+        market_address: str,
+        eas_address: str,
+        *,
+        from_block: int = 0,
+        chunk_size: int = 2_000,
+        confirmations: int = 0,
+    ):
+        if chunk_size < 1:
+            raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
+        self.w3 = w3
+        self.market_address = to_checksum_address(market_address)
+        self.eas_address = to_checksum_address(eas_address)
+        self.chunk_size = chunk_size
+        self.confirmations = confirmations
+        self.market = w3.eth.contract(address=self.market_address, abi=project_abi("ComputeMarket"))
+        self.eas = w3.eth.contract(address=self.eas_address, abi=eas_abi("EAS"))
+        self.domain = Domain(chain_id=w3.eth.chain_id, market=self.market_address)
+        self._market_codec = EventCodec(project_abi("ComputeMarket"), MARKET_EVENTS)
+        self._eas_codec = EventCodec(eas_abi("EAS"), ["Attested"])
+        schema_uids = (
+            self.market.functions.commencementSchemaUID().call(),
+            self.market.functions.completionSchemaUID().call(),
+            self.market.functions.validationSchemaUID().call(),
+        )
+        self.schema_names = {bytes(uid): name for uid, name in zip(schema_uids, SCHEMA_NAMES)}
+        self._accept_selector, self._accept_types = self._function_types("accept")
+        self.cursor = BlockCursor(from_block)
+        self.block_times = BlockTimes(w3)
+        self._reset()
+
+    @classmethod
+    def from_system(cls, w3: Web3, system, **options) -> "ChainHistory":
+        """A history of an `agents.deployment.System` (anything with `.market` and `.eas` addresses)."""
+        return cls(w3, system.market.address, system.eas.address, **options)
+
+    def _function_types(self, name: str) -> tuple[bytes, list[str]]:
+        entry = next(e for e in project_abi("ComputeMarket") if e["type"] == "function" and e["name"] == name)
+        types = [abi_type(i) for i in entry["inputs"]]
+        return keccak(text=f"{name}({','.join(types)})")[:4], types
+
+    def _reset(self) -> None:
+        self.cursor.reset()
+        self.block_times.clear()
+        self._rows: dict[str, list[dict]] = {
+            name: []
+            for name in ("requests", "offers", "offer_cancellations", "deals", "fundings", "attestations", "closures")
+        }
+        self._offers_by_hash: dict[str, dict] = {}
+        self._attestations_by_uid: dict[str, dict] = {}
+        self._frames: dict[str, pd.DataFrame] = {}
+
+    @property
+    def next_block(self) -> int:
+        """The first block the next `refresh()` reads."""
+        return self.cursor.next_block
+
+    # --- reading ------------------------------------------------------------------------------------
+
+    def refresh(self, to_block: int | None = None) -> int:
+        """Read the blocks added since the last refresh (up to `to_block`, by default the latest block
+        less `confirmations`), one chunk at a time. Returns the number of new events."""
+        if self.cursor.rewound(self.w3):
+            self._reset()
+        last = self.w3.eth.block_number - self.confirmations
+        if to_block is not None:
+            last = min(last, to_block)
+        count = 0
+        for start in range(self.cursor.next_block, last + 1, self.chunk_size):
+            end = min(start + self.chunk_size - 1, last)
+            count += self._read_range(start, end)
+            self.cursor.advance(self.w3, end)  # per chunk, so an interrupted refresh keeps its progress
+        return count
+
+    def _read_range(self, start: int, end: int) -> int:
+        market_logs = self._get_logs(self.market_address, [self._market_codec.topics], start, end)
+        attested = [self._eas_codec.topic("Attested"), None, None, list(self.schema_names)]
+        eas_logs = self._get_logs(self.eas_address, attested, start, end)
+        logs = sorted(market_logs + eas_logs, key=lambda log: (log["blockNumber"], log["logIndex"]))
+        if not logs:
+            return 0
+        self.block_times.fetch(log["blockNumber"] for log in logs)
+        # A range is taken whole or not at all: a failure half-way must not leave rows to be read twice.
+        sizes = {name: len(rows) for name, rows in self._rows.items()}
+        try:
+            new_attestations: list[dict] = []
+            for log in logs:
+                self._ingest(log, new_attestations)
+            self._complete_attestations(new_attestations)
+        except BaseException:
+            for name, size in sizes.items():
+                del self._rows[name][size:]
+            raise
+        finally:
+            self._frames.clear()
+        return len(logs)
+
+    def _get_logs(self, address: str, topics: list, start: int, end: int) -> list:
+        chunks = get_logs_chunked(self.w3, address, topics, start, end, self.chunk_size)
+        return [log for chunk in chunks for log in chunk]
+
+    def _ingest(self, log, new_attestations: list[dict]) -> None:
+        block = log["blockNumber"]
+        where = {"block": block, "time": self.block_times[block], "tx_hash": to_hex32(log["transactionHash"])}
+        if to_checksum_address(log["address"]) == self.eas_address:
+            _, args = self._eas_codec.decode(log)
+            row = {
+                "uid": to_hex32(args["uid"]),
+                "schema": self.schema_names[bytes(args["schemaUID"])],
+                "attester": to_checksum_address(args["attester"]),
+                "recipient": to_checksum_address(args["recipient"]),
+                "deal_id": None,
+                "approved": None,
+                "result_hash": None,
+                **where,
+            }
+            self._rows["attestations"].append(row)
+            self._attestations_by_uid[row["uid"]] = row
+            new_attestations.append(row)
+            return
+        decoded = self._market_codec.decode(log)
+        if decoded is None:
+            return
+        name, args = decoded
+        deal_id = to_hex32(args["dealId"]) if "dealId" in args else None
+        if name == "Requested":
+            request = Request.from_tuple(args["request"])
+            self._rows["requests"].append({
+                "deal_id": deal_id, "client": request.client, "token": request.token,
+                "max_price": request.max_price, "min_collateral": request.min_collateral,
+                "offer_deadline": request.offer_deadline, "commence_within": request.commence_within,
+                "job_duration": request.job_duration, "validation_window": request.validation_window,
+                "scheme": request.scheme.name, "validator": request.validator,
+                "spec_hash": to_hex32(request.spec_hash), "nonce": request.nonce, "spec_uri": args["specURI"],
+                **where,
+            })
+        elif name == "Offered":
+            offer = Offer.from_tuple(args["offer"])
+            signer = to_checksum_address(args["signer"])
+            row = {
+                "deal_id": deal_id, "offer_hash": to_hex32(typed_hash(self.domain, offer)), "signer": signer,
+                "provider": offer.provider, "price": offer.price, "collateral": offer.collateral,
+                "expiry": offer.expiry, "round": offer.round, "counter": signer != offer.provider,
+                "signature": "0x" + bytes(args["signature"]).hex(), **where, "log_index": log["logIndex"],
+            }
+            self._rows["offers"].append(row)
+            self._offers_by_hash[row["offer_hash"]] = row
+        elif name == "OfferCancelled":
+            self._rows["offer_cancellations"].append(
+                {"offer_hash": to_hex32(args["offerHash"]), "signer": to_checksum_address(args["signer"]), **where}
+            )
+        elif name == "Accepted":
+            offer_hash = to_hex32(args["offerHash"])
+            terms, source = self._accepted_terms(offer_hash, log["transactionHash"])
+            self._rows["deals"].append({
+                "deal_id": deal_id, "client": to_checksum_address(args["client"]),
+                "provider": to_checksum_address(args["provider"]), "offer_hash": offer_hash,
+                "price": terms.get("price"), "collateral": terms.get("collateral"), "terms_source": source,
+                "status_at_acceptance": Status(args["status"]).name, **where,
+            })
+        elif name == "Funded":
+            account = to_checksum_address(args["account"])
+            self._rows["fundings"].append({"deal_id": deal_id, "account": account, **where})
+        elif name in ("Commenced", "Completed"):
+            # Emitted by the resolver right after EAS's Attested in the same transaction: names the deal.
+            row = self._attestations_by_uid.get(to_hex32(args["attestation"]))
+            if row is not None:
+                row["deal_id"] = deal_id
+                if name == "Completed":
+                    row["result_hash"] = to_hex32(args["resultHash"])
+        elif name == "Closed":
+            outcome, reason = Status(args["outcome"]).name, CloseReason(args["reason"]).name
+            self._rows["closures"].append({"deal_id": deal_id, "outcome": outcome, "reason": reason, **where})
+
+    def _accepted_terms(self, offer_hash: str, tx_hash) -> tuple[dict, str | None]:
+        """Price and collateral of an accepted offer: from its Offered event, else (an offer signed off
+        chain) from the accept call's calldata when the transaction called the market directly."""
+        offered = self._offers_by_hash.get(offer_hash)
+        if offered is not None:
+            return offered, "offer"
+        tx = self.w3.eth.get_transaction(tx_hash)
+        data = bytes(tx["input"])
+        if tx["to"] and to_checksum_address(tx["to"]) == self.market_address and data[:4] == self._accept_selector:
+            _, terms, _ = decode(self._accept_types, data[4:])
+            offer = Offer.from_tuple(terms)
+            if to_hex32(typed_hash(self.domain, offer)) == offer_hash:
+                return {"price": offer.price, "collateral": offer.collateral}, "calldata"
+        return {}, None
+
+    def _complete_attestations(self, rows: list[dict]) -> None:
+        """Deal ids of attestations no market event named (validation ones): read from EAS, with the
+        verdict. Every market schema starts with `bytes32 dealId`, so its first word is the deal id."""
+        unnamed = [row for row in rows if row["deal_id"] is None or row["schema"] == "validation"]
+        if not unnamed:
+            return
+        with self.w3.batch_requests() as batch:
+            for row in unnamed:
+                batch.add(self.eas.functions.getAttestation(row["uid"]))
+            attestations = batch.execute()
+        for row, attestation in zip(unnamed, attestations):
+            data = bytes(attestation[9])  # Attestation.data
+            row["deal_id"] = to_hex32(data[:32])
+            if row["schema"] == "validation":
+                row["approved"] = bool(decode(["bytes32", "bool"], data)[1])
+
+    # --- tables -------------------------------------------------------------------------------------
+
+    def _cached(self, name: str, build) -> pd.DataFrame:
+        if name not in self._frames:
+            self._frames[name] = build()
+        return self._frames[name].copy()
+
+    @property
+    def requests(self) -> pd.DataFrame:
+        return self._cached("requests", lambda: _frame(self._rows["requests"], REQUEST_COLUMNS))
+
+    @property
+    def offers(self) -> pd.DataFrame:
+        """Offers (signer = provider) and counter-offers (signer = client, `counter` True)."""
+        return self._cached("offers", lambda: _frame(self._rows["offers"], OFFER_COLUMNS))
+
+    @property
+    def offer_cancellations(self) -> pd.DataFrame:
+        rows = self._rows["offer_cancellations"]
+        return self._cached("offer_cancellations", lambda: _frame(rows, OFFER_CANCELLATION_COLUMNS))
+
+    @property
+    def deals(self) -> pd.DataFrame:
+        """Accepted deals. `terms_source` says where price and collateral came from: "offer" (the matched
+        Offered event), "calldata" (the accept transaction), or None (unknown: the columns are None)."""
+        return self._cached("deals", lambda: _frame(self._rows["deals"], DEAL_COLUMNS))
+
+    @property
+    def fundings(self) -> pd.DataFrame:
+        return self._cached("fundings", lambda: _frame(self._rows["fundings"], FUNDING_COLUMNS))
+
+    @property
+    def attestations(self) -> pd.DataFrame:
+        """EAS attestations of the market's schemas; `approved` is set for validation attestations and
+        `result_hash` for completion ones."""
+        return self._cached("attestations", lambda: _frame(self._rows["attestations"], ATTESTATION_COLUMNS))
+
+    @property
+    def closures(self) -> pd.DataFrame:
+        return self._cached("closures", lambda: _frame(self._rows["closures"], CLOSURE_COLUMNS))
+
+    @property
+    def slashings(self) -> pd.DataFrame:
+        """Closures with outcome SLASHED, with the parties and the collateral the client received."""
+
+        def build():
+            slashed = self.closures[self.closures["outcome"] == Status.SLASHED.name]
+            parties = self.deals[["deal_id", "provider", "client", "collateral"]]
+            return slashed.merge(parties, on="deal_id", how="left")[SLASHING_COLUMNS]
+
+        return self._cached("slashings", build)
+
+    def deal_table(self) -> pd.DataFrame:
+        """One row per deal id seen (requested, accepted or closed in range), in order of first sight:
+        parties, terms, the time of each stage, the outcome, and `time_to_agreement` (seconds from
+        request to acceptance). `status` is the latest status the events show (NONE for an open request;
+        a deadline that passed without anyone calling the market does not show)."""
+        return self._cached("deal_table", self._build_deal_table)
+
+    def _build_deal_table(self) -> pd.DataFrame:
+        requests, deals, closures = self.requests, self.deals, self.closures
+        first_seen = pd.concat([frame[["deal_id", "block"]] for frame in (requests, deals, closures)])
+        first_block = first_seen.groupby("deal_id", sort=False)["block"].min().sort_values(kind="stable")
+        table = first_block.reset_index()[["deal_id"]]
+
+        requested = requests.drop_duplicates("deal_id").rename(
+            columns={"time": "requested_time", "client": "request_client"}
+        )
+        table = table.merge(
+            requested[["deal_id", "request_client", "token", "scheme", "validator", "max_price", "requested_time"]],
+            on="deal_id", how="left",
+        )
+        offers = self.offers
+        counts = offers.groupby("deal_id").agg(offers=("offer_hash", "size"), counter_offers=("counter", "sum"))
+        table = table.merge(counts, left_on="deal_id", right_index=True, how="left")
+        table[["offers", "counter_offers"]] = table[["offers", "counter_offers"]].fillna(0)
+        accepted = deals.rename(columns={"time": "accepted_time"})[
+            ["deal_id", "client", "provider", "price", "collateral", "status_at_acceptance", "accepted_time"]
+        ]
+        table = table.merge(accepted, on="deal_id", how="left")
+        table["client"] = table["client"].where(table["client"].notna(), table["request_client"])
+        funded = self.fundings.groupby("deal_id")["time"].min().rename("funded_time")
+        table = table.merge(funded, left_on="deal_id", right_index=True, how="left")
+
+        attestations = self.attestations
+        for schema, column in (("commencement", "commenced_time"), ("completion", "completed_time")):
+            stage = attestations[attestations["schema"] == schema].groupby("deal_id")["time"].min().rename(column)
+            table = table.merge(stage, left_on="deal_id", right_index=True, how="left")
+        validations = attestations[attestations["schema"] == "validation"].drop_duplicates("deal_id").rename(
+            columns={"time": "validated_time", "attester": "validation_attester"}
+        )
+        table = table.merge(
+            validations[["deal_id", "validated_time", "validation_attester", "approved"]], on="deal_id", how="left"
+        )
+        closed = closures.drop_duplicates("deal_id").rename(columns={"time": "closed_time"})
+        table = table.merge(closed[["deal_id", "outcome", "reason", "closed_time"]], on="deal_id", how="left")
+
+        table["status"] = [_latest_status(row) for row in table.itertuples(index=False)]
+        table["time_to_agreement"] = table["accepted_time"] - table["requested_time"]
+        for column in _NULLABLE_INT_COLUMNS:
+            table[column] = table[column].astype("Int64")
+        # Missing values of object columns (parties, amounts, names) are None rather than a float NaN.
+        for column in table.columns[table.dtypes == object]:
+            table[column] = table[column].astype(object).where(table[column].notna(), None)
+        return table[DEAL_TABLE_COLUMNS]
+
+
+def _latest_status(row) -> str:
+    if isinstance(row.outcome, str):
+        return row.outcome
+    if pd.notna(row.completed_time):
+        return Status.COMPLETED.name
+    if pd.notna(row.commenced_time):
+        return Status.COMMENCED.name
+    if pd.notna(row.funded_time):
+        return Status.AGREED.name
+    if isinstance(row.status_at_acceptance, str):
+        return row.status_at_acceptance
+    return Status.NONE.name
+
+
+__all__ = ["BlockCursor", "BlockTimes", "ChainHistory", "EventCodec", "abi_type", "get_logs_chunked", "to_hex32"]
