@@ -44,7 +44,8 @@ async def _fund(connection: MarketConnection, keys) -> None:
         await actions.deposit(500 * UNIT)
 
 
-async def _trade(deployment: Deployment, url: str, keys, providers: int, seconds: float, workdir: Path):
+async def _trade(deployment: Deployment, url: str, keys, providers: int, seconds: float, rate: float,
+                 workdir: Path):
     connection = MarketConnection.open(url, deployment, poll_interval=0.002)
     await _fund(connection, keys)
     store = ResultStore(workdir / "store")
@@ -63,14 +64,24 @@ async def _trade(deployment: Deployment, url: str, keys, providers: int, seconds
             clients.append(client)
             agents.append(client)
     tasks = [asyncio.create_task(connection.feed.run())] + [asyncio.create_task(a.run()) for a in agents]
+    # Jobs arrive as a Poisson process at `rate` per second (0: as fast as clients take them), spread
+    # over the clients in turn.
+    rng = np.random.default_rng(1)
     job = 0
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        for client in clients:
-            if len(client.queue) < 2:
+    started = time.monotonic()
+    next_arrival = started
+    while time.monotonic() < started + seconds:
+        if rate > 0:
+            while next_arrival <= time.monotonic():
                 job += 1
-                client.submit(JobSpec.for_command(["echo", f"job {job}"], limits=Limits(wall_seconds=10)))
-        await asyncio.sleep(0.2)
+                clients[job % len(clients)].submit(_job(job))
+                next_arrival += rng.exponential(1 / rate)
+        else:
+            for client in clients:
+                if len(client.queue) < 2:
+                    job += 1
+                    client.submit(_job(job))
+        await asyncio.sleep(0.05)
     for agent in agents:
         agent.stop()
     connection.feed.stop()
@@ -79,11 +90,17 @@ async def _trade(deployment: Deployment, url: str, keys, providers: int, seconds
     return agents
 
 
+def _job(n: int) -> JobSpec:
+    return JobSpec.for_command(["echo", f"job {n}"], limits=Limits(wall_seconds=10))
+
+
 @click.command(cls=ConnectedProviderCommand)
 @click.option("--providers", default=3, show_default=True)
 @click.option("--clients", default=3, show_default=True)
 @click.option("--seconds", default=30.0, show_default=True, help="How long the agents trade.")
-def cli(providers: int, clients: int, seconds: float):
+@click.option("--rate", default=3.0, show_default=True,
+              help="Jobs arriving per second, over all clients; 0 saturates the market (clients always busy).")
+def cli(providers: int, clients: int, seconds: float, rate: float):
     funder = accounts.test_accounts[0]
     system = deploy_system(funder)
     deployment = Deployment.from_system(system)
@@ -92,11 +109,14 @@ def cli(providers: int, clients: int, seconds: float):
         chain.provider.set_balance(key.address, 10**20)
         system.token.mint(key.address, 1000 * UNIT, sender=funder)
     with tempfile.TemporaryDirectory() as workdir:
-        agents = asyncio.run(_trade(deployment, chain.provider.http_uri, keys, providers, seconds, Path(workdir)))
+        agents = asyncio.run(_trade(deployment, chain.provider.http_uri, keys, providers, seconds, rate,
+                                    Path(workdir)))
     samples = np.array([s for agent in agents for s in agent.latency.samples]) * 1000
     settled = sum(1 for a in agents if a.role == Role.CLIENT for d in a.dialogues.by_id.values()
                   if d.status == Status.SETTLED)
-    table = Table(title=f"Event-to-transaction latency, {providers} providers + {clients} clients, {seconds:.0f} s")
+    load = f"{rate:g} jobs/s" if rate > 0 else "saturated"
+    table = Table(title=f"Event-to-transaction latency: {providers} providers + {clients} clients, {load}, "
+                        f"{seconds:.0f} s")
     for column in ("replies", "p50 ms", "p90 ms", "p99 ms", "max ms", "deals settled", "failed txs"):
         table.add_column(column, justify="right")
     failed = sum(len(a.failed_transactions) for a in agents)
@@ -106,7 +126,9 @@ def cli(providers: int, clients: int, seconds: float):
     table.add_row(str(len(samples)), f"{p50:.1f}", f"{p90:.1f}", f"{p99:.1f}", f"{samples.max():.1f}",
                   str(settled), str(failed))
     Console().print(table)
-    stages = {"accepted by the node": [s for agent in agents for s in agent.latency.accepted]}
+    accepted = [tx.accepted_at - tx.trigger_at for a in agents for tx in a.outbox.sent
+                if tx.trigger_at is not None and tx.accepted_at]
+    stages = {"accepted by the node": accepted}
     for agent in agents:
         for stage, values in agent.latency.stages.items():
             stages.setdefault(f"reaction {stage}", []).extend(values)

@@ -39,6 +39,7 @@ class AgentConfig:
     services_interval: float = 0.5  # how often scheduled behaviour runs, in seconds
     max_reactions: int = 100  # messages handled per turn before acting again
     verify_every_message: bool = False  # run the verification actions on every deal message
+    pipelined: bool = True  # send without waiting for the node's answer (see Outbox.send)
 
 
 @dataclass
@@ -62,7 +63,6 @@ class Latency:
     reply to the node accepting the reply's transaction."""
 
     samples: list[float] = field(default_factory=list)  # to the transaction leaving for the node
-    accepted: list[float] = field(default_factory=list)  # to the node answering with its hash
     stages: dict[str, list[float]] = field(default_factory=dict)  # to each step of the reaction
 
     def mark(self, stage: str, since: float) -> None:
@@ -71,7 +71,6 @@ class Latency:
     def record(self, sent: SentTransaction) -> None:
         if sent.trigger_at is not None:
             self.samples.append(sent.sent_at - sent.trigger_at)
-            self.accepted.append(sent.accepted_at - sent.trigger_at)
 
 
 class Agent:
@@ -103,7 +102,8 @@ class Agent:
         self.reputation = reputation
         self.region = region
         deployment = connection.deployment
-        self.outbox = Outbox(connection.rpc, account, deployment.chain_id, connection.feed.fees, self._on_receipt)
+        self.outbox = Outbox(connection.rpc, account, deployment.chain_id, connection.feed.fees, self._on_receipt,
+                             on_failure=self._on_refused, pipelined=self.config.pipelined)
         self.actions = MarketActions(
             outbox=self.outbox,
             market=deployment.market,
@@ -188,6 +188,7 @@ class Agent:
             self.connection.feed.unsubscribe(self.mailbox)
         for task in list(self._tasks):
             task.cancel()
+        await self.outbox.flush()
         await self.outbox.collect_receipts()
 
     def stop(self) -> None:
@@ -491,8 +492,13 @@ class Agent:
             return dialogue.my_locked
         return 0
 
-    def _on_receipt(self, sent: SentTransaction) -> None:
-        if not sent.succeeded:
+    def _on_refused(self, sent: SentTransaction) -> None:
+        """The node refused a pipelined transaction: forget it was sent, so obligations send it again."""
+        self.errors.append(f"{sent.kind} refused: {sent.error}")
+        self._on_receipt(sent, refused=True)
+
+    def _on_receipt(self, sent: SentTransaction, refused: bool = False) -> None:
+        if refused or not sent.succeeded:
             self.failed_transactions.append(sent)
             dialogue = self.dialogues.get(sent.deal_id) if sent.deal_id else None
             if dialogue is not None:

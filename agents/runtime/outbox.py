@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
-from agents.rpc import RPCClient, RPCError
+from agents.rpc import RPCClient, RPCError, RPCUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,7 @@ class SentTransaction:
     trigger_at: float | None  # when the event that called for it was received, for event-to-tx latency
     accepted_at: float = 0.0  # time.perf_counter() when the node answered with its hash
     receipt: dict | None = None
+    error: Exception | None = None  # why the node refused it, if it did
 
     @property
     def gas_used(self) -> int | None:
@@ -73,8 +74,11 @@ class Outbox:
     chain_id: int
     fees: FeeSchedule
     on_receipt: Callable[[SentTransaction], None] | None = None
+    on_failure: Callable[[SentTransaction], None] | None = None  # the node refused a transaction
+    pipelined: bool = True
     _next_nonce: int | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    _submissions: set = field(default_factory=set)
     sent: list[SentTransaction] = field(default_factory=list)
     _awaiting_receipt: list[SentTransaction] = field(default_factory=list)
 
@@ -95,30 +99,51 @@ class Outbox:
         deal_id: bytes | None = None,
         trigger_at: float | None = None,
     ) -> SentTransaction:
-        """Sign and submit one transaction; returns once the node accepted it."""
+        """Sign and submit one transaction.
+
+        Pipelined (the default for live agents), it returns as soon as the transaction has left: its hash
+        is known from the signed bytes, and the node's answer is handled in the background, so one reply
+        never waits for the node to process the previous one. Otherwise it returns once the node accepted
+        it (a stepped simulation needs every transaction in the pool before it mines the block).
+        """
         async with self._lock:
             if self._next_nonce is None:
                 await self.sync_nonce()
-            for attempt in range(3):
-                nonce = self._next_nonce
-                raw = self._sign(to, data, gas, nonce)
-                dispatched_at = time.perf_counter()
-                try:
-                    tx_hash = await self.rpc.call("eth_sendRawTransaction", [raw])
-                except RPCError as error:
-                    if _is_nonce_error(error) and attempt < 2:
-                        log.info("%s: %s; resynchronising nonce", self.address, error.message)
-                        await self.sync_nonce()
-                        continue
-                    raise
-                self._next_nonce = nonce + 1
-                break
-        sent = SentTransaction(tx_hash, kind, deal_id, nonce, dispatched_at, trigger_at, time.perf_counter())
+            nonce = self._next_nonce
+            raw, tx_hash = self._sign(to, data, gas, nonce)
+            self._next_nonce = nonce + 1
+            sent = SentTransaction(tx_hash, kind, deal_id, nonce, time.perf_counter(), trigger_at)
+            submission = asyncio.create_task(self._submit(raw, sent))
+            self._submissions.add(submission)
+            submission.add_done_callback(self._submissions.discard)
         self.sent.append(sent)
-        self._awaiting_receipt.append(sent)
+        if not self.pipelined:
+            await submission
+            if sent.error is not None:
+                raise sent.error
         return sent
 
-    def _sign(self, to: str, data: bytes, gas: int, nonce: int) -> str:
+    async def _submit(self, raw: str, sent: SentTransaction) -> None:
+        try:
+            await self.rpc.call("eth_sendRawTransaction", [raw])
+        except (RPCError, RPCUnavailable) as error:
+            sent.error = error
+            if isinstance(error, RPCError) and _is_nonce_error(error):
+                log.info("%s: %s; resynchronising nonce", self.address, error.message)
+            # Whatever failed, the next transaction takes its nonce from the node again.
+            self._next_nonce = None
+            if self.on_failure is not None:
+                self.on_failure(sent)
+            return
+        sent.accepted_at = time.perf_counter()
+        self._awaiting_receipt.append(sent)
+
+    async def flush(self) -> None:
+        """Wait until every transaction sent so far has reached the node."""
+        while self._submissions:
+            await asyncio.gather(*list(self._submissions), return_exceptions=True)
+
+    def _sign(self, to: str, data: bytes, gas: int, nonce: int) -> tuple[str, str]:
         tx = {
             "type": 2,
             "chainId": self.chain_id,
@@ -130,7 +155,8 @@ class Outbox:
             "maxPriorityFeePerGas": self.fees.priority_fee,
             "value": 0,
         }
-        return "0x" + Account.sign_transaction(tx, self.account.key).raw_transaction.hex().removeprefix("0x")
+        signed = Account.sign_transaction(tx, self.account.key)
+        return "0x" + signed.raw_transaction.hex().removeprefix("0x"), "0x" + signed.hash.hex().removeprefix("0x")
 
     async def collect_receipts(self) -> list[SentTransaction]:
         """Fetch the receipts of mined transactions (one batched request) and report them."""

@@ -74,7 +74,9 @@ PROVIDER_POLICIES = {
 CLIENT_POLICIES = {"budget": BudgetClient, "always-reject": AlwaysRejectClient, "never-confirm": NeverConfirmClient}
 # The simulated RPC fails fast: a step must not stall for long on an outage the scenario planned.
 AGENT_RETRY = RetryPolicy(attempts=3, first_delay=0.02, max_delay=0.1)
-STEPPED = AgentConfig(agent_timeout=0.0, services_interval=0.0, max_reactions=10_000)
+# Stepped agents send one transaction at a time, awaiting the node: every transaction must be in the pool,
+# in a fixed order, before the model mines the block.
+STEPPED = AgentConfig(agent_timeout=0.0, services_interval=0.0, max_reactions=10_000, pipelined=False)
 
 
 def simulated_job_seconds(spec, speed: float) -> float:
@@ -232,7 +234,7 @@ class MarketModel:
     async def _fund_agents(self) -> None:
         """Give every agent gas money and its float: minted, approved and deposited in the escrow."""
         funder = Outbox(self.direct, Account.from_key(self.funder_key), self.deployment.chain_id,
-                        self.connection.feed.fees)
+                        self.connection.feed.fees, pipelined=False)
         floats = {}
         for group in (*self.scenario.providers, *self.scenario.clients):
             for n in range(group.count):
@@ -249,7 +251,8 @@ class MarketModel:
             amount = floats.get(spec.name, 0)
             if not amount:
                 continue
-            outbox = Outbox(self.direct, spec.key, self.deployment.chain_id, self.connection.feed.fees)
+            outbox = Outbox(self.direct, spec.key, self.deployment.chain_id, self.connection.feed.fees,
+                            pipelined=False)
             await outbox.send(self.deployment.token, token_codec.encode_call("approve", self.deployment.market,
                               2**256 - 1), 80_000, kind="approve")
             await outbox.send(self.deployment.market, self.connection.market_codec.encode_call(
