@@ -43,8 +43,8 @@ class Deployment:
     def from_system(cls, system) -> "Deployment":
         """From an Ape-deployed `agents.deployment.System`."""
         market = system.market
-        receipt = market.receipt if hasattr(market, "receipt") else None
-        block = receipt.block_number if receipt is not None else 0
+        creation = market.creation_metadata  # Ape's record of the deploying transaction
+        block = creation.block if creation is not None and creation.block is not None else 0
         return cls(
             chain_id=market.provider.chain_id,
             market=market.address,

@@ -34,11 +34,13 @@ class ProviderAgent(Agent):
         self.job_seconds = 0.0  # busy seconds billed for electricity
         self.measured_job_seconds = 0.0
         self.running: set[bytes] = set()
+        self.considered: set[bytes] = set()  # requests this agent's policy has seen
         self.finished: dict[bytes, Notice] = {}  # job outcomes, kept until the deal closes
 
     async def perceive(self, dialogue: Dialogue, message: Message) -> dict:
         perception = await super().perceive(dialogue, message)
         if message.performative == Performative.REQUEST:
+            self.considered.add(dialogue.deal_id)
             dialogue.spec = await self._fetch_spec(dialogue)
         elif dialogue.provider == self.address and dialogue.status == Status.AGREED:
             perception["payment_locked"] = await self._payment_locked(dialogue)
@@ -92,6 +94,10 @@ class ProviderAgent(Agent):
         """Fund awaited collateral, commence agreed deals, (re)run commenced jobs (deterministic, so the
         result is the same after a restart) and deliver finished ones whose completion was not sent."""
         for dialogue in self.dialogues.open():
+            if dialogue.status == Status.NONE and dialogue.deal_id not in self.considered and dialogue.opening:
+                # A request posted while this agent was not running: answer it now.
+                await self._answer(dialogue, dialogue.opening, await self.perceive(dialogue, dialogue.opening))
+                continue
             if dialogue.provider != self.address:
                 continue
             if dialogue.spec is None and dialogue.request is not None:

@@ -77,6 +77,7 @@ class Dialogue:
     spec: Any = None  # the job spec fetched from the request's spec URI
     capacity: Capacity = field(default_factory=Capacity)  # capacity a provider commits to the job
     my_locked: int = 0  # what the deal took from this agent's escrow balance
+    opening: Message | None = None  # the request message, to answer it after a restart
 
     @property
     def is_open(self) -> bool:
@@ -112,6 +113,7 @@ class Dialogue:
         args = message.args
         if performative == Performative.REQUEST:
             self.request = message.request
+            self.opening = message
             self.spec_uri = args["specURI"]
             self.opened_at = message.time
             self.deadline = self.request.offer_deadline
