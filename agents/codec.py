@@ -25,6 +25,9 @@ def abi_type(param: dict) -> str:
 def _normalise(value, param: dict):
     """Decoded values in the shapes agents use: checksummed addresses, dicts for structs."""
     kind = param["type"]
+    if kind.endswith("]"):  # arrays: normalise each element as its element type
+        element = dict(param, type=kind[: kind.rindex("[")])
+        return [_normalise(item, element) for item in value]
     if kind == "address":
         return to_checksum_address(value)
     if kind == "tuple":

@@ -43,8 +43,8 @@ class MarketClient:
     def deal_id(self, request: Request) -> bytes:
         return typed_hash(self.domain, request)
 
-    def request(self, request: Request, spec_uri: str):
-        return self.market.request(request.as_tuple(), spec_uri, sender=self.account)
+    def request(self, request: Request, spec_uri: str, invited: tuple[str, ...] = ()):
+        return self.market.request(request.as_tuple(), spec_uri, list(invited), sender=self.account)
 
     def cancel_request(self, request: Request):
         return self.market.cancelRequest(request.as_tuple(), sender=self.account)

@@ -93,13 +93,16 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
     // ---------------------------------------------------------------------------------------------------
 
     /// @inheritdoc IComputeMarket
-    function request(Request calldata req, string calldata specURI) external returns (bytes32 dealId) {
+    function request(Request calldata req, string calldata specURI, address[] calldata invited)
+        external
+        returns (bytes32 dealId)
+    {
         if (msg.sender != req.client) revert NotTheClient();
         _checkTerms(req);
         if (req.offerDeadline <= _time()) revert InvalidDeadline();
         dealId = hashRequest(req);
         _expectStatus(dealId, _deals[dealId].status, Status.None);
-        emit Requested(dealId, msg.sender, req, specURI);
+        emit Requested(dealId, msg.sender, req, specURI, invited);
     }
 
     /// @inheritdoc IComputeMarket

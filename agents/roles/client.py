@@ -11,6 +11,7 @@ from eth_abi import decode
 
 from agents.jobs.store import verify
 from agents.protocol import Performative, Request, Status, ValidationScheme, typed_hash
+from agents.rpc import RPCError, RPCUnavailable
 from agents.runtime.agent import Agent, Reply
 from agents.runtime.dialogues import Dialogue
 from agents.runtime.messages import Message
@@ -47,7 +48,10 @@ class ClientAgent(Agent):
         self.queue.append(QueuedJob(spec))
 
     async def act(self) -> None:
-        await self._post_requests()
+        try:
+            await self._post_requests()
+        except (RPCUnavailable, RPCError) as error:
+            self.errors.append(f"posting a request: {error}")  # the job stays queued for the next act
         await super().act()
 
     async def _post_requests(self) -> None:
@@ -71,7 +75,10 @@ class ClientAgent(Agent):
                 spec_hash=job.spec.spec_hash, nonce=self._next_nonce(),
             )
             deal_id = typed_hash(self.connection.domain, request)
-            sent = await self.send(Reply(Performative.REQUEST, deal_id, request=request, spec_uri=spec_uri))
+            invited = self.policy.choose_providers(job.spec, context)
+            sent = await self.send(
+                Reply(Performative.REQUEST, deal_id, request=request, spec_uri=spec_uri, invited=invited)
+            )
             if sent is None:
                 return
             self.queue.popleft()

@@ -80,8 +80,10 @@ class MarketActions:
 
     # --- negotiation --------------------------------------------------------------------------------
 
-    async def request(self, request: Request, spec_uri: str, trigger_at=None):
-        return await self._market(Performative.REQUEST, "request", request.as_tuple(), spec_uri, trigger_at=trigger_at)
+    async def request(self, request: Request, spec_uri: str, invited: tuple[str, ...] = (), trigger_at=None):
+        return await self._market(
+            Performative.REQUEST, "request", request.as_tuple(), spec_uri, list(invited), trigger_at=trigger_at
+        )
 
     async def cancel_request(self, request: Request, deal_id: bytes, trigger_at=None):
         return await self._market(

@@ -50,6 +50,7 @@ class Reply:
     deal_id: bytes | None = None
     request: Request | None = None
     spec_uri: str | None = None
+    invited: tuple[str, ...] = ()  # providers a request is addressed to; empty: broadcast
     offer: Offer | None = None
     signature: bytes | None = None
     result_hash: bytes | None = None
@@ -90,6 +91,7 @@ class Agent:
         global_state_source=None,
         reputation=None,
         region: str | None = None,
+        directory=None,
     ):
         self.name = name
         self.role = role
@@ -101,6 +103,7 @@ class Agent:
         self.global_state_source = global_state_source
         self.reputation = reputation
         self.region = region
+        self.directory = directory  # () -> live provider listings, for choosing whom to address
         deployment = connection.deployment
         self.outbox = Outbox(connection.rpc, account, deployment.chain_id, connection.feed.fees, self._on_receipt,
                              on_failure=self._on_refused, pipelined=self.config.pipelined)
@@ -149,7 +152,12 @@ class Agent:
             return request["client"] == self.address
         if self.role == Role.VALIDATOR:
             return request["validator"] == self.address
-        return request["client"] != self.address and request["token"] == self.connection.deployment.token
+        invited = message.args["invited"]
+        return (
+            request["client"] != self.address
+            and request["token"] == self.connection.deployment.token
+            and (not invited or self.address in invited)  # addressed to others: not ours to answer
+        )
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -306,6 +314,9 @@ class Agent:
                 await self.send(reply)
             for reply in self._deadline_duties(context.now):
                 await self.send(reply)
+        except (RPCUnavailable, RPCError) as error:  # the node is unreachable or refused: retried next act
+            self.errors.append(f"{type(error).__name__}: {error}")
+            log.warning("%s: act: %s", self.name, error)
         except Exception as error:  # noqa: BLE001 - reported, the loop goes on
             self.errors.append(f"{type(error).__name__}: {error}")
             log.exception("%s: act failed", self.name)
@@ -361,6 +372,7 @@ class Agent:
             ),
             global_state=global_state,
             reputation=self.reputation,
+            directory=self.directory,
             spec=dialogue.spec if dialogue is not None else None,
             perception=perception or (message.payload if isinstance(message, Notice) else {}),
         )
@@ -391,6 +403,8 @@ class Agent:
         except BaseException:
             if dialogue is not None:
                 dialogue.in_flight.discard(reply.performative)
+            if reply.performative in (Performative.REQUEST, Performative.OFFER):
+                self.locks.release(reply.deal_id)  # what was held for a message that never left
             raise
         self.latency.record(sent)
         self.after_send(reply, sent)
@@ -410,7 +424,7 @@ class Agent:
     async def _submit(self, reply: Reply, dialogue: Dialogue | None, trigger_at) -> SentTransaction:
         p, a, deal_id = reply.performative, self.actions, reply.deal_id
         if p == Performative.REQUEST:
-            return await a.request(reply.request, reply.spec_uri, trigger_at)
+            return await a.request(reply.request, reply.spec_uri, reply.invited, trigger_at)
         if p == Performative.CANCEL_REQUEST:
             return await a.cancel_request(dialogue.request, deal_id, trigger_at)
         if p == Performative.OFFER:

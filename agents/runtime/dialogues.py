@@ -56,6 +56,7 @@ class Dialogue:
     domain: Domain
     request: Request | None = None
     spec_uri: str | None = None
+    invited: tuple[str, ...] = ()
     status: Status = Status.NONE
     offers: list[SignedOffer] = field(default_factory=list)
     accepted_offer_hash: bytes | None = None
@@ -115,6 +116,7 @@ class Dialogue:
             self.request = message.request
             self.opening = message
             self.spec_uri = args["specURI"]
+            self.invited = tuple(args["invited"])
             self.opened_at = message.time
             self.deadline = self.request.offer_deadline
         elif performative == Performative.OFFER:

@@ -19,9 +19,14 @@ import numpy as np
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
+from web3 import Web3
 
 from agents.connection import Deployment, MarketConnection
+from agents.directory import Profile, ServiceDirectory
+from agents.directory import Role as DirectoryRole
 from agents.hardware import HardwareProfile
+from agents.history import ChainHistory
+from agents.reputation import ReputationBook
 from agents.jobs.store import ResultStore
 from agents.oracles import TokenSpec, simulated_state_source
 from agents.protocol import ValidationScheme
@@ -140,16 +145,24 @@ class MarketModel:
         self.connection = MarketConnection.open(proxy_url, self.deployment)
         self.connection.rpc.retry = AGENT_RETRY
         self.connection.feed.extrapolate = False
+        # The clock is the model's from here on: one second per block until the steps take over.
+        block = await self.direct.call("eth_getBlockByNumber", ["latest", False])
+        await self.direct.call("evm_setNextBlockTimestamp", [int(block["timestamp"], 16) + 1])
+        await self.direct.call("anvil_setBlockTimestampInterval", [1])
+        self._plan_agents()
+        for spec in self.specs:
+            await self.direct.call("anvil_setBalance", [spec.key.address, hex(100 * 10**18)])
+        await asyncio.to_thread(self._register_providers)
         block = await self.direct.call("eth_getBlockByNumber", ["latest", False])
         self.start_time = int(block["timestamp"], 16) + 1
         self.time = self.start_time
         self.state_source = simulated_state_source(
             self.scenario.seed, start_time=self.start_time, tokens=SIMULATED_TOKENS
         )
-        self._plan_agents()
         await self.direct.call("evm_setAutomine", [False])
         await self._fund_agents()
         self.connection.feed.latest_block = int(await self.direct.call("eth_blockNumber"), 16)
+        await self._refresh_market_knowledge()
         for spec in self.specs:
             await self._start_agent(spec)
 
@@ -183,7 +196,8 @@ class MarketModel:
                                             self._client_builder(name, key, group)))
 
     def _agent_kwargs(self) -> dict:
-        return {"config": STEPPED, "global_state_source": self.state_source}
+        return {"config": STEPPED, "global_state_source": self.state_source,
+                "reputation": self.provider_reputation, "directory": self.live_listings}
 
     def _provider_builder(self, name: str, key, group: ProviderGroup, index: int):
         hardware = HardwareProfile.from_dict({
@@ -218,6 +232,8 @@ class MarketModel:
             params.setdefault("validation_window", 3 * self.scenario.step_seconds)
             params.setdefault("job_duration", 3 * self.scenario.step_seconds)
             params.setdefault("decision_delay", 1)
+            params.setdefault("invite", 3)
+            params.setdefault("seed", self.scenario.seed * 1000 + int.from_bytes(keccak(text=name)[:4], "big"))
             policy = CLIENT_POLICIES[group.strategy](**params)
             return ClientAgent(name, Role.CLIENT, key, self.connection, policy, store=self.store,
                                max_open_requests=3, **self._agent_kwargs())
@@ -241,7 +257,6 @@ class MarketModel:
                 floats[f"{group.name}-{n}"] = int(group.float_tokens * self.unit)
         token_codec = self.connection.token_codec
         for spec in self.specs:
-            await self.direct.call("anvil_setBalance", [spec.key.address, hex(100 * 10**18)])
             amount = floats.get(spec.name, 0)
             if amount:
                 data = token_codec.encode_call("mint", spec.key.address, amount)
@@ -258,6 +273,40 @@ class MarketModel:
             await outbox.send(self.deployment.market, self.connection.market_codec.encode_call(
                 "deposit", self.deployment.token, amount), 150_000, kind="deposit")
         await self.mine()
+
+    def _register_providers(self) -> None:
+        """Every provider lists what it sells in the service directory (EAS attestations), where clients
+        find whom to address their requests to."""
+        web3 = Web3(Web3.HTTPProvider(self.node_url))
+        for spec, group in self._provider_groups():
+            directory = ServiceDirectory.connect(web3, self.deployment.eas, spec.key, market=self.deployment.market)
+            directory.register(Profile(
+                roles=DirectoryRole.SELLER, market=self.deployment.market, token=self.deployment.token,
+                region=group.region, cpu_cores=group.hardware.cpu_cores,
+                ram_bytes=int(group.hardware.ram_gb * 2**30), gpu_count=group.hardware.gpus,
+            ))
+        self.directory = ServiceDirectory(web3, self.deployment.eas, market=self.deployment.market)
+        self.history = ChainHistory(web3, self.deployment.market, self.deployment.eas, from_block=self.deployment.block)
+
+    def _provider_groups(self):
+        for spec in self.specs:
+            if spec.role == Role.PROVIDER:
+                yield spec, next(g for g in self.scenario.providers if g.name == spec.group)
+
+    async def _refresh_market_knowledge(self) -> None:
+        """What every agent can read on chain: the directory's listings and reputations from history."""
+        def refresh():
+            self.history.refresh()
+            self.listings = self.directory.search()
+            self.reputation_book = ReputationBook.from_history(self.history, self.time)
+
+        await asyncio.to_thread(refresh)
+
+    def provider_reputation(self, address: str) -> float:
+        return self.reputation_book.provider_score(address)
+
+    def live_listings(self) -> list:
+        return self.listings
 
     async def _start_agent(self, spec: AgentSpec) -> None:
         agent = spec.build()
@@ -285,6 +334,7 @@ class MarketModel:
         await self._advance_to(self.start_time + self.step_index * self.scenario.step_seconds)
         self._apply_faults()
         await self._restart_due_agents()
+        await self._refresh_market_knowledge()
         if submitting:
             self._submit_jobs()
         for _ in range(MAX_ROUNDS_PER_STEP):
@@ -424,6 +474,7 @@ class MarketModel:
     async def close(self) -> None:
         for agent in self.live.values():
             await agent.teardown()
+        await self.direct.call("anvil_removeBlockTimestampInterval", [])
         await self.direct.call("evm_setAutomine", [True])
         await self.connection.close()
         await self.direct.close()

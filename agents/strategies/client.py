@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 from agents.protocol import Offer, Performative, Status, ValidationScheme
 from agents.runtime.agent import Reply
 from agents.runtime.messages import Notice
@@ -41,6 +43,30 @@ class BudgetClient:
     commence_within: int = 60
     job_duration: int = 300
     validation_window: int = 60
+    invite: int = 0  # address each request to this many providers from the directory; 0 broadcasts
+    seed: int = 0
+
+    def __post_init__(self):
+        self._rng = np.random.default_rng(self.seed)
+
+    def choose_providers(self, spec, context) -> tuple[str, ...]:
+        """Whom to address a request to: `invite` providers drawn from the directory's live listings that
+        can run the job, the better their reputation the likelier (seeded, so runs repeat). Broadcast when
+        inviting nobody, or when the directory knows too few."""
+        if not self.invite or context.directory is None:
+            return ()
+        requirements = spec.requirements
+        listings = sorted(
+            (l for l in context.directory() if l.profile.cpu_cores >= requirements.min_cores
+             and l.profile.ram_bytes >= requirements.min_ram_bytes and l.attester != context.me),
+            key=lambda l: l.attester,
+        )
+        if len(listings) <= self.invite:
+            return tuple(l.attester for l in listings)
+        scores = np.array([context.reputation(l.attester) if context.reputation else 0.5 for l in listings])
+        weights = np.maximum(scores, 0.01) ** 2
+        chosen = self._rng.choice(len(listings), size=self.invite, replace=False, p=weights / weights.sum())
+        return tuple(listings[i].attester for i in sorted(chosen))
 
     def terms_for(self, spec, context) -> RequestTerms:
         return RequestTerms(

@@ -10,8 +10,11 @@ import { ICollateralEscrow } from "./ICollateralEscrow.sol";
 /// Every message is an event that carries its full terms, so an agent can rebuild any negotiation from
 /// chain history alone.
 interface IComputeMarket is ICollateralEscrow {
-    /// @notice A client asked for compute. `dealId` is the EIP-712 hash of `request`.
-    event Requested(bytes32 indexed dealId, address indexed client, Request request, string specURI);
+    /// @notice A client asked for compute. `dealId` is the EIP-712 hash of `request`. `invited` names the
+    /// providers the client addressed (chosen from the directory, say); empty, the request is broadcast.
+    event Requested(
+        bytes32 indexed dealId, address indexed client, Request request, string specURI, address[] invited
+    );
 
     /// @notice A signed offer (signer = provider) or counter-offer (signer = client) was broadcast.
     event Offered(bytes32 indexed dealId, address indexed signer, address indexed provider, Offer offer, bytes signature);
@@ -36,9 +39,12 @@ interface IComputeMarket is ICollateralEscrow {
     /// @notice The deal reached a terminal status.
     event Closed(bytes32 indexed dealId, Status indexed outcome, CloseReason reason);
 
-    /// @notice Broadcast a request for compute. Nothing is stored: the request is open until its offer
-    /// deadline, and the terms come back as calldata when an offer on it is accepted.
-    function request(Request calldata req, string calldata specURI) external returns (bytes32 dealId);
+    /// @notice Post a request for compute, to the providers in `invited` or, empty, to all. Nothing is
+    /// stored: the request is open until its offer deadline, and the terms come back as calldata when an
+    /// offer on it is accepted. Invitations guide providers; whose offer to accept stays the client's choice.
+    function request(Request calldata req, string calldata specURI, address[] calldata invited)
+        external
+        returns (bytes32 dealId);
 
     /// @notice Cancel a request before any offer on it is accepted. Only the client can.
     function cancelRequest(Request calldata req) external;

@@ -136,7 +136,7 @@ abstract contract MarketTestBase is EASDeployer {
 
     function makeRequest(Request memory req) internal returns (bytes32 dealId) {
         vm.prank(req.client);
-        dealId = market.request(req, SPEC_URI);
+        dealId = market.request(req, SPEC_URI, new address[](0));
     }
 
     function newOffer(bytes32 dealId) internal view returns (Offer memory) {

@@ -35,12 +35,23 @@ contract NegotiationTest is MarketTestBase {
         Request memory req = newRequest();
         bytes32 expectedId = market.hashRequest(req);
         vm.expectEmit(address(market));
-        emit IComputeMarket.Requested(expectedId, client, req, SPEC_URI);
+        emit IComputeMarket.Requested(expectedId, client, req, SPEC_URI, new address[](0));
         bytes32 dealId = makeRequest(req);
         assertEq(dealId, expectedId);
         Deal memory d = market.getDeal(dealId);
         assertEq(uint8(d.status), uint8(Status.None));
         assertEq(d.client, address(0));
+    }
+
+    function test_request_addressedToChosenProvidersCarriesThemInTheEvent() public {
+        Request memory req = newRequest();
+        address[] memory invited = new address[](2);
+        invited[0] = provider;
+        invited[1] = stranger;
+        vm.expectEmit(address(market));
+        emit IComputeMarket.Requested(market.hashRequest(req), client, req, SPEC_URI, invited);
+        vm.prank(client);
+        market.request(req, SPEC_URI, invited);
     }
 
     function test_request_dealIdIsEIP712HashOfTerms() public {
@@ -66,7 +77,7 @@ contract NegotiationTest is MarketTestBase {
         Request memory req = newRequest();
         vm.prank(stranger);
         vm.expectRevert(abi.encodeWithSelector(NotTheClient.selector));
-        market.request(req, SPEC_URI);
+        market.request(req, SPEC_URI, new address[](0));
     }
 
     function test_request_revertsOnBadTerms() public {
@@ -126,7 +137,7 @@ contract NegotiationTest is MarketTestBase {
         vm.recordLogs();
         vm.prank(req.client);
         vm.expectRevert(err);
-        market.request(req, SPEC_URI);
+        market.request(req, SPEC_URI, new address[](0));
         assertEq(vm.getRecordedLogs().length, 0);
     }
 

@@ -358,7 +358,7 @@ contract MarketHandler is CommonBase, StdUtils {
         req.specHash = keccak256(abi.encode("spec", seed));
         req.nonce = uint64(r >> 192);
         vm.prank(req.client);
-        try market.request(req, "ipfs://spec") {
+        try market.request(req, "ipfs://spec", new address[](0)) {
             ok = true;
         } catch { }
     }
