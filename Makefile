@@ -49,6 +49,10 @@ gas-snapshot: setup
 bench-agents: setup
 	ape run bench_agents -v WARNING
 
+## The market at 10, 100 and 1000 agents; last line: `deals/s at 100 agents: X`.
+bench-sim: setup
+	ape run bench_sim -v WARNING
+
 simulate: setup
 	ape run simulate -v WARNING
 

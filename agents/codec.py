@@ -44,6 +44,7 @@ class EventSpec:
     name: str
     topic: bytes
     indexed: tuple[dict, ...]
+    indexed_types: tuple[str, ...]
     data: tuple[dict, ...]
     data_types: tuple[str, ...]
 
@@ -65,7 +66,8 @@ class ContractCodec:
                 topic = keccak(text=f"{entry['name']}({','.join(types)})")
                 indexed = tuple(p for p in entry["inputs"] if p["indexed"])
                 data = tuple(p for p in entry["inputs"] if not p["indexed"])
-                spec = EventSpec(entry["name"], topic, indexed, data, tuple(abi_type(p) for p in data))
+                spec = EventSpec(entry["name"], topic, indexed, tuple(abi_type(p) for p in indexed), data,
+                                 tuple(abi_type(p) for p in data))
                 self.events_by_topic[topic] = spec
                 self.topics[entry["name"]] = topic
 
@@ -80,8 +82,7 @@ class ContractCodec:
             return None
         spec = self.events_by_topic[topics[0]]
         args = {}
-        for param, topic in zip(spec.indexed, topics[1:]):
-            kind = abi_type(param)
+        for param, kind, topic in zip(spec.indexed, spec.indexed_types, topics[1:]):
             # An indexed dynamic value (string, bytes, array, struct) is logged as its hash: keep the hash.
             args[param["name"]] = topic if _is_dynamic(kind) else _normalise(decode([kind], topic)[0], param)
         values = decode(list(spec.data_types), bytes.fromhex(log["data"][2:]))

@@ -591,6 +591,7 @@ class GlobalStateSource:
         self.electricity = electricity
         self.forecast_horizon = forecast_horizon
         self.forecast_confidence = forecast_confidence
+        self._last: tuple[float, GlobalState] | None = None
 
     @property
     def observes(self) -> frozenset[str]:
@@ -599,6 +600,15 @@ class GlobalStateSource:
         return frozenset(name for name, part in parts.items() if part is not None)
 
     def snapshot(self, now: float) -> GlobalState:
+        # Snapshots are immutable and many agents ask for the same instant: compute each instant once
+        # (a live gas oracle is then read at most once per distinct `now`).
+        if self._last is not None and self._last[0] == now:
+            return self._last[1]
+        state = self._snapshot(now)
+        self._last = (now, state)
+        return state
+
+    def _snapshot(self, now: float) -> GlobalState:
         token_prices = token_ages = electricity_prices = forecasts = None
         if self.token_prices is not None:
             quotes = {symbol: source.quote(now) for symbol, source in self.token_prices.items()}

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -57,6 +58,7 @@ class RPCClient:
     _session: aiohttp.ClientSession | None = None
     _ids: itertools.count = field(default_factory=itertools.count)
     retries: int = 0  # how many retries happened, for reports
+    calls: Counter = field(default_factory=Counter)  # requests made, by method ("batch" for batches)
 
     async def __aenter__(self) -> "RPCClient":
         return self
@@ -78,6 +80,7 @@ class RPCClient:
         return self._session
 
     async def call(self, method: str, params: list | None = None):
+        self.calls[method] += 1
         payload = {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params or []}
         body = await self._post(method, payload)
         if "error" in body:
@@ -88,6 +91,7 @@ class RPCClient:
         """Several calls in one HTTP request; results in order. A JSON-RPC error in any raises it."""
         if not calls:
             return []
+        self.calls["batch:" + calls[0][0]] += 1
         payload = [
             {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
             for method, params in calls
@@ -101,6 +105,17 @@ class RPCClient:
                 raise RPCError(request["method"], item["error"])
             results.append(item["result"])
         return results
+
+    async def batch_raw(self, calls: list[tuple[str, list]]) -> list[dict]:
+        """Several calls in one request; the raw answers in order, errors included (nothing raised for
+        them), for callers that handle each answer on its own."""
+        self.calls["batch:" + calls[0][0]] += 1
+        payload = [
+            {"jsonrpc": "2.0", "id": next(self._ids), "method": method, "params": params}
+            for method, params in calls
+        ]
+        by_id = {item["id"]: item for item in await self._post("batch", payload)}
+        return [by_id[request["id"]] for request in payload]
 
     async def _post(self, method: str, payload):
         last_error: Exception | None = None

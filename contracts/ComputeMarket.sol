@@ -283,7 +283,8 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
 
     /// @dev Commenced -> Completed: the provider attests the result, referencing its commencement.
     function _onCompletion(Attestation calldata attestation) private {
-        (bytes32 dealId, bytes32 resultHash,) = abi.decode(attestation.data, (bytes32, bytes32, string));
+        (bytes32 dealId, bytes32 resultHash, string memory resultURI) =
+            abi.decode(attestation.data, (bytes32, bytes32, string));
         Deal storage deal = _deals[dealId];
         _expectStatus(dealId, deal.status, Status.Commenced);
         _expectParties(attestation, deal.provider, deal.client);
@@ -293,7 +294,7 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
         deal.status = Status.Completed;
         deal.deadline = now_ + deal.validationWindow;
         deal.lastAttestation = attestation.uid;
-        emit Completed(dealId, attestation.uid, resultHash);
+        emit Completed(dealId, attestation.uid, resultHash, resultURI);
     }
 
     /// @dev Completed -> Settled or Slashed: the judge of the deal's scheme (the client when optimistic, the

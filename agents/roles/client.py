@@ -7,9 +7,8 @@ from collections import deque
 from dataclasses import dataclass, replace
 
 from agents.jobs.spec import JobSpec
-from eth_abi import decode
-
 from agents.jobs.store import verify
+from agents.roles.io import read_uri
 from agents.protocol import Performative, Request, Status, ValidationScheme, typed_hash
 from agents.rpc import RPCError, RPCUnavailable
 from agents.runtime.agent import Agent, Reply
@@ -92,21 +91,15 @@ class ClientAgent(Agent):
         return perception
 
     async def _check_result(self, result_hash: bytes, dialogue: Dialogue) -> bool:
-        """Fetch the result from the URI in the completion attestation and compare its hash."""
-        uri = await self._result_uri(dialogue)
+        """Fetch the result from the URI the completion named and compare its hash."""
         self.results_checked += 1
         try:
-            ok = await asyncio.to_thread(verify, uri, result_hash)
+            ok = await read_uri(verify, dialogue.result_uri, result_hash)
         except Exception:  # noqa: BLE001 - an unreachable result is a failed delivery
             ok = False
         if not ok:
             self.results_rejected += 1
         return ok
-
-    async def _result_uri(self, dialogue: Dialogue) -> str:
-        record = await self.verifier.attestation(dialogue.completion_uid)
-        _, _, uri = decode(["bytes32", "bytes32", "string"], record.data)
-        return uri
 
     async def keep_obligations(self) -> None:
         """Lock an awaited payment; judge delivered results this client has not judged (after a restart)."""

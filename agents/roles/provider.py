@@ -14,6 +14,7 @@ from agents.jobs.store import FetchError, fetch
 from agents.protocol import Performative, Status
 from agents.runtime.agent import Agent, Reply
 from agents.runtime.dialogues import Dialogue
+from agents.roles.io import read_uri
 from agents.runtime.messages import Message, Notice
 from agents.strategies.provider import job_capacity
 
@@ -52,7 +53,7 @@ class ProviderAgent(Agent):
 
     async def _fetch_spec(self, dialogue: Dialogue) -> JobSpec | None:
         try:
-            content = await asyncio.to_thread(fetch, dialogue.spec_uri)
+            content = await read_uri(fetch, dialogue.spec_uri)
             spec = JobSpec.from_json(content)
         except (InvalidJobSpec, FetchError, OSError, ValueError) as error:
             self.errors.append(f"spec of {dialogue.deal_id.hex()[:8]}: {error}")

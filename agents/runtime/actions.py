@@ -10,11 +10,11 @@ import math
 from dataclasses import dataclass
 
 from eth_abi import encode
-from eth_account import Account
 
 from agents.codec import ContractCodec
-from agents.protocol import Domain, Offer, Performative, Request, typed_message
+from agents.protocol import Domain, Offer, Performative, Request, typed_hash
 from agents.runtime.outbox import Outbox, SentTransaction
+from agents.runtime.signing import Signer
 
 ZERO_BYTES32 = b"\x00" * 32
 GAS_LIMITS = {
@@ -61,8 +61,7 @@ class MarketActions:
         )
 
     def sign_offer(self, offer: Offer) -> bytes:
-        signed = Account.sign_message(typed_message(self.domain, offer), self.outbox.account.key)
-        return signed.signature
+        return Signer(self.outbox.account.key).sign_digest(typed_hash(self.domain, offer))
 
     # --- escrow -------------------------------------------------------------------------------------
 

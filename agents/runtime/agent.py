@@ -39,7 +39,7 @@ class AgentConfig:
     services_interval: float = 0.5  # how often scheduled behaviour runs, in seconds
     max_reactions: int = 100  # messages handled per turn before acting again
     verify_every_message: bool = False  # run the verification actions on every deal message
-    pipelined: bool = True  # send without waiting for the node's answer (see Outbox.send)
+    sending: str = "pipelined"  # how the outbox submits: "pipelined", "awaited" or "deferred" (Outbox.send)
 
 
 @dataclass
@@ -106,7 +106,7 @@ class Agent:
         self.directory = directory  # () -> live provider listings, for choosing whom to address
         deployment = connection.deployment
         self.outbox = Outbox(connection.rpc, account, deployment.chain_id, connection.feed.fees, self._on_receipt,
-                             on_failure=self._on_refused, pipelined=self.config.pipelined)
+                             on_failure=self._on_refused, mode=self.config.sending)
         self.actions = MarketActions(
             outbox=self.outbox,
             market=deployment.market,

@@ -67,6 +67,7 @@ class Dialogue:
     commencement_uid: bytes | None = None
     completion_uid: bytes | None = None
     result_hash: bytes | None = None
+    result_uri: str | None = None
     opened_at: int | None = None
     agreed_at: int | None = None
     closed_at: int | None = None
@@ -144,6 +145,7 @@ class Dialogue:
         elif performative == Performative.COMPLETE:
             self.completion_uid = bytes(args["attestation"])
             self.result_hash = bytes(args["resultHash"])
+            self.result_uri = args["resultURI"]
             self.deadline = message.time + self.request.validation_window if self.request else None
         self.status = message.status
         if self.status.is_terminal:

@@ -48,6 +48,7 @@ class EventFeed:
     subscriptions: list[Subscription] = field(default_factory=list)
     delivered: int = 0
     _stopped: bool = False
+    _history_cache: tuple | None = None
 
     def subscribe(self, concerns: Callable[[Message], bool]) -> asyncio.Queue:
         mailbox: asyncio.Queue = asyncio.Queue()
@@ -60,6 +61,10 @@ class EventFeed:
     async def history(self, from_block: int, to_block: int | str = "latest", chunk: int = 10_000) -> list[Message]:
         """Every market message in a block range, decoded: what an agent rebuilds its state from."""
         head = int(await self.rpc.call("eth_blockNumber"), 16) if to_block == "latest" else to_block
+        # Agents of one process starting together ask for the same range: read and decode it once.
+        cached = self._history_cache
+        if cached and cached[0] == (from_block, head):
+            return list(cached[1])
         messages = []
         for start in range(from_block, head + 1, chunk):
             end = min(start + chunk - 1, head)
@@ -67,7 +72,8 @@ class EventFeed:
                 "eth_getLogs", [{"address": self.market_address, "fromBlock": hex(start), "toBlock": hex(end)}]
             )
             messages.extend(await self._decode(logs))
-        return messages
+        self._history_cache = ((from_block, head), messages)
+        return list(messages)
 
     async def poll_once(self) -> int:
         """Fetch and deliver the logs of blocks not seen yet; returns how many messages were delivered."""

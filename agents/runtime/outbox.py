@@ -14,10 +14,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from eth_account import Account
 from eth_account.signers.local import LocalAccount
 
 from agents.rpc import RPCClient, RPCError, RPCUnavailable
+from agents.runtime.signing import Signer
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ class SentTransaction:
     accepted_at: float = 0.0  # time.perf_counter() when the node answered with its hash
     receipt: dict | None = None
     error: Exception | None = None  # why the node refused it, if it did
+    raw: str = ""  # the signed transaction, as sent
 
     @property
     def gas_used(self) -> int | None:
@@ -75,10 +76,12 @@ class Outbox:
     fees: FeeSchedule
     on_receipt: Callable[[SentTransaction], None] | None = None
     on_failure: Callable[[SentTransaction], None] | None = None  # the node refused a transaction
-    pipelined: bool = True
+    mode: str = "pipelined"  # "pipelined", "awaited" or "deferred": see send()
+    queued: list = field(default_factory=list)  # deferred transactions not yet submitted
     _next_nonce: int | None = None
     _lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     _submissions: set = field(default_factory=set)
+    _signer: Signer | None = None
     sent: list[SentTransaction] = field(default_factory=list)
     _awaiting_receipt: list[SentTransaction] = field(default_factory=list)
 
@@ -101,10 +104,13 @@ class Outbox:
     ) -> SentTransaction:
         """Sign and submit one transaction.
 
-        Pipelined (the default for live agents), it returns as soon as the transaction has left: its hash
-        is known from the signed bytes, and the node's answer is handled in the background, so one reply
-        never waits for the node to process the previous one. Otherwise it returns once the node accepted
-        it (a stepped simulation needs every transaction in the pool before it mines the block).
+        Modes (`Outbox.mode`):
+        - "pipelined" (live agents): returns as soon as the transaction has left; its hash is known from
+          the signed bytes and the node's answer is handled in the background, so one reply never waits
+          for the node to process the previous one;
+        - "awaited": returns once the node accepted it;
+        - "deferred" (stepped simulations): signs and queues it; `send_deferred` submits the queues of
+          many outboxes in one batch, in a fixed order, before the model mines the block.
         """
         async with self._lock:
             if self._next_nonce is None:
@@ -112,12 +118,15 @@ class Outbox:
             nonce = self._next_nonce
             raw, tx_hash = self._sign(to, data, gas, nonce)
             self._next_nonce = nonce + 1
-            sent = SentTransaction(tx_hash, kind, deal_id, nonce, time.perf_counter(), trigger_at)
+            sent = SentTransaction(tx_hash, kind, deal_id, nonce, time.perf_counter(), trigger_at, raw=raw)
+            self.sent.append(sent)
+            if self.mode == "deferred":
+                self.queued.append(sent)
+                return sent
             submission = asyncio.create_task(self._submit(raw, sent))
             self._submissions.add(submission)
             submission.add_done_callback(self._submissions.discard)
-        self.sent.append(sent)
-        if not self.pipelined:
+        if self.mode == "awaited":
             await submission
             if sent.error is not None:
                 raise sent.error
@@ -127,16 +136,43 @@ class Outbox:
         try:
             await self.rpc.call("eth_sendRawTransaction", [raw])
         except (RPCError, RPCUnavailable) as error:
-            sent.error = error
-            if isinstance(error, RPCError) and _is_nonce_error(error):
-                log.info("%s: %s; resynchronising nonce", self.address, error.message)
-            # Whatever failed, the next transaction takes its nonce from the node again.
-            self._next_nonce = None
-            if self.on_failure is not None:
-                self.on_failure(sent)
+            self._refused(sent, error)
             return
         sent.accepted_at = time.perf_counter()
         self._awaiting_receipt.append(sent)
+
+    def _refused(self, sent: SentTransaction, error: Exception) -> None:
+        sent.error = error
+        if isinstance(error, RPCError) and _is_nonce_error(error):
+            log.info("%s: %s; resynchronising nonce", self.address, error.message)
+        # Whatever failed, the next transaction takes its nonce from the node again.
+        self._next_nonce = None
+        if self.on_failure is not None:
+            self.on_failure(sent)
+
+    @staticmethod
+    async def send_deferred(rpc: RPCClient, outboxes: list["Outbox"]) -> int:
+        """Submit the queued transactions of `outboxes` in one JSON-RPC batch, in the outboxes' order and
+        each outbox's sending order (the node processes a batch in order). Returns how many were sent."""
+        queued = [(outbox, sent) for outbox in outboxes for sent in outbox.queued]
+        for outbox in outboxes:
+            outbox.queued = []
+        if not queued:
+            return 0
+        try:
+            answers = await rpc.batch_raw([("eth_sendRawTransaction", [sent.raw]) for _, sent in queued])
+        except RPCUnavailable as error:
+            for outbox, sent in queued:
+                outbox._refused(sent, error)
+            return 0
+        now = time.perf_counter()
+        for (outbox, sent), answer in zip(queued, answers):
+            if "error" in answer:
+                outbox._refused(sent, RPCError("eth_sendRawTransaction", answer["error"]))
+            else:
+                sent.accepted_at = now
+                outbox._awaiting_receipt.append(sent)
+        return len(queued)
 
     async def flush(self) -> None:
         """Wait until every transaction sent so far has reached the node."""
@@ -144,37 +180,40 @@ class Outbox:
             await asyncio.gather(*list(self._submissions), return_exceptions=True)
 
     def _sign(self, to: str, data: bytes, gas: int, nonce: int) -> tuple[str, str]:
-        tx = {
-            "type": 2,
-            "chainId": self.chain_id,
-            "nonce": nonce,
-            "to": to,
-            "data": data,
-            "gas": gas,
-            "maxFeePerGas": self.fees.max_fee,
-            "maxPriorityFeePerGas": self.fees.priority_fee,
-            "value": 0,
-        }
-        signed = Account.sign_transaction(tx, self.account.key)
-        return "0x" + signed.raw_transaction.hex().removeprefix("0x"), "0x" + signed.hash.hex().removeprefix("0x")
+        if self._signer is None:
+            self._signer = Signer(self.account.key)
+        return self._signer.sign_eip1559(
+            chain_id=self.chain_id, nonce=nonce, max_priority_fee=self.fees.priority_fee, max_fee=self.fees.max_fee,
+            gas=gas, to=to, value=0, data=data,
+        )
 
     async def collect_receipts(self) -> list[SentTransaction]:
         """Fetch the receipts of mined transactions (one batched request) and report them."""
-        if not self._awaiting_receipt:
+        return await Outbox.collect_receipts_of(self.rpc, [self])
+
+    @staticmethod
+    async def collect_receipts_of(rpc: RPCClient, outboxes: list["Outbox"]) -> list[SentTransaction]:
+        """The receipts of many outboxes' transactions in one batched request."""
+        pending = [(outbox, tx) for outbox in outboxes for tx in outbox._awaiting_receipt]
+        if not pending:
             return []
-        pending = list(self._awaiting_receipt)
-        receipts = await self.rpc.batch([("eth_getTransactionReceipt", [tx.tx_hash]) for tx in pending])
+        receipts = await rpc.batch([("eth_getTransactionReceipt", [tx.tx_hash]) for _, tx in pending])
         done = []
-        for tx, receipt in zip(pending, receipts):
-            if receipt is None:
-                continue
-            tx.receipt = receipt
-            done.append(tx)
-            self._awaiting_receipt.remove(tx)
-            if not tx.succeeded:
-                log.warning("%s: %s transaction %s reverted", self.address, tx.kind, tx.tx_hash)
-            if self.on_receipt is not None:
-                self.on_receipt(tx)
+        for (outbox, tx), receipt in zip(pending, receipts):
+            done.extend(outbox._take_receipt(tx, receipt))
+        return done
+
+    def _take_receipt(self, tx: SentTransaction, receipt: dict | None) -> list[SentTransaction]:
+        done = []
+        if receipt is None:
+            return done
+        tx.receipt = receipt
+        done.append(tx)
+        self._awaiting_receipt.remove(tx)
+        if not tx.succeeded:
+            log.warning("%s: %s transaction %s reverted", self.address, tx.kind, tx.tx_hash)
+        if self.on_receipt is not None:
+            self.on_receipt(tx)
         return done
 
     @property

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -79,9 +80,9 @@ PROVIDER_POLICIES = {
 CLIENT_POLICIES = {"budget": BudgetClient, "always-reject": AlwaysRejectClient, "never-confirm": NeverConfirmClient}
 # The simulated RPC fails fast: a step must not stall for long on an outage the scenario planned.
 AGENT_RETRY = RetryPolicy(attempts=3, first_delay=0.02, max_delay=0.1)
-# Stepped agents send one transaction at a time, awaiting the node: every transaction must be in the pool,
-# in a fixed order, before the model mines the block.
-STEPPED = AgentConfig(agent_timeout=0.0, services_interval=0.0, max_reactions=10_000, pipelined=False)
+# Stepped agents queue their transactions; the model submits every queue in one batch, in agent order,
+# before it mines the block: the same transactions in the same order on every run.
+STEPPED = AgentConfig(agent_timeout=0.0, services_interval=0.0, max_reactions=10_000, sending="deferred")
 
 
 def simulated_job_seconds(spec, speed: float) -> float:
@@ -122,6 +123,7 @@ class MarketModel:
     funder_key: str
     workdir: Path
     snapshots: list[StepSnapshot] = field(default_factory=list)
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase of the steps
     events_log: list[str] = field(default_factory=list)
 
     def __post_init__(self):
@@ -160,6 +162,8 @@ class MarketModel:
             self.scenario.seed, start_time=self.start_time, tokens=SIMULATED_TOKENS
         )
         await self.direct.call("evm_setAutomine", [False])
+        # This run's own history starts here (a deployment may have served earlier runs).
+        self.first_block = int(await self.direct.call("eth_blockNumber"), 16) + 1
         await self._fund_agents()
         self.connection.feed.latest_block = int(await self.direct.call("eth_blockNumber"), 16)
         await self._refresh_market_knowledge()
@@ -250,7 +254,7 @@ class MarketModel:
     async def _fund_agents(self) -> None:
         """Give every agent gas money and its float: minted, approved and deposited in the escrow."""
         funder = Outbox(self.direct, Account.from_key(self.funder_key), self.deployment.chain_id,
-                        self.connection.feed.fees, pipelined=False)
+                        self.connection.feed.fees, mode="awaited")
         floats = {}
         for group in (*self.scenario.providers, *self.scenario.clients):
             for n in range(group.count):
@@ -267,7 +271,7 @@ class MarketModel:
             if not amount:
                 continue
             outbox = Outbox(self.direct, spec.key, self.deployment.chain_id, self.connection.feed.fees,
-                            pipelined=False)
+                            mode="awaited")
             await outbox.send(self.deployment.token, token_codec.encode_call("approve", self.deployment.market,
                               2**256 - 1), 80_000, kind="approve")
             await outbox.send(self.deployment.market, self.connection.market_codec.encode_call(
@@ -296,9 +300,15 @@ class MarketModel:
     async def _refresh_market_knowledge(self) -> None:
         """What every agent can read on chain: the directory's listings and reputations from history."""
         def refresh():
-            self.history.refresh()
-            self.listings = self.directory.search()
-            self.reputation_book = ReputationBook.from_history(self.history, self.time)
+            for part, work in (
+                ("history", self.history.refresh),
+                ("directory", lambda: setattr(self, "listings", self.directory.search())),
+                ("reputation", lambda: setattr(self, "reputation_book",
+                                               ReputationBook.from_history(self.history, self.time))),
+            ):
+                started = time.perf_counter()
+                work()
+                self._timed(f"knowledge: {part}", started)
 
         await asyncio.to_thread(refresh)
 
@@ -316,7 +326,8 @@ class MarketModel:
     # --- the clock and blocks -----------------------------------------------------------------------
 
     async def mine(self) -> None:
-        """Mine the pending transactions into one block at the model's current time."""
+        """Submit the agents' queued transactions, then mine them into one block at the model's time."""
+        await Outbox.send_deferred(self.connection.rpc, [self.live[name].outbox for name in sorted(self.live)])
         self.time += 1
         await self.direct.call("evm_setNextBlockTimestamp", [self.time])
         await self.direct.call("evm_mine")
@@ -329,23 +340,37 @@ class MarketModel:
 
     # --- stepping -----------------------------------------------------------------------------------
 
+    def _timed(self, phase: str, started: float) -> None:
+        self.phase_seconds[phase] = self.phase_seconds.get(phase, 0.0) + time.perf_counter() - started
+
     async def step(self, submitting: bool) -> None:
         self.step_index += 1
         await self._advance_to(self.start_time + self.step_index * self.scenario.step_seconds)
         self._apply_faults()
         await self._restart_due_agents()
+        started = time.perf_counter()
         await self._refresh_market_knowledge()
+        self._timed("market knowledge", started)
         if submitting:
             self._submit_jobs()
         for _ in range(MAX_ROUNDS_PER_STEP):
             sent_before = self._transactions_sent()
+            started = time.perf_counter()
             for name in sorted(self.live):
                 await self.live[name].act()
+            self._timed("act", started)
+            started = time.perf_counter()
             await self.mine()
+            self._timed("submit and mine", started)
+            started = time.perf_counter()
             await self._deliver()
+            self._timed("deliver and react", started)
+            started = time.perf_counter()
             await self._wait_for_work()
-            for name in sorted(self.live):
-                await self.live[name].outbox.collect_receipts()
+            self._timed("jobs and their reactions", started)
+            started = time.perf_counter()
+            await Outbox.collect_receipts_of(self.direct, [self.live[name].outbox for name in sorted(self.live)])
+            self._timed("receipts", started)
             if self._transactions_sent() == sent_before:
                 break
         self.snapshots.append(StepSnapshot(self.step_index, self.time, "market" if submitting else "drain",
@@ -473,7 +498,9 @@ class MarketModel:
 
     async def close(self) -> None:
         for agent in self.live.values():
-            await agent.teardown()
+            for task in list(agent._tasks):
+                task.cancel()
+            self.connection.feed.unsubscribe(agent.mailbox)
         await self.direct.call("anvil_removeBlockTimestampInterval", [])
         await self.direct.call("evm_setAutomine", [True])
         await self.connection.close()

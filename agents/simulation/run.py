@@ -15,6 +15,7 @@ import pandas as pd
 
 from agents.connection import Deployment
 from agents.jobs.workloads import WORKLOADS
+from agents.rpc import RPCError
 from agents.simulation.collector import DataCollector
 from agents.simulation.model import TOKEN_SYMBOL, MarketModel
 from agents.simulation.report import (
@@ -72,9 +73,26 @@ def _median_cost_floor(model: MarketModel) -> float:
     return cost.job_cost(seconds, min_collateral, context) / model.unit
 
 
+async def _chain_ceiling(model: MarketModel, snapshot: str, transactions: list) -> dict:
+    """The rate at which this node accepts the run's own transactions, pre-signed, sent one by one: the
+    ceiling a market on this chain cannot exceed. The chain is rewound to before the market and the same
+    signed transactions are replayed in the order they were sent."""
+    await model.direct.call("evm_revert", [snapshot])
+    await model.direct.call("anvil_removeBlockTimestampInterval", [])
+    await model.direct.call("evm_setAutomine", [True])
+    started = time.perf_counter()
+    for tx in transactions:
+        try:
+            await model.direct.call("eth_sendRawTransaction", [tx.raw])
+        except RPCError:
+            pass  # accepted or not, the node did the work of deciding
+    seconds = time.perf_counter() - started
+    return {"transactions": len(transactions), "seconds": seconds, "tx_per_s": len(transactions) / seconds}
+
+
 async def simulate(
     scenario: Scenario, *, node_url: str, deployment: Deployment, funder_key: str, out_dir: Path,
-    progress=None,
+    progress=None, measure_ceiling: bool = False,
 ) -> RunResult:
     started = time.perf_counter()
     # One directory per scenario and seed, rewritten by each run: paths end up in on-chain URIs, so a fixed
@@ -88,6 +106,8 @@ async def simulate(
     try:
         total_before, _, _ = await _token_totals(model)
         await collector.collect()
+        snapshot = await model.direct.call("evm_snapshot") if measure_ceiling else None
+        market_started = time.perf_counter()
 
         def on_step(done: int, total: int) -> None:
             if progress:
@@ -111,8 +131,9 @@ async def simulate(
             on_step(model.step_index, model.step_index)
 
         await step_and_collect()
+        market_seconds = time.perf_counter() - market_started
         total_after, market_balance, owed = await _token_totals(model)
-        messages = await model.connection.feed.history(deployment.block)
+        messages = await model.connection.feed.history(model.first_block)
         names = {s.key.address: s.name for s in model.specs}
         gas_by_deal: dict[str, int] = {}
         transactions = []
@@ -147,6 +168,20 @@ async def simulate(
         }
         cost_floor = _median_cost_floor(model)
         summary["median_cost_floor_tokens"] = cost_floor
+        sent = sorted((tx for agent in model.live.values() for tx in agent.outbox.sent), key=lambda t: t.sent_at)
+        summary["market_seconds"] = round(market_seconds, 3)
+        summary["transactions"] = len(sent)
+        summary["deals_settled_per_s"] = summary["deals_settled"] / market_seconds
+        if measure_ceiling:
+            ceiling = await _chain_ceiling(model, snapshot, sent)
+            summary["chain_ceiling_tx_per_s"] = ceiling["tx_per_s"]
+            summary["market_tx_per_s"] = len(sent) / market_seconds
+            if summary["deals_settled"]:
+                tx_per_deal = len(sent) / summary["deals_settled"]
+                summary["chain_ceiling_deals_per_s"] = ceiling["tx_per_s"] / tx_per_deal
+                summary["fraction_of_ceiling"] = summary["deals_settled_per_s"] / summary["chain_ceiling_deals_per_s"]
+        summary["phase_seconds"] = {k: round(v, 2) for k, v in model.phase_seconds.items()}
+        summary["rpc_calls"] = dict((model.connection.rpc.calls + model.direct.calls).most_common())
         summary["wall_seconds"] = round(time.perf_counter() - started, 2)
         plots = write_report(run_dir, messages=messages_table(messages, names), deals=deals, steps=steps,
                              agents=agents, summary=summary, transactions=pd.DataFrame(transactions),

@@ -33,8 +33,8 @@ interface IComputeMarket is ICollateralEscrow {
     /// @notice The provider attested that work began.
     event Commenced(bytes32 indexed dealId, bytes32 attestation);
 
-    /// @notice The provider attested that work finished, with the hash of the result.
-    event Completed(bytes32 indexed dealId, bytes32 attestation, bytes32 resultHash);
+    /// @notice The provider attested that work finished, with the hash of the result and where to fetch it.
+    event Completed(bytes32 indexed dealId, bytes32 attestation, bytes32 resultHash, string resultURI);
 
     /// @notice The deal reached a terminal status.
     event Closed(bytes32 indexed dealId, Status indexed outcome, CloseReason reason);

@@ -216,15 +216,17 @@ contract AttestationsTest is MarketTestBase {
         assertEq(d.lastAttestation, uid);
         assertEq(eas.getAttestation(uid).refUID, commencementUid);
 
-        // Completed(dealId, attestation, resultHash) carries the uid and the result hash.
+        // Completed(dealId, attestation, resultHash, resultURI) carries the uid, the hash and the URI.
         Vm.Log[] memory logs = vm.getRecordedLogs();
         bool seen;
         for (uint256 i; i < logs.length; ++i) {
             if (logs[i].emitter != address(market) || logs[i].topics[0] != IComputeMarket.Completed.selector) continue;
             assertEq(logs[i].topics[1], dealId);
-            (bytes32 loggedUid, bytes32 loggedHash) = abi.decode(logs[i].data, (bytes32, bytes32));
+            (bytes32 loggedUid, bytes32 loggedHash, string memory loggedUri) =
+                abi.decode(logs[i].data, (bytes32, bytes32, string));
             assertEq(loggedUid, uid);
             assertEq(loggedHash, resultHash);
+            assertEq(loggedUri, RESULT_URI);
             seen = true;
         }
         assertTrue(seen, "Completed not emitted");

@@ -53,6 +53,7 @@ abstract contract MarketTestBase is EASDeployer {
     uint256 internal constant MINTED = 1_000e18;
     uint256 internal constant DEPOSITED = 500e18;
     string internal constant SPEC_URI = "ipfs://spec";
+    string internal constant RESULT_URI = "ipfs://result";
 
     ISchemaRegistry internal registry;
     IEAS internal eas;
@@ -217,7 +218,7 @@ abstract contract MarketTestBase is EASDeployer {
     }
 
     function completionData(bytes32 dealId, bytes32 resultHash) internal pure returns (bytes memory) {
-        return abi.encode(dealId, resultHash, "ipfs://result");
+        return abi.encode(dealId, resultHash, RESULT_URI);
     }
 
     function commencedDeal(Request memory req) internal returns (bytes32 dealId, bytes32 commencementUid) {
