@@ -13,7 +13,9 @@ from functools import lru_cache
 
 from eth_abi import encode
 from eth_account.messages import SignableMessage, encode_typed_data
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
+
+from agents.codec import to_checksum_address
 
 DOMAIN_NAME = "ComputeMarket"
 DOMAIN_VERSION = "1"

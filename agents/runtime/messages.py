@@ -4,6 +4,7 @@ internal notices (a job finished, a transaction reverted)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from agents.protocol import CLOSE_REASON_MESSAGE, CloseReason, Offer, Performative, Request, Status
@@ -33,11 +34,12 @@ class Message:
     log_key: tuple[int, int]  # (block, log index): unique, orders messages
     received_at: float  # perf_counter() when the feed delivered it
 
-    @property
+    # Parsed once per message: every agent the message reaches reads them, often several times.
+    @cached_property
     def request(self) -> Request:
         return Request.from_tuple(tuple(self.args["request"].values()))
 
-    @property
+    @cached_property
     def offer(self) -> Offer:
         return Offer.from_tuple(tuple(self.args["offer"].values()))
 

@@ -65,6 +65,9 @@ REFERENCE_SECONDS_PER_UNIT = {
     "sort": 5.0e-9,
 }
 MAX_ROUNDS_PER_STEP = 8
+# Chain history, the directory and reputations are re-read every this many steps: they change on the
+# scale of whole deals, and reading them is a good part of a step's cost.
+KNOWLEDGE_REFRESH_STEPS = 2
 # The payment token is a stablecoin-like asset with a little volatility; ETH prices the gas.
 SIMULATED_TOKENS = {
     TOKEN_SYMBOL: TokenSpec(initial_price=1.0, volatility_per_year=0.05),
@@ -348,9 +351,10 @@ class MarketModel:
         await self._advance_to(self.start_time + self.step_index * self.scenario.step_seconds)
         self._apply_faults()
         await self._restart_due_agents()
-        started = time.perf_counter()
-        await self._refresh_market_knowledge()
-        self._timed("market knowledge", started)
+        if self.step_index % KNOWLEDGE_REFRESH_STEPS == 0:
+            started = time.perf_counter()
+            await self._refresh_market_knowledge()
+            self._timed("market knowledge", started)
         if submitting:
             self._submit_jobs()
         for _ in range(MAX_ROUNDS_PER_STEP):
