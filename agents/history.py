@@ -24,6 +24,7 @@ from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 from web3.exceptions import BlockNotFound, Web3RPCError
 
+from agents.codec import abi_type
 from agents.abi import eas_abi, project_abi
 from agents.protocol import CloseReason, Domain, Offer, Request, Status, typed_hash
 
@@ -36,14 +37,6 @@ def to_hex32(value: bytes) -> str:
 # ------------------------------------------------------------------------------------------------------
 # Decoding logs with eth-abi (web3's contract event objects are several times slower per log)
 # ------------------------------------------------------------------------------------------------------
-
-
-def abi_type(param: dict) -> str:
-    """The canonical ABI type of a parameter, tuples spelled out: "(address,uint96)[]"."""
-    kind = param["type"]
-    if kind.startswith("tuple"):
-        return "(" + ",".join(abi_type(c) for c in param["components"]) + ")" + kind[len("tuple") :]
-    return kind
 
 
 @dataclass(frozen=True)
