@@ -23,7 +23,7 @@ from eth_utils import keccak
 from web3 import Web3
 
 from agents.connection import Deployment, MarketConnection
-from agents.directory import Profile, ServiceDirectory
+from agents.directory import PROFILE_SCHEMA_UID, Profile, ServiceDirectory, ensure_profile_schema
 from agents.directory import Role as DirectoryRole
 from agents.hardware import HardwareProfile
 from agents.history import ChainHistory
@@ -157,7 +157,9 @@ class MarketModel:
         self._plan_agents()
         for spec in self.specs:
             await self.direct.call("anvil_setBalance", [spec.key.address, hex(100 * 10**18)])
-        await asyncio.to_thread(self._register_providers)
+        web3 = Web3(Web3.HTTPProvider(self.node_url))
+        funder = Account.from_key(self.funder_key)
+        await asyncio.to_thread(ensure_profile_schema, web3, self.deployment.registry, funder)
         block = await self.direct.call("eth_getBlockByNumber", ["latest", False])
         self.start_time = int(block["timestamp"], 16) + 1
         self.time = self.start_time
@@ -167,6 +169,7 @@ class MarketModel:
         await self.direct.call("evm_setAutomine", [False])
         # This run's own history starts here (a deployment may have served earlier runs).
         self.first_block = int(await self.direct.call("eth_blockNumber"), 16) + 1
+        await self._register_providers(web3)
         await self._fund_agents()
         self.connection.feed.latest_block = int(await self.direct.call("eth_blockNumber"), 16)
         await self._refresh_market_knowledge()
@@ -281,19 +284,30 @@ class MarketModel:
                 "deposit", self.deployment.token, amount), 150_000, kind="deposit")
         await self.mine()
 
-    def _register_providers(self) -> None:
-        """Every provider lists what it sells in the service directory (EAS attestations), where clients
-        find whom to address their requests to."""
-        web3 = Web3(Web3.HTTPProvider(self.node_url))
+    async def _register_providers(self, web3: Web3) -> None:
+        """Every provider lists what it sells in the service directory (revocable EAS attestations of the
+        profile schema), where clients find whom to address their requests to. Signed by each provider
+        and submitted in one batch, like any round of the market."""
+        outboxes = []
         for spec, group in self._provider_groups():
-            directory = ServiceDirectory.connect(web3, self.deployment.eas, spec.key, market=self.deployment.market)
-            directory.register(Profile(
+            profile = Profile(
                 roles=DirectoryRole.SELLER, market=self.deployment.market, token=self.deployment.token,
                 region=group.region, cpu_cores=group.hardware.cpu_cores,
                 ram_bytes=int(group.hardware.ram_gb * 2**30), gpu_count=group.hardware.gpus,
-            ))
+            )
+            outbox = Outbox(self.direct, spec.key, self.deployment.chain_id, self.connection.feed.fees,
+                            mode="deferred")
+            request = (PROFILE_SCHEMA_UID, (spec.key.address, 0, True, b"\x00" * 32, profile.encode(), 0))
+            # EAS stores every word of the profile (~20 slots): generous, since unused gas is not charged.
+            await outbox.send(self.deployment.eas, self.connection.eas_codec.encode_call("attest", request),
+                              1_500_000, kind="directory")
+            outboxes.append(outbox)
+        await self.mine(outboxes)
+        receipts = await Outbox.collect_receipts_of(self.direct, outboxes)
+        if len(receipts) != len(outboxes) or not all(tx.succeeded for tx in receipts):
+            raise RuntimeError("registering the providers in the service directory failed")
         self.directory = ServiceDirectory(web3, self.deployment.eas, market=self.deployment.market)
-        self.history = ChainHistory(web3, self.deployment.market, self.deployment.eas, from_block=self.deployment.block)
+        self.history = ChainHistory(web3, self.deployment.market, self.deployment.eas, from_block=self.first_block)
 
     def _provider_groups(self):
         for spec in self.specs:
@@ -328,9 +342,12 @@ class MarketModel:
 
     # --- the clock and blocks -----------------------------------------------------------------------
 
-    async def mine(self) -> None:
-        """Submit the agents' queued transactions, then mine them into one block at the model's time."""
-        await Outbox.send_deferred(self.connection.rpc, [self.live[name].outbox for name in sorted(self.live)])
+    async def mine(self, outboxes: list[Outbox] | None = None) -> None:
+        """Submit queued transactions (the live agents', by default), then mine them into one block at the
+        model's time."""
+        if outboxes is None:
+            outboxes = [self.live[name].outbox for name in sorted(self.live)]
+        await Outbox.send_deferred(self.direct, outboxes)
         self.time += 1
         await self.direct.call("evm_setNextBlockTimestamp", [self.time])
         await self.direct.call("evm_mine")
