@@ -1,0 +1,708 @@
+"""The deployed scheme against a pure-Python model of it, under random message sequences.
+
+A Hypothesis RuleBasedStateMachine sends every message of the scheme (request, offer, accept, fund,
+collateralMissing, the three attestations through the real EAS, settle, claimTimeout, abort,
+cancelRequest, cancelOffer, deposit, withdraw) from random accounts, wrong senders included on purpose,
+at random times, with deadlines hit exactly. Each message is mined; the model below predicts whether
+it goes through or which custom error refuses it, and what it does to every deal and every balance.
+After each step the chain must agree with the model everywhere, the escrow must hold exactly what it
+owes, and closed deals must stay closed. Every transition the contract allowed must also be in the
+agents' own table of the scheme (agents.protocol.SCHEME), so agents never meet a move they do not know.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass, field
+
+from eth_abi import decode as abi_decode
+from eth_abi import encode as abi_encode
+from eth_utils import keccak
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import (
+    Bundle,
+    RuleBasedStateMachine,
+    invariant,
+    precondition,
+    rule,
+    run_state_machine_as_test,
+)
+
+from agents.market import MarketClient
+from agents.protocol import (
+    SCHEME,
+    TERMINAL_STATUSES,
+    Domain,
+    Offer,
+    Party,
+    Performative,
+    Request,
+    Status,
+    Timing,
+    ValidationScheme,
+    typed_hash,
+)
+from conftest import SPEC_HASH, ZERO_ADDRESS, ZERO_BYTES32, commencement, completion, validation
+
+# A step costs ~10 ms (a mined message plus one batched read), so 30 examples of up to 40 steps run in about
+# half a minute; SCHEME_MACHINE_EXAMPLES=500 for a long hunt.
+settings.register_profile(
+    "scheme-state-machine",
+    max_examples=int(os.environ.get("SCHEME_MACHINE_EXAMPLES", 30)),
+    stateful_step_count=40,
+    deadline=None,  # every step is a mined transaction: wall time depends on the machine, not the code
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+SCHEME_MACHINE_SETTINGS = settings.get_profile("scheme-state-machine")
+
+ACTORS = ("client", "provider", "validator", "stranger")
+# "right" stands for whoever the model says should send the message: most draws then reach deep states,
+# and the others exercise every wrong sender.
+SENDERS = st.sampled_from(("right", "right", "right") + ACTORS)
+ATTESTED_TOPIC = keccak(text="Attested(address,address,bytes32,bytes32)")
+
+
+# --- the model ------------------------------------------------------------------------------------
+
+
+@dataclass
+class ModelDeal:
+    request: Request
+    status: Status = Status.NONE
+    price: int = 0
+    collateral: int = 0
+    deadline: int = 0
+    locked: int = 0  # what this deal holds in the escrow
+    last_attestation: bytes = ZERO_BYTES32
+
+
+@dataclass(frozen=True)
+class ModelOffer:
+    offer: Offer
+    signer: str  # the actor whose key signed it
+    signature: bytes
+    offer_hash: bytes
+
+
+@dataclass
+class Model:
+    """The scheme as the contracts are meant to run it: roles, statuses, deadlines and escrow accounts.
+    Checks are in the contract's order so that the model names the error that must come back."""
+
+    now: int
+    available: dict[str, int]
+    wallet: dict[str, int]
+    deals: dict[bytes, ModelDeal] = field(default_factory=dict)
+    cancelled: set[tuple[str, bytes]] = field(default_factory=set)
+
+    def locked(self) -> int:
+        return sum(d.locked for d in self.deals.values())
+
+    # escrow
+
+    def deposit(self, who, amount):
+        if amount == 0:
+            return "ZeroAmount"
+        self.wallet[who] -= amount
+        self.available[who] += amount
+
+    def withdraw(self, who, amount):
+        if amount == 0:
+            return "ZeroAmount"
+        if amount > self.available[who]:
+            return "InsufficientBalance"
+        self.available[who] -= amount
+        self.wallet[who] += amount
+
+    def _lock(self, who, amount, pull) -> bool:
+        if self.available[who] >= amount:
+            self.available[who] -= amount
+            return True
+        if not pull:
+            return False
+        self.wallet[who] -= amount - self.available[who]
+        self.available[who] = 0
+        return True
+
+    # negotiation
+
+    def request(self, d: ModelDeal, sender):
+        if sender != "client":
+            return "NotTheClient"
+        if d.request.offer_deadline <= self.now:
+            return "InvalidDeadline"
+        if d.status != Status.NONE:
+            return "UnexpectedStatus"
+
+    def cancel_request(self, d: ModelDeal, sender):
+        if sender != "client":
+            return "NotTheClient"
+        if d.status != Status.NONE:
+            return "UnexpectedStatus"
+        d.status = Status.CANCELLED
+
+    def offer(self, d: ModelDeal, o: ModelOffer, sender):
+        if o.offer.price == 0:
+            return "ZeroAmount"
+        if o.offer.expiry < self.now:  # valid up to and including its expiry, as in accept
+            return "OfferExpired"
+        if d.status != Status.NONE:
+            return "UnexpectedStatus"
+        if sender != o.signer:
+            return "InvalidSignature"
+
+    def accept(self, d: ModelDeal, o: ModelOffer, sender):
+        req, terms = d.request, o.offer
+        if d.status != Status.NONE:
+            return "UnexpectedStatus"
+        if self.now > req.offer_deadline:
+            return "RequestExpired"
+        if self.now > terms.expiry:
+            return "OfferExpired"
+        if terms.price == 0:
+            return "ZeroAmount"
+        if terms.price > req.max_price:
+            return "PriceAboveMaximum"
+        if terms.collateral < req.min_collateral:
+            return "CollateralBelowMinimum"
+        if sender not in ("client", "provider"):
+            return "NotAParty"
+        caller_is_client = sender == "client"
+        signer = "provider" if caller_is_client else "client"
+        if (signer, o.offer_hash) in self.cancelled:
+            return "OfferIsCancelled"
+        if o.signer != signer:
+            return "InvalidSignature"
+        paid = self._lock("client", terms.price, pull=caller_is_client)
+        collateralised = self._lock("provider", terms.collateral, pull=not caller_is_client)
+        d.status = (
+            Status.AWAITING_PAYMENT if not paid
+            else Status.AGREED if collateralised else Status.AWAITING_COLLATERAL
+        )
+        d.price, d.collateral = terms.price, terms.collateral
+        d.locked = terms.price * paid + terms.collateral * collateralised
+        d.deadline = self.now + req.commence_within
+
+    def cancel_offer(self, o: ModelOffer, sender):
+        self.cancelled.add((sender, o.offer_hash))
+
+    # funding
+
+    def fund(self, d: ModelDeal, sender):
+        if d.status == Status.AWAITING_COLLATERAL:
+            funder, amount = "provider", d.collateral
+        elif d.status == Status.AWAITING_PAYMENT:
+            funder, amount = "client", d.price
+        else:
+            return "UnexpectedStatus"
+        if sender != funder:
+            return "NotTheFundingParty"
+        if self.now > d.deadline:
+            return "DeadlinePassed"
+        self._lock(funder, amount, pull=True)
+        d.locked += amount
+        # The commencement window restarts: a late funder must not eat the provider's time to commence.
+        d.status, d.deadline = Status.AGREED, self.now + d.request.commence_within
+
+    def collateral_missing(self, d: ModelDeal, sender):
+        if d.status == Status.AWAITING_COLLATERAL:
+            waiting = "client"
+        elif d.status == Status.AWAITING_PAYMENT:
+            waiting = "provider"
+        else:
+            return "UnexpectedStatus"
+        if sender != waiting and self.now <= d.deadline:
+            return "NotTheWaitingParty"
+        self._close(d, Status.UNFUNDED, waiting)
+
+    # attestations (EAS checks nothing that these draws get wrong; the resolver does the rest)
+
+    def commence(self, d: ModelDeal, attester, recipient, ref):
+        if d.status != Status.AGREED:
+            return "UnexpectedStatus"
+        if attester != "provider":
+            return "WrongAttester"
+        if recipient != "client":
+            return "WrongRecipient"
+        if ref != ZERO_BYTES32:
+            return "WrongReference"
+        if self.now > d.deadline:
+            return "DeadlinePassed"
+
+    def complete(self, d: ModelDeal, attester, recipient, ref):
+        if d.status != Status.COMMENCED:
+            return "UnexpectedStatus"
+        if attester != "provider":
+            return "WrongAttester"
+        if recipient != "client":
+            return "WrongRecipient"
+        if ref != d.last_attestation:
+            return "WrongReference"
+        if self.now > d.deadline:
+            return "DeadlinePassed"
+
+    def validate(self, d: ModelDeal, attester, recipient, ref, approved):
+        if d.status != Status.COMPLETED:
+            return "UnexpectedStatus"
+        if attester != judge(d) and not (approved and attester == "client"):
+            return "WrongAttester"
+        if recipient != "provider":
+            return "WrongRecipient"
+        if ref != d.last_attestation:
+            return "WrongReference"
+        if self.now > d.deadline:
+            return "DeadlinePassed"
+        self._close(d, Status.SETTLED if approved else Status.SLASHED, "provider" if approved else "client")
+
+    def attested(self, d: ModelDeal, uid: bytes):
+        """Commencement or completion went through: the next status, its deadline and the new link."""
+        if d.status == Status.AGREED:
+            d.status, d.deadline = Status.COMMENCED, self.now + d.request.job_duration
+        else:
+            d.status, d.deadline = Status.COMPLETED, self.now + d.request.validation_window
+        d.last_attestation = uid
+
+    # termination
+
+    def settle(self, d: ModelDeal, sender):
+        if d.status != Status.COMPLETED:
+            return "UnexpectedStatus"
+        if self.now <= d.deadline:
+            return "DeadlineNotReached"
+        self._close(d, Status.SETTLED, "provider")
+
+    def claim_timeout(self, d: ModelDeal, sender):
+        if d.status not in (Status.AGREED, Status.COMMENCED):
+            return "UnexpectedStatus"
+        if self.now <= d.deadline:
+            return "DeadlineNotReached"
+        self._close(d, Status.SLASHED, "client")
+
+    def abort(self, d: ModelDeal, sender):
+        # Before acceptance the deal names no provider, so nobody is it.
+        if sender != "provider" or d.status in (Status.NONE, Status.CANCELLED):
+            return "NotTheProvider"
+        if d.status not in (Status.AGREED, Status.COMMENCED):
+            return "UnexpectedStatus"
+        self._close(d, Status.SLASHED, "client")
+
+    def _close(self, d: ModelDeal, outcome: Status, beneficiary: str):
+        self.available[beneficiary] += d.locked
+        d.locked = 0
+        d.status = outcome
+
+    # who the model expects to send each message, for the "right" sender draw
+
+    @staticmethod
+    def funder(d: ModelDeal) -> str:
+        return "provider" if d.status == Status.AWAITING_COLLATERAL else "client"
+
+    @staticmethod
+    def waiting(d: ModelDeal) -> str:
+        return "client" if d.status == Status.AWAITING_COLLATERAL else "provider"
+
+
+def judge(d: ModelDeal) -> str:
+    return "validator" if d.request.scheme == ValidationScheme.VALIDATOR else "client"
+
+
+def resolve(sender: str, right: str) -> str:
+    return right if sender == "right" else sender
+
+
+def current_deadline(d: ModelDeal) -> int:
+    """An open request times out at its offer deadline; an agreed deal at the deadline of its status."""
+    return d.request.offer_deadline if d.status == Status.NONE else d.deadline
+
+
+# --- the agents' table of the scheme --------------------------------------------------------------
+
+
+def _party_matches(party: Party, sender: str, d: ModelDeal) -> bool:
+    return {
+        Party.CLIENT: sender == "client",
+        Party.PROVIDER: sender == "provider",
+        Party.EITHER: sender in ("client", "provider"),
+        Party.JUDGE: sender == judge(d),
+        Party.ANYONE: True,
+    }[party]
+
+
+def _timing_matches(timing: Timing, now: int, deadline: int) -> bool:
+    return timing == Timing.ANY_TIME or (now <= deadline) == (timing == Timing.BEFORE_DEADLINE)
+
+
+def assert_in_scheme_table(message: Performative, sender, source: Status, target: Status, now, deadline, d):
+    """A transition the contract made must be one the agents' protocol table lists."""
+    assert any(
+        t.message == message and t.source == source and target in t.targets
+        and _party_matches(t.sender, sender, d) and _timing_matches(t.timing, now, deadline)
+        for t in SCHEME
+    ), f"contract allowed {message.value} by {sender} {source.name}->{target.name}, absent from agents.protocol.SCHEME"
+
+
+# --- the chain ------------------------------------------------------------------------------------
+
+
+@dataclass
+class Env:
+    """Handles the machine needs, set from the fixtures before it runs."""
+
+    chain: object
+    market: object
+    token: object
+    eas: object
+    transactor: object
+    accounts: dict  # actor -> Ape account
+    clients: dict  # actor -> MarketClient (for local signing)
+    domain: Domain
+
+
+class ChainReader:
+    """Everything the invariants compare, in one JSON-RPC batch per step."""
+
+    def __init__(self, env: Env):
+        self.web3 = env.chain.provider.web3
+        self.market, self.token = env.market.address, env.token.address
+        self.addresses = {actor: account.address for actor, account in env.accounts.items()}
+        # The Deal struct's layout from the compiled ABI, so that fields are read by name.
+        get_deal = next(abi for abi in env.market.contract_type.view_methods if abi.name == "getDeal")
+        fields = get_deal.outputs[0].components
+        self.deal_fields = [f.name for f in fields]
+        self.deal_types = [f.canonical_type for f in fields]
+
+    def _call(self, to, signature, *args_types_values):
+        types = [t for t, _ in args_types_values]
+        values = [v for _, v in args_types_values]
+        data = keccak(text=signature)[:4] + abi_encode(types, values)
+        return ("eth_call", [{"to": to, "data": "0x" + data.hex()}, "latest"])
+
+    def read(self, deal_ids):
+        calls = [
+            self._call(self.token, "balanceOf(address)", ("address", self.market)),
+            self._call(self.market, "totalOwed(address)", ("address", self.token)),
+        ]
+        for address in self.addresses.values():
+            calls.append(self._call(self.market, "available(address,address)", ("address", self.token),
+                                    ("address", address)))
+            calls.append(self._call(self.token, "balanceOf(address)", ("address", address)))
+        calls += [self._call(self.market, "getDeal(bytes32)", ("bytes32", d)) for d in deal_ids]
+        results = [bytes.fromhex(r["result"][2:]) for r in self.web3.provider.make_batch_request(calls)]
+        ints = [int.from_bytes(r, "big") for r in results[: 2 + 2 * len(self.addresses)]]
+        available = dict(zip(self.addresses, ints[2::2]))
+        wallet = dict(zip(self.addresses, ints[3::2]))
+        deals = {
+            d: dict(zip(self.deal_fields, abi_decode(self.deal_types, r)))
+            for d, r in zip(deal_ids, results[2 + 2 * len(self.addresses):])
+        }
+        return ints[0], ints[1], available, wallet, deals
+
+
+# --- the machine ----------------------------------------------------------------------------------
+
+DEAL_MESSAGES = ("fund", "collateral_missing", "commence", "complete", "validate", "settle", "claim_timeout", "abort",
+                 "cancel_request")
+NATURAL_MESSAGE = {
+    Status.NONE: "cancel_request",
+    Status.AWAITING_COLLATERAL: "fund",
+    Status.AWAITING_PAYMENT: "fund",
+    Status.AGREED: "commence",
+    Status.COMMENCED: "complete",
+    Status.COMPLETED: "validate",
+}
+# Mostly the right attestation reference, sometimes none or another deal's.
+REFERENCES = st.sampled_from(("right", "right", "right", "none", "other"))
+RECIPIENT_RIGHT = st.sampled_from((True, True, True, False))
+
+
+class SchemeMachine(RuleBasedStateMachine):
+    env: Env  # set by the test below
+
+    requests = Bundle("requests")  # deal ids
+    offers = Bundle("offers")  # ModelOffers
+
+    _nonces = itertools.count(10**9)  # clear of the nonces other tests use
+
+    def __init__(self):
+        super().__init__()
+        env = self.env
+        self.snapshot = env.chain.snapshot()  # restored in teardown: every example starts the same
+        self.reader = ChainReader(env)
+        head = env.chain.blocks.head.timestamp
+        _, _, available, wallet, _ = self.reader.read([])
+        self.model = Model(now=head + 1, available=available, wallet=wallet)
+        self.offers_made: dict[bytes, list[ModelOffer]] = {}  # per deal, for `progress` to accept
+        self.closed: dict[bytes, Status] = {}
+
+    def teardown(self):
+        self.env.chain.restore(self.snapshot)
+
+    # sending and comparing
+
+    def _send(self, method, *args, sender: str):
+        """Mine `method(*args)` from `sender` at the model's time; return (receipt, error name or None)."""
+        self.env.chain.provider.make_request("evm_setNextBlockTimestamp", [self.model.now])
+        receipt, error = self.env.transactor.send(method, *args, sender=self.env.accounts[sender])
+        return receipt, (error[0] if error else None)
+
+    def _deal_message(self, message: Performative, deal_id, sender, predict, method, *args, in_table=True):
+        """Send a message about one deal and compare with the model's verdict `predict()` (which applies
+        the message to the model when it should go through); cross-check the agents' scheme table."""
+        d = self.model.deals[deal_id]
+        source, deadline = d.status, current_deadline(d)
+        expected = predict()
+        receipt, actual = self._send(method, *args, sender=sender)
+        assert actual == expected, (
+            f"{message.value} by {sender} on {source.name}: model expected {expected or 'success'}, "
+            f"chain gave {actual or 'success'}"
+        )
+        if actual is None and in_table:
+            assert_in_scheme_table(message, sender, source, d.status, self.model.now, deadline, d)
+        return receipt
+
+    # the messages, shared by the noisy rules and by `progress`
+
+    def _offer(self, deal_id, signer, sender, price, collateral, expiry, round_=0) -> ModelOffer:
+        d = self.model.deals[deal_id]
+        terms = Offer(deal_id=deal_id, provider=self.env.accounts["provider"].address, price=price,
+                      collateral=collateral, expiry=expiry, round=round_)
+        o = ModelOffer(terms, signer, self.env.clients[signer].sign(terms), typed_hash(self.env.domain, terms))
+        # Broadcasting moves no deal (and offers follow their own expiry, not the request's deadline).
+        self._deal_message(Performative.OFFER, deal_id, sender, lambda: self.model.offer(d, o, sender),
+                           self.env.market.offer, terms.as_tuple(), o.signature, in_table=False)
+        self.offers_made.setdefault(deal_id, []).append(o)
+        return o
+
+    def _accept(self, o: ModelOffer, sender):
+        d = self.model.deals[o.offer.deal_id]
+        self._deal_message(Performative.ACCEPT, o.offer.deal_id, sender, lambda: self.model.accept(d, o, sender),
+                           self.env.market.accept, d.request.as_tuple(), o.offer.as_tuple(), o.signature)
+
+    def _reference(self, choice: str, d: ModelDeal) -> bytes:
+        """The reference an attestation carries: the right one, none, or another deal's latest link."""
+        if choice == "none":
+            return ZERO_BYTES32
+        if choice == "other":
+            others = [o.last_attestation for o in self.model.deals.values()
+                      if o.last_attestation not in (ZERO_BYTES32, d.last_attestation)]
+            if others:
+                return others[0]
+        return ZERO_BYTES32 if d.status in (Status.NONE, Status.AGREED) else d.last_attestation
+
+    def _uid(self, receipt) -> bytes:
+        eas = self.env.eas.address.lower()
+        logs = [log for log in receipt["logs"] if log["address"].lower() == eas and log["topics"][0] == ATTESTED_TOPIC]
+        assert len(logs) == 1
+        return bytes(logs[0]["data"][:32])
+
+    def _attest_work(self, message: Performative, deal_id, attester, right_recipient, ref_choice):
+        """Commencement or completion: the model predicts; on success the new link's uid comes from EAS."""
+        d = self.model.deals[deal_id]
+        recipient = "client" if right_recipient else "stranger"
+        ref = self._reference(ref_choice, d)
+        recipient_address = self.env.accounts[recipient].address
+        if message == Performative.COMMENCE:
+            request = commencement(self.env.market, deal_id, recipient_address, ref=ref)
+            check = self.model.commence
+        else:
+            request = completion(self.env.market, deal_id, recipient_address, ref)
+            check = self.model.complete
+        source, deadline = d.status, current_deadline(d)
+        expected = check(d, attester, recipient, ref)
+        receipt = self._deal_message(message, deal_id, attester, lambda: expected, self.env.eas.attest, request,
+                                     in_table=False)
+        if expected is None:
+            self.model.attested(d, self._uid(receipt))
+            assert_in_scheme_table(message, attester, source, d.status, self.model.now, deadline, d)
+
+    def _validate(self, deal_id, attester, approved, right_recipient, ref_choice):
+        d = self.model.deals[deal_id]
+        recipient = "provider" if right_recipient else "client"
+        ref = self._reference(ref_choice, d)
+        request = validation(self.env.market, deal_id, self.env.accounts[recipient].address, ref, approved)
+        self._deal_message(Performative.APPROVE if approved else Performative.REJECT, deal_id, attester,
+                           lambda: self.model.validate(d, attester, recipient, ref, approved), self.env.eas.attest,
+                           request)
+
+    def _simple(self, kind: str, deal_id, sender):
+        """The messages that take only the deal id (or the request) and a sender."""
+        d, market, model = self.model.deals[deal_id], self.env.market, self.model
+        message, predict, method, args = {
+            "fund": (Performative.FUND, model.fund, market.fund, (deal_id,)),
+            "collateral_missing": (Performative.COLLATERAL_MISSING, model.collateral_missing,
+                                   market.collateralMissing, (deal_id,)),
+            "settle": (Performative.SETTLE, model.settle, market.settle, (deal_id,)),
+            "claim_timeout": (Performative.CLAIM_TIMEOUT, model.claim_timeout, market.claimTimeout, (deal_id,)),
+            "abort": (Performative.ABORT, model.abort, market.abort, (deal_id,)),
+            "cancel_request": (Performative.CANCEL_REQUEST, model.cancel_request, market.cancelRequest,
+                               (d.request.as_tuple(),)),
+        }[kind]
+        self._deal_message(message, deal_id, sender, lambda: predict(d, sender), method, *args)
+
+    def _right_sender(self, kind: str, d: ModelDeal) -> str:
+        return {
+            "fund": Model.funder(d), "collateral_missing": Model.waiting(d), "commence": "provider",
+            "complete": "provider", "validate": judge(d), "settle": "stranger", "claim_timeout": "stranger",
+            "abort": "provider", "cancel_request": "client",
+        }[kind]
+
+    # rules: negotiation
+
+    @rule(target=requests, sender=SENDERS, validator_scheme=st.booleans(),
+          max_price=st.integers(1, 1_000), min_collateral=st.integers(0, 400), open_for=st.integers(0, 3_000),
+          commence_within=st.integers(1, 600), job_duration=st.integers(1, 600),
+          validation_window=st.integers(1, 600))
+    def request(self, sender, validator_scheme, max_price, min_collateral, open_for, commence_within, job_duration,
+                validation_window):
+        env = self.env
+        req = Request(
+            client=env.accounts["client"].address, token=env.token.address, max_price=max_price,
+            min_collateral=min_collateral, offer_deadline=self.model.now + open_for,
+            commence_within=commence_within, job_duration=job_duration, validation_window=validation_window,
+            scheme=ValidationScheme.VALIDATOR if validator_scheme else ValidationScheme.OPTIMISTIC,
+            validator=env.accounts["validator"].address if validator_scheme else ZERO_ADDRESS,
+            spec_hash=SPEC_HASH, nonce=next(self._nonces),
+        )
+        deal_id = typed_hash(env.domain, req)
+        self.model.deals[deal_id] = d = ModelDeal(req)
+        sender = resolve(sender, "client")
+        self._deal_message(Performative.REQUEST, deal_id, sender, lambda: self.model.request(d, sender),
+                           env.market.request, req.as_tuple(), "spec", [])
+        return deal_id  # known terms can be accepted whether or not the broadcast went through
+
+    @rule(target=offers, deal_id=requests, signer=st.sampled_from(("provider", "provider", "client", "stranger")),
+          sender=SENDERS, fit=st.booleans(), price=st.integers(0, 1_200), collateral=st.integers(0, 600),
+          expires_in=st.integers(-2, 400), round_=st.integers(0, 3))
+    def offer(self, deal_id, signer, sender, fit, price, collateral, expires_in, round_):
+        d = self.model.deals[deal_id]
+        if fit:  # terms within the request's limits, so that acceptance is reachable
+            price = 1 + price % d.request.max_price
+            collateral = d.request.min_collateral + collateral
+        return self._offer(deal_id, signer, resolve(sender, signer), price, collateral, self.model.now + expires_in,
+                           round_)
+
+    @rule(o=offers, sender=SENDERS)
+    def cancel_offer(self, o, sender):
+        sender = resolve(sender, o.signer)
+        _, actual = self._send(self.env.market.cancelOffer, o.offer.as_tuple(), sender=sender)
+        assert actual is None, f"cancelOffer by {sender}: {actual}"
+        self.model.cancel_offer(o, sender)
+
+    @rule(o=offers, sender=SENDERS)
+    def accept(self, o, sender):
+        # The right acceptor is the other side of the signer.
+        self._accept(o, resolve(sender, "client" if o.signer == "provider" else "provider"))
+
+    # rules: any message about a deal, from anyone
+
+    @rule(deal_id=requests, kind=st.sampled_from(("natural",) * 3 + DEAL_MESSAGES), sender=SENDERS,
+          approved=st.booleans(), right_recipient=RECIPIENT_RIGHT, ref=REFERENCES)
+    def deal_message(self, deal_id, kind, sender, approved, right_recipient, ref):
+        """`natural` is the message the deal's status calls for, so that wrong senders, recipients,
+        references and times are tried where they matter most."""
+        d = self.model.deals[deal_id]
+        if kind == "natural":
+            kind = NATURAL_MESSAGE.get(d.status, "settle")
+        sender = resolve(sender, self._right_sender(kind, d))
+        if kind == "commence":
+            self._attest_work(Performative.COMMENCE, deal_id, sender, right_recipient, ref)
+        elif kind == "complete":
+            self._attest_work(Performative.COMPLETE, deal_id, sender, right_recipient, ref)
+        elif kind == "validate":
+            self._validate(deal_id, sender, approved, right_recipient, ref)
+        else:
+            self._simple(kind, deal_id, sender)
+
+    # rule: the deal's next steps as honest agents would take them (so that deep states are reached)
+
+    @rule(deal_id=requests, messages=st.integers(1, 6), approved=st.booleans(), counter=st.booleans())
+    def progress(self, deal_id, messages, approved, counter):
+        for _ in range(messages):
+            d = self.model.deals[deal_id]
+            now, deadline = self.model.now, current_deadline(d)
+            if d.status in TERMINAL_STATUSES or (d.status == Status.NONE and now > deadline):
+                return  # nothing left to do on it
+            if d.status == Status.NONE:
+                # Accept the latest live offer made on it (a counter-offer if the client signed), else make one.
+                made = [o for o in self.offers_made.get(deal_id, []) if o.offer.expiry >= now]
+                if made and made[-1].signer in ("client", "provider"):
+                    o = made[-1]
+                    self._accept(o, "client" if o.signer == "provider" else "provider")
+                else:
+                    signer, req = ("client" if counter else "provider"), d.request
+                    self._offer(deal_id, signer, signer, req.max_price, req.min_collateral, now + 300)
+            elif now > deadline:  # past a deadline anyone moves the deal on
+                kind = {Status.COMPLETED: "settle", Status.AGREED: "claim_timeout", Status.COMMENCED: "claim_timeout"}
+                self._simple(kind.get(d.status, "collateral_missing"), deal_id, "stranger")
+            elif d.status in (Status.AWAITING_COLLATERAL, Status.AWAITING_PAYMENT):
+                self._simple("fund", deal_id, Model.funder(d))
+            elif d.status == Status.AGREED:
+                self._attest_work(Performative.COMMENCE, deal_id, "provider", True, "right")
+            elif d.status == Status.COMMENCED:
+                self._attest_work(Performative.COMPLETE, deal_id, "provider", True, "right")
+            else:
+                self._validate(deal_id, judge(d), approved, True, "right")
+            self.chain_agrees_with_model()
+
+    # rules: escrow and time (once there is a deal to use them on)
+
+    @precondition(lambda self: self.model.deals)
+    @rule(who=st.sampled_from(ACTORS), deposit=st.booleans(), amount=st.integers(0, 1_500), everything=st.booleans())
+    def escrow(self, who, deposit, amount, everything):
+        if deposit:
+            expected = self.model.deposit(who, amount)
+            _, actual = self._send(self.env.market.deposit, self.env.token.address, amount, sender=who)
+        else:
+            amount = self.model.available[who] if everything else amount
+            expected = self.model.withdraw(who, amount)
+            _, actual = self._send(self.env.market.withdraw, self.env.token.address, amount, sender=who)
+        what = "deposit" if deposit else "withdraw"
+        assert actual == expected, f"{what} {amount} by {who}: model expected {expected}, chain gave {actual}"
+
+    @rule(deal_id=requests, to_deadline=st.booleans(), past=st.booleans(), seconds=st.integers(1, 200))
+    def wait(self, deal_id, to_deadline, past, seconds):
+        """Let time pass, or stand exactly on a deal's current deadline or one second past it, where
+        off-by-ones live."""
+        if to_deadline:
+            self.model.now = max(self.model.now, current_deadline(self.model.deals[deal_id]) + past)
+        else:
+            self.model.now += seconds
+
+    # invariants
+
+    @invariant()
+    def chain_agrees_with_model(self):
+        model = self.model
+        deal_ids = list(model.deals)
+        held, owed, available, wallet, deals = self.reader.read(deal_ids)
+        # The escrow holds exactly what it owes: every free balance plus every open deal's funds.
+        assert held == owed == sum(model.available.values()) + model.locked()
+        assert available == model.available
+        assert wallet == model.wallet
+        for deal_id in deal_ids:
+            d, chain_deal = model.deals[deal_id], deals[deal_id]
+            status = Status(chain_deal["status"])
+            assert status == d.status, f"deal {deal_id.hex()[:8]}: chain {status.name}, model {d.status.name}"
+            if d.status not in (Status.NONE, Status.CANCELLED):
+                chain_terms = (chain_deal["price"], chain_deal["collateral"], chain_deal["deadline"])
+                assert chain_terms == (d.price, d.collateral, d.deadline)
+                assert chain_deal["lastAttestation"] == d.last_attestation
+            if d.status in TERMINAL_STATUSES:
+                assert d.locked == 0
+                # Terminal states are absorbing.
+                assert self.closed.setdefault(deal_id, status) == status
+
+
+def test_scheme_matches_its_model(chain, system, token, market, eas, transactor, parties, client):
+    """Drive the deployed contracts with random message sequences and compare with the model."""
+    for account in parties.values():
+        token.approve(market.address, 2**256 - 1, sender=account)  # deposits and accept's pull never lack allowance
+    SchemeMachine.env = Env(
+        chain=chain, market=market, token=token, eas=eas, transactor=transactor,
+        accounts={actor: parties[actor] for actor in ACTORS},
+        clients={actor: MarketClient(system, parties[actor]) for actor in ACTORS},
+        domain=client.domain,
+    )
+    run_state_machine_as_test(SchemeMachine, settings=SCHEME_MACHINE_SETTINGS)
