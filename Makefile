@@ -35,6 +35,8 @@ test-forge: setup
 	forge test
 
 test-python: setup
+	# ape-solidity can miss a change to a contract that another one only imports: compile afresh.
+	ape compile --force -v WARNING
 	ape test
 
 ## Gas of every operation on the real EAS bytecode; last line: `happy-path gas: N`.

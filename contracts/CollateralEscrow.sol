@@ -5,7 +5,7 @@ import { IERC20 } from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import { SafeERC20 } from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import { ReentrancyGuardTransient } from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
-import { FeeOnTransferNotSupported, InsufficientBalance, NotAToken, ZeroAmount } from "./Common.sol";
+import { FeeOnTransferNotSupported, InsufficientBalance, NotAToken, NothingToSkim, ZeroAmount } from "./Common.sol";
 import { ICollateralEscrow } from "./interfaces/ICollateralEscrow.sol";
 
 /// @title CollateralEscrow
@@ -38,6 +38,16 @@ abstract contract CollateralEscrow is ICollateralEscrow, ReentrancyGuardTransien
         _totalOwed[token] -= amount;
         IERC20(token).safeTransfer(msg.sender, amount);
         emit Withdrawn(token, msg.sender, amount);
+    }
+
+    /// @inheritdoc ICollateralEscrow
+    function skim(address token, address to) external nonReentrant returns (uint256 amount) {
+        uint256 balance = IERC20(token).balanceOf(address(this));
+        uint256 owed = _totalOwed[token];
+        if (balance <= owed) revert NothingToSkim(token);
+        amount = balance - owed;
+        IERC20(token).safeTransfer(to, amount);
+        emit Skimmed(token, to, amount);
     }
 
     /// @inheritdoc ICollateralEscrow

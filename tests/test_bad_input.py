@@ -129,14 +129,16 @@ def test_token_without_return_values_round_trips(project, deployer, market, clie
 
 
 def test_tokens_sent_around_the_escrow_change_no_account(market, token, client, stranger, balances):
-    """A plain transfer to the market credits nobody and leaves totalOwed alone (the escrow then holds more
-    than it owes: those tokens have no way out, see the report on the design bar)."""
+    """A plain transfer to the market credits nobody and leaves totalOwed alone; skim sends exactly that
+    excess out (anyone may call it), and every account can still leave in full."""
     client.deposit(token, 500)
     before = balances()
     token.transfer(market.address, 123, sender=stranger)
     assert delta(before, balances()) == {"stranger.wallet": -123, "market": 123}
-    client.withdraw(token, 500)  # every account can still leave in full
-    assert token.balanceOf(market.address) == market.totalOwed(token.address) + 123
+    market.skim(token.address, stranger.address, sender=client.account)
+    assert delta(before, balances()) == {}
+    client.withdraw(token, 500)
+    assert token.balanceOf(market.address) == market.totalOwed(token.address)
 
 
 # --- requests -------------------------------------------------------------------------------------

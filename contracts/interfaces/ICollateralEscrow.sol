@@ -11,6 +11,9 @@ interface ICollateralEscrow {
     /// @notice Tokens left an account.
     event Withdrawn(address indexed token, address indexed account, uint256 amount);
 
+    /// @notice Tokens that belonged to no account (sent to the escrow outside `deposit`) were sent out.
+    event Skimmed(address indexed token, address indexed to, uint256 amount);
+
     /// @notice Deposit `amount` of `token` into the caller's account. Tokens that deliver less than the
     /// amount transferred (fee on transfer) are refused.
     function deposit(address token, uint256 amount) external;
@@ -18,11 +21,16 @@ interface ICollateralEscrow {
     /// @notice Withdraw `amount` of unlocked `token` from the caller's account.
     function withdraw(address token, uint256 amount) external;
 
+    /// @notice Send whatever the escrow holds of `token` beyond what it owes (tokens transferred to it
+    /// directly, which no account owns) to `to`. Anyone may call it; it can never touch owed funds.
+    function skim(address token, address to) external returns (uint256 amount);
+
     /// @notice The unlocked balance of `account` in `token`.
     function available(address token, address account) external view returns (uint256);
 
     /// @notice Everything the escrow owes in `token`: unlocked balances plus the funds locked in open deals.
     /// The escrow's balance of `token` equals it, unless someone transferred tokens to the escrow directly
-    /// (outside `deposit`): those belong to no account and only ever make the balance larger.
+    /// (outside `deposit`): those belong to no account, only ever make the balance larger, and `skim`
+    /// sends them out.
     function totalOwed(address token) external view returns (uint256);
 }

@@ -7,7 +7,9 @@ import { SafeERC20 } from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.s
 
 import { MarketTestBase } from "./Base.t.sol";
 import { ICollateralEscrow } from "../../contracts/interfaces/ICollateralEscrow.sol";
-import { FeeOnTransferNotSupported, InsufficientBalance, NotAToken, ZeroAmount } from "../../contracts/Common.sol";
+import {
+    FeeOnTransferNotSupported, InsufficientBalance, NotAToken, NothingToSkim, ZeroAmount
+} from "../../contracts/Common.sol";
 import { Offer, Request, Status } from "../../contracts/Types.sol";
 import { TestToken } from "../../contracts/tokens/TestToken.sol";
 import { FalseReturningToken } from "../../contracts/mocks/FalseReturningToken.sol";
@@ -112,16 +114,26 @@ contract EscrowTest is MarketTestBase {
         assertSolvent(address(token));
     }
 
-    /// @dev Doubt: tokens sent straight to the market (not through deposit) are credited to nobody and no
-    /// function can recover them, so balanceOf(market) > totalOwed from then on, although
-    /// ICollateralEscrow.totalOwed documents the two as always equal.
-    function test_directTransfer_isCreditedToNobody() public {
+    /// Tokens sent straight to the market (not through deposit) are credited to nobody; skim sends exactly
+    /// that excess out, and never a unit of what the escrow owes.
+    function test_directTransfer_isCreditedToNobodyAndSkimmable() public {
         uint256 owed = market.totalOwed(address(token));
         vm.prank(stranger);
         assertTrue(token.transfer(address(market), 1e18));
         assertEq(market.totalOwed(address(token)), owed);
         assertEq(market.available(address(token), stranger), 0);
         assertEq(token.balanceOf(address(market)), owed + 1e18);
+
+        uint256 before = token.balanceOf(validator);
+        vm.expectEmit(address(market));
+        emit ICollateralEscrow.Skimmed(address(token), validator, 1e18);
+        vm.prank(client); // anyone may call it
+        assertEq(market.skim(address(token), validator), 1e18);
+        assertEq(token.balanceOf(validator), before + 1e18);
+        assertSolvent(address(token));
+
+        vm.expectRevert(abi.encodeWithSelector(NothingToSkim.selector, address(token)));
+        market.skim(address(token), validator);
     }
 
     // -------------------------------------------------------------------------------------------------
