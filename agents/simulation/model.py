@@ -150,23 +150,20 @@ class MarketModel:
         self.connection = MarketConnection.open(proxy_url, self.deployment)
         self.connection.rpc.retry = AGENT_RETRY
         self.connection.feed.extrapolate = False
-        # The clock is the model's from here on: one second per block until the steps take over.
-        block = await self.direct.call("eth_getBlockByNumber", ["latest", False])
-        await self.direct.call("evm_setNextBlockTimestamp", [int(block["timestamp"], 16) + 1])
-        await self.direct.call("anvil_setBlockTimestampInterval", [1])
-        self._plan_agents()
-        for spec in self.specs:
-            await self.direct.call("anvil_setBalance", [spec.key.address, hex(100 * 10**18)])
+        # The directory's schema is registered once per chain (a transaction that waits for its receipt).
         web3 = Web3(Web3.HTTPProvider(self.node_url))
-        funder = Account.from_key(self.funder_key)
-        await asyncio.to_thread(ensure_profile_schema, web3, self.deployment.registry, funder)
+        await asyncio.to_thread(ensure_profile_schema, web3, self.deployment.registry, Account.from_key(self.funder_key))
+        # From here on the model mines every block, at times it chooses: nothing else may mine meanwhile.
+        await self.direct.call("evm_setAutomine", [False])
         block = await self.direct.call("eth_getBlockByNumber", ["latest", False])
         self.start_time = int(block["timestamp"], 16) + 1
-        self.time = self.start_time
+        self.time = self.start_time - 1
         self.state_source = simulated_state_source(
             self.scenario.seed, start_time=self.start_time, tokens=SIMULATED_TOKENS
         )
-        await self.direct.call("evm_setAutomine", [False])
+        self._plan_agents()
+        for spec in self.specs:
+            await self.direct.call("anvil_setBalance", [spec.key.address, hex(100 * 10**18)])
         # This run's own history starts here (a deployment may have served earlier runs).
         self.first_block = int(await self.direct.call("eth_blockNumber"), 16) + 1
         await self._register_providers(web3)
@@ -522,7 +519,6 @@ class MarketModel:
             for task in list(agent._tasks):
                 task.cancel()
             self.connection.feed.unsubscribe(agent.mailbox)
-        await self.direct.call("anvil_removeBlockTimestampInterval", [])
         await self.direct.call("evm_setAutomine", [True])
         await self.connection.close()
         await self.direct.close()
