@@ -29,7 +29,8 @@ class Context:
     parallel: tuple[Dialogue, ...]  # the agent's other open negotiations
     local: LocalState
     global_state: Any | None  # agents.oracles.GlobalState; None for an agent without off-chain oracles
-    reputation: Callable[[str], float] | None = None  # counterparty -> score in [0, 1]
+    reputation: Callable[[str], float] | None = None  # provider -> score in [0, 1]
+    client_reputation: Callable[[str], float] | None = None  # client -> score in [0, 1] (rejections, no-shows)
     directory: Callable[[], list] | None = None  # -> live provider listings (agents.directory.ProviderListing)
     spec: Any | None = None  # agents.jobs.spec.JobSpec of this dialogue's job, once fetched
     perception: dict[str, Any] = field(default_factory=dict)  # results of checks the agent ran for this message

@@ -92,6 +92,7 @@ class Agent:
         reputation=None,
         region: str | None = None,
         directory=None,
+        client_reputation=None,
     ):
         self.name = name
         self.role = role
@@ -104,6 +105,7 @@ class Agent:
         self.reputation = reputation
         self.region = region
         self.directory = directory  # () -> live provider listings, for choosing whom to address
+        self.client_reputation = client_reputation
         deployment = connection.deployment
         self.outbox = Outbox(connection.rpc, account, deployment.chain_id, connection.feed.fees, self._on_receipt,
                              on_failure=self._on_refused, mode=self.config.sending)
@@ -373,6 +375,7 @@ class Agent:
             global_state=global_state,
             reputation=self.reputation,
             directory=self.directory,
+            client_reputation=self.client_reputation,
             spec=dialogue.spec if dialogue is not None else None,
             perception=perception or (message.payload if isinstance(message, Notice) else {}),
         )

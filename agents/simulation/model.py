@@ -204,7 +204,8 @@ class MarketModel:
 
     def _agent_kwargs(self) -> dict:
         return {"config": STEPPED, "global_state_source": self.state_source,
-                "reputation": self.provider_reputation, "directory": self.live_listings}
+                "reputation": self.provider_reputation, "directory": self.live_listings,
+                "client_reputation": self.client_reputation}
 
     def _provider_builder(self, name: str, key, group: ProviderGroup, index: int):
         hardware = HardwareProfile.from_dict({
@@ -328,6 +329,9 @@ class MarketModel:
 
     def provider_reputation(self, address: str) -> float:
         return self.reputation_book.provider_score(address)
+
+    def client_reputation(self, address: str) -> float:
+        return self.reputation_book.client_score(address)
 
     def live_listings(self) -> list:
         return self.listings

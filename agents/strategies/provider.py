@@ -37,6 +37,9 @@ class ProviderPolicy:
     offer_ttl: int = 120  # seconds an offer can be accepted
     max_rounds: int = 3
     min_margin: float = 0.05  # the least markup over cost it accepts in a counter-offer
+    # Clients judge results in the optimistic scheme, and a rejection refunds them and pays them the
+    # collateral: the market's defence is to stop serving clients whose record shows it.
+    min_client_score: float = 0.3
 
     # --- pricing (subclasses) -----------------------------------------------------------------------
 
@@ -111,6 +114,9 @@ class ProviderPolicy:
 
     def _first_offer(self, context) -> Reply | None:
         if not self.can_serve(context):
+            return None
+        client = context.dialogue.request.client
+        if context.client_reputation is not None and context.client_reputation(client) < self.min_client_score:
             return None
         request = context.dialogue.request
         floor = self.floor(context)
