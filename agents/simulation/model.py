@@ -33,7 +33,7 @@ from agents.oracles import TokenSpec, simulated_state_source
 from agents.protocol import ValidationScheme
 from agents.roles import ClientAgent, ProviderAgent, ValidatorAgent
 from agents.roles.client import QueuedJob
-from agents.rpc import RetryPolicy, RPCClient
+from agents.rpc import RetryPolicy, RPCClient, RPCError
 from agents.runtime.agent import Agent, AgentConfig
 from agents.runtime.dialogues import Role
 from agents.runtime.locks import Capacity
@@ -350,7 +350,13 @@ class MarketModel:
             outboxes = [self.live[name].outbox for name in sorted(self.live)]
         await Outbox.send_deferred(self.direct, outboxes)
         self.time += 1
-        await self.direct.call("evm_setNextBlockTimestamp", [self.time])
+        try:
+            await self.direct.call("evm_setNextBlockTimestamp", [self.time])
+        except RPCError:
+            # The node's clock is ahead of ours (a chain another run rewound and replayed on): go past it.
+            latest = await self.direct.call("eth_getBlockByNumber", ["latest", False])
+            self.time = max(self.time, int(latest["timestamp"], 16) + 1)
+            await self.direct.call("evm_setNextBlockTimestamp", [self.time])
         await self.direct.call("evm_mine")
         self.connection.feed.set_time(self.time)
 
