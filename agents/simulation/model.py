@@ -65,6 +65,7 @@ REFERENCE_SECONDS_PER_UNIT = {
     "sort": 5.0e-9,
 }
 MAX_ROUNDS_PER_STEP = 8
+SIMULATED_BLOCK_GAS_LIMIT = 10**12
 # Chain history, the directory and reputations are re-read every this many steps: they change on the
 # scale of whole deals, and reading them is a good part of a step's cost.
 KNOWLEDGE_REFRESH_STEPS = 2
@@ -155,6 +156,9 @@ class MarketModel:
         await asyncio.to_thread(ensure_profile_schema, web3, self.deployment.registry, Account.from_key(self.funder_key))
         # From here on the model mines every block, at times it chooses: nothing else may mine meanwhile.
         await self.direct.call("evm_setAutomine", [False])
+        # A round of the market is one block, however many agents act in it (a thousand agents' round is
+        # far more than a real block's 30M gas): the simulated chain's blocks are as large as rounds need.
+        await self.direct.call("evm_setBlockGasLimit", [hex(SIMULATED_BLOCK_GAS_LIMIT)])
         block = await self.direct.call("eth_getBlockByNumber", ["latest", False])
         self.start_time = int(block["timestamp"], 16) + 1
         self.time = self.start_time - 1
