@@ -58,5 +58,12 @@ bench-sim: setup
 simulate: setup
 	ape run simulate -v WARNING
 
+## Deploy to a live network and record it (README: Deploying to a testnet).
+## make deploy NETWORK=base:sepolia:node ACCOUNT=alias [ARGS=--dry-run]
+.PHONY: deploy
+deploy: setup
+	@test -n "$(NETWORK)" -a -n "$(ACCOUNT)" || { echo "usage: make deploy NETWORK=base:sepolia:node ACCOUNT=alias [ARGS=--dry-run]"; exit 2; }
+	ape run deploy --network $(NETWORK) --account $(ACCOUNT) --with-test-token $(ARGS)
+
 clean:
 	rm -rf out cache .build $(STAMPS)

@@ -33,7 +33,15 @@ class Deployment:
 
     @classmethod
     def from_json(cls, text: str) -> "Deployment":
-        return cls(**json.loads(text))
+        """From this class's own JSON or from a deployments file (`ape run deploy`), which carries these
+        fields in its `deployment` object."""
+        data = json.loads(text)
+        if "contracts" in data:
+            if not data.get("deployment"):
+                raise ValueError("this deployments file records no complete deployment with a payment token yet: "
+                                 "run `ape run deploy` (with --with-test-token or --token) first")
+            data = data["deployment"]
+        return cls(**data)
 
     @classmethod
     def load(cls, path: Path) -> "Deployment":

@@ -4,6 +4,7 @@ or on any Ape network, with a report.
     ape run simulate                               # default scenario on a fresh local anvil
     ape run simulate --scenario adversarial --seed 3
     ape run simulate --scenario path/to/market.yaml --network ethereum:local:foundry
+    ape run simulate --network base:sepolia:http://127.0.0.1:8545   # contracts from deployments/base-sepolia.json
 """
 
 from pathlib import Path
@@ -16,6 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from agents.connection import Deployment
+from agents.deploy import deployments_path_for
 from agents.deployment import deploy_system
 from agents.simulation.run import run_blocking
 from agents.simulation.scenario import ScenarioError, load_scenario
@@ -40,8 +42,20 @@ def cli(scenario_name, seed, out_dir, deployment_file):
     if seed is not None:
         scenario = scenario.__class__(**{**scenario.__dict__, "seed": seed})
     funder = accounts.test_accounts[0]
+    if not deployment_file and chain.provider.network.name != "local":
+        # Any other network: the contracts `ape run deploy` recorded for it.
+        deployment_file = deployments_path_for(chain.provider)
+        if not deployment_file.exists():
+            raise click.UsageError(f"no {deployment_file}: run `ape run deploy --network ... --with-test-token` "
+                                   "first, or pass --deployment FILE")
     if deployment_file:
-        deployment = Deployment.load(Path(deployment_file))
+        try:
+            deployment = Deployment.load(Path(deployment_file))
+        except (ValueError, TypeError) as error:
+            raise click.UsageError(f"{deployment_file}: {error}") from error
+        node_chain = int(chain.provider.make_request("eth_chainId", []), 16)  # Ape's own can be a default
+        if deployment.chain_id != node_chain:
+            raise click.UsageError(f"{deployment_file} is for chain {deployment.chain_id}, not {node_chain}")
     else:
         chain.provider.set_timestamp(CLOCK_START)
         chain.provider.make_request("anvil_setBlockTimestampInterval", [1])
