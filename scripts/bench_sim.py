@@ -6,12 +6,16 @@ run's transactions replayed pre-signed). Last line: `deals/s at 100 agents: X`.
 """
 
 import asyncio
+import os
+import signal
+import socket
+import subprocess
+import time
 from dataclasses import replace
 from pathlib import Path
 
 import click
-from ape import accounts, chain
-from ape.cli import ConnectedProviderCommand
+from ape import accounts, chain, networks
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
@@ -22,10 +26,46 @@ from agents.simulation.run import simulate
 from agents.simulation.scenario import load_scenario
 
 
-@click.command(cls=ConnectedProviderCommand)
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _start_anvil(port: int) -> subprocess.Popen:
+    """An anvil of the benchmark's own: it keeps only recent states in memory (a thousand agents' blocks
+    otherwise grow it past 20 GB), which the anvil Ape starts cannot be told. Chain id 1337 is what Ape
+    assumes for a network given by URL."""
+    anvil = subprocess.Popen(
+        ["anvil", "--port", str(port), "--chain-id", "1337", "--prune-history", "64", "--silent",
+         "--base-fee", "0", "--gas-price", "0"],
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return anvil
+        time.sleep(0.1)
+    os.killpg(anvil.pid, signal.SIGKILL)
+    raise click.ClickException("anvil did not start")
+
+
+@click.command()
 @click.option("--sizes", default="10,100,1000", show_default=True, help="Agent counts to run.")
 @click.option("--out", "out_dir", default="runs/bench", show_default=True, type=click.Path(file_okay=False))
 def cli(sizes: str, out_dir: str):
+    port = _free_port()
+    anvil = _start_anvil(port)
+    try:
+        with networks.parse_network_choice(f"ethereum:local:http://127.0.0.1:{port}"):
+            _bench(sizes, out_dir)
+    finally:
+        os.killpg(anvil.pid, signal.SIGTERM)
+        anvil.wait(timeout=30)
+
+
+def _bench(sizes: str, out_dir: str):
     console = Console()
     funder = accounts.test_accounts[0]
     deployment = Deployment.from_system(deploy_system(funder))
