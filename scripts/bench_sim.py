@@ -2,7 +2,8 @@
 
 For each size: deals settled per second of market time, transactions per second, gas per settled deal,
 and the fraction of the chain's own ceiling the market reaches (the rate at which this anvil accepts the
-run's transactions replayed pre-signed). Last line: `deals/s at 100 agents: X`.
+run's own transactions replayed pre-signed, block by block, after rewinding the chain). Last line:
+`deals/s at 100 agents: X`.
 """
 
 import asyncio
