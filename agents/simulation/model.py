@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -503,23 +503,34 @@ class MarketModel:
                 ids |= {d.deal_id for d in agent.dialogues.open() if d.agreed_at is not None}
         return ids
 
-    async def run(self, progress: Callable[[int, int], None] | None = None) -> None:
+    async def run(self, after_step: Callable[[], Awaitable[None]] | None = None,
+                  progress: Callable[[int, int], None] | None = None) -> None:
+        """The market steps, then the drain (no new jobs, every agent back up) until no deal is open,
+        then the sweep. `after_step` runs after each (the data collector)."""
         total = self.scenario.steps + self.scenario.drain_steps
+
+        async def done_step(count: int) -> None:
+            if after_step is not None:
+                await after_step()
+            if progress:
+                progress(count, total)
+
         for i in range(self.scenario.steps):
             await self.step(submitting=True)
-            if progress:
-                progress(i + 1, total)
+            await done_step(i + 1)
         for i in range(self.scenario.drain_steps):
             for name in list(self.down):
                 self.down[name] = self.step_index  # everyone comes back for the drain
             await self.step(submitting=False)
-            if progress:
-                progress(self.scenario.steps + i + 1, total)
-            if not self.open_deal_ids() and not any(a.queue for a in self.live.values() if hasattr(a, "queue")):
+            await done_step(self.scenario.steps + i + 1)
+            if not self.open_deal_ids() and not any(getattr(a, "queue", None) for a in self.live.values()):
                 break
         self.proxy.down = False
+        await self.sweep()
+        if after_step is not None:
+            await after_step()
         if progress:
-            progress(total, total)
+            progress(self.step_index, self.step_index)
 
     async def sweep(self, max_steps: int = 5) -> None:
         """Close whatever is still open: jump past the latest deadline of any open deal, after which the

@@ -113,29 +113,7 @@ async def simulate(
         await collector.collect()
         snapshot = await model.direct.call("evm_snapshot") if measure_ceiling else None
         market_started = time.perf_counter()
-
-        def on_step(done: int, total: int) -> None:
-            if progress:
-                progress(done, total)
-
-        async def step_and_collect():
-            for i in range(scenario.steps):
-                await model.step(submitting=True)
-                await collector.collect()
-                on_step(i + 1, scenario.steps + scenario.drain_steps)
-            for i in range(scenario.drain_steps):
-                for name in list(model.down):
-                    model.down[name] = model.step_index
-                await model.step(submitting=False)
-                await collector.collect()
-                on_step(scenario.steps + i + 1, scenario.steps + scenario.drain_steps)
-                if not model.open_deal_ids() and not any(getattr(a, "queue", None) for a in model.live.values()):
-                    break
-            await model.sweep()
-            await collector.collect()
-            on_step(model.step_index, model.step_index)
-
-        await step_and_collect()
+        await model.run(after_step=collector.collect, progress=progress)
         market_seconds = time.perf_counter() - market_started
         total_after, market_balance, owed = await _token_totals(model)
         messages = await model.connection.feed.history(model.first_block)
