@@ -10,6 +10,7 @@ the model waits for them inside the step, so their wall time never leaks into ch
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -181,28 +182,24 @@ class MarketModel:
         return Account.from_key(keccak(text=f"compute-market agent {self.scenario.seed} {index}"))
 
     def _plan_agents(self) -> None:
-        index = 0
-        validators = []
-        for v in range(self.scenario.validators):
-            key = self._key(index)
-            index += 1
-            validators.append(key.address)
-            self.specs.append(AgentSpec(f"validator-{v}", "validator", Role.VALIDATOR, "validator", key,
-                                        self._validator_builder(f"validator-{v}", key)))
-        self.validator_addresses = validators
+        indices = itertools.count(1)  # one key per agent, in a fixed order: the seed decides who is who
+
+        def members(prefix: str, count: int):
+            for n in range(count):
+                index = next(indices)
+                yield f"{prefix}-{n}", self._key(index - 1), index
+
+        for name, key, _ in members("validator", self.scenario.validators):
+            self.specs.append(AgentSpec(name, "validator", Role.VALIDATOR, "validator", key,
+                                        self._validator_builder(name, key)))
+        self.validator_addresses = [s.key.address for s in self.specs if s.role == Role.VALIDATOR]
         for group in self.scenario.providers:
-            for n in range(group.count):
-                key = self._key(index)
-                index += 1
-                name = f"{group.name}-{n}"
+            for name, key, index in members(group.name, group.count):
                 self.specs.append(AgentSpec(name, group.name, Role.PROVIDER, group.strategy, key,
                                             self._provider_builder(name, key, group, index),
                                             region=group.region, power_watts=group.hardware.power_watts))
         for group in self.scenario.clients:
-            for n in range(group.count):
-                key = self._key(index)
-                index += 1
-                name = f"{group.name}-{n}"
+            for name, key, _ in members(group.name, group.count):
                 self.specs.append(AgentSpec(name, group.name, Role.CLIENT, group.strategy, key,
                                             self._client_builder(name, key, group)))
 

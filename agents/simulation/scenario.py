@@ -217,10 +217,14 @@ class _Reader:
 _REQUIRED = object()
 
 
-def _provider_group(data, where) -> ProviderGroup:
+def _mapping_reader(data, where: str) -> _Reader:
     if not isinstance(data, dict):
         raise ScenarioError(f"{where}: must be a mapping")
-    r = _Reader(data, where)
+    return _Reader(data, where)
+
+
+def _provider_group(data, where) -> ProviderGroup:
+    r = _mapping_reader(data, where)
     hw = _Reader(r.mapping("hardware"), f"{where}: hardware")
     return ProviderGroup(
         name=r.str("name"),
@@ -240,9 +244,7 @@ def _provider_group(data, where) -> ProviderGroup:
 
 
 def _client_group(data, where) -> ClientGroup:
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{where}: must be a mapping")
-    r = _Reader(data, where)
+    r = _mapping_reader(data, where)
     return ClientGroup(
         name=r.str("name"),
         count=r.int("count", 1, minimum=0),
@@ -254,9 +256,7 @@ def _client_group(data, where) -> ClientGroup:
 
 
 def _job(data, where) -> JobMixEntry:
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{where}: must be a mapping")
-    r = _Reader(data, where)
+    r = _mapping_reader(data, where)
     weight = r.number("weight", 1.0, minimum=0.0)
     try:
         limits = Limits(**r.mapping("limits")) if "limits" in data else None
@@ -274,9 +274,7 @@ def _job(data, where) -> JobMixEntry:
 
 
 def _fault(data, where, steps) -> Fault:
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{where}: must be a mapping")
-    r = _Reader(data, where)
+    r = _mapping_reader(data, where)
     kind = r.str("kind", choices=FAULT_KINDS)
     return Fault(
         kind=kind,
