@@ -8,14 +8,19 @@ from __future__ import annotations
 
 from dataclasses import astuple, dataclass
 from enum import Enum, IntEnum
-
-from functools import lru_cache
+from functools import cached_property, lru_cache
+from typing import Any
 
 from eth_abi import encode
 from eth_account.messages import SignableMessage, encode_typed_data
 from eth_utils import keccak
+from eth_utils import to_checksum_address as _to_checksum_address
 
-from agents.codec import to_checksum_address
+
+@lru_cache(maxsize=1 << 16)
+def to_checksum_address(address: str) -> str:
+    """EIP-55 checksummed address, memoised: a market has few addresses and they recur in every event."""
+    return _to_checksum_address(address)
 
 DOMAIN_NAME = "ComputeMarket"
 DOMAIN_VERSION = "1"
@@ -323,4 +328,48 @@ CLOSE_REASON_MESSAGE = {
     CloseReason.COMMENCEMENT_TIMEOUT: Performative.CLAIM_TIMEOUT,
     CloseReason.COMPLETION_TIMEOUT: Performative.CLAIM_TIMEOUT,
     CloseReason.PROVIDER_ABORTED: Performative.ABORT,
+}
+
+
+# ------------------------------------------------------------------------------------------------------
+# Messages: what the scheme's events say, as one agent's mailbox receives them.
+# ------------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Message:
+    """One scheme message seen on chain."""
+
+    performative: Performative
+    deal_id: bytes | None
+    sender: str | None  # who sent the transaction's message, where the event says
+    args: dict[str, Any]
+    block: int
+    time: int  # block timestamp
+    log_key: tuple[int, int]  # (block, log index): unique, orders messages
+    received_at: float  # perf_counter() when the feed delivered it
+
+    # Parsed once per message: every agent the message reaches reads them, often several times.
+    @cached_property
+    def request(self) -> Request:
+        return Request.from_tuple(tuple(self.args["request"].values()))
+
+    @cached_property
+    def offer(self) -> Offer:
+        return Offer.from_tuple(tuple(self.args["offer"].values()))
+
+    @property
+    def status(self) -> Status:
+        """The deal's status after this message."""
+        if self.performative == Performative.ACCEPT:
+            return Status(self.args["status"])
+        if "outcome" in self.args:
+            return Status(self.args["outcome"])
+        return _STATUS_AFTER.get(self.performative, Status.NONE)
+
+
+_STATUS_AFTER = {
+    Performative.FUND: Status.AGREED,
+    Performative.COMMENCE: Status.COMMENCED,
+    Performative.COMPLETE: Status.COMPLETED,
 }

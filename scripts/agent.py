@@ -23,15 +23,14 @@ from eth_account import Account
 from rich.console import Console
 from web3 import Web3
 
-from agents.connection import Deployment, MarketConnection
 from agents.hardware import profile_machine
 from agents.jobs.spec import JobSpec
 from agents.jobs.store import HttpResultStore, ResultStore
-from agents.oracles import GasOracle, GlobalStateSource
+from agents.oracles.models import GasOracle, GlobalStateSource
+from agents.policy import Capacity, Role
 from agents.roles import ClientAgent, ProviderAgent, ValidatorAgent
 from agents.runtime.agent import AgentConfig
-from agents.runtime.dialogues import Role
-from agents.runtime.locks import Capacity
+from agents.runtime.connection import Deployment, MarketConnection
 from agents.strategies.client import BudgetClient, ValidatorPolicy
 from agents.strategies.provider import CostPlusProvider, ThompsonPricingProvider
 

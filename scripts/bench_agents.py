@@ -20,15 +20,14 @@ from eth_utils import keccak
 from rich.console import Console
 from rich.table import Table
 
-from agents.connection import Deployment, MarketConnection
-from agents.deployment import deploy_system
+from agents.deploy.system import deploy_system
 from agents.jobs.spec import JobSpec, Limits
 from agents.jobs.store import ResultStore
+from agents.policy import Capacity, Role
 from agents.protocol import Status
 from agents.roles import ClientAgent, ProviderAgent
 from agents.runtime.agent import Agent, AgentConfig
-from agents.runtime.dialogues import Role
-from agents.runtime.locks import Capacity
+from agents.runtime.connection import Deployment, MarketConnection
 from agents.strategies.client import BudgetClient
 from agents.strategies.provider import CostPlusProvider
 

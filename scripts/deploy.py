@@ -18,7 +18,7 @@ from eth_utils import is_address, to_checksum_address
 from rich.console import Console
 from rich.table import Table
 
-from agents.deploy import (
+from agents.deploy.plan import (
     DeployError,
     Record,
     ape_chain,

@@ -14,7 +14,7 @@ from ape.cli import ConnectedProviderCommand
 from rich.console import Console
 from rich.table import Table
 
-from agents.gas import HAPPY_PATH, measure
+from agents.testing.gas import HAPPY_PATH, measure
 
 SNAPSHOT = Path(__file__).resolve().parent.parent / "gas-snapshot.json"
 

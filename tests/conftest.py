@@ -18,8 +18,8 @@ from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 
-from agents.deployment import deploy_system
-from agents.market import MarketClient
+from agents.deploy.system import deploy_system
+from agents.testing.market_client import MarketClient
 from agents.protocol import Offer, Request, Status, ValidationScheme
 
 FLOAT = 10**24  # tokens each party starts with

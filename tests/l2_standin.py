@@ -24,7 +24,7 @@ from pathlib import Path
 from eth_abi import decode, encode
 from eth_utils import keccak
 
-from agents.deployment import eas_artifact
+from agents.deploy.system import eas_artifact
 
 ROOT = Path(__file__).resolve().parent.parent
 ANVIL = ROOT / "node_modules" / ".bin" / "anvil"

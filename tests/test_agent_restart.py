@@ -14,14 +14,14 @@ from pathlib import Path
 
 from eth_account import Account
 
-from agents.connection import Deployment, MarketConnection
+from agents.runtime.connection import Deployment, MarketConnection
 from agents.jobs.spec import JobSpec, Limits
 from agents.jobs.store import ResultStore
 from agents.protocol import Status
 from agents.roles import ClientAgent
 from agents.runtime.agent import AgentConfig
-from agents.runtime.dialogues import Role
 from agents.strategies.client import BudgetClient
+from agents.policy import Role
 
 ROOT = Path(__file__).resolve().parent.parent
 UNIT = 10**18

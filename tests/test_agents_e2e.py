@@ -7,16 +7,15 @@ import time
 import pytest
 from eth_account import Account
 
-from agents.connection import Deployment, MarketConnection
+from agents.runtime.connection import Deployment, MarketConnection
 from agents.jobs.spec import JobSpec
 from agents.jobs.store import ResultStore
 from agents.protocol import Status, ValidationScheme
 from agents.roles import ClientAgent, ProviderAgent, ValidatorAgent
 from agents.runtime.agent import AgentConfig
-from agents.runtime.dialogues import Role
-from agents.runtime.locks import Capacity
 from agents.strategies.client import BudgetClient, ValidatorPolicy
 from agents.strategies.provider import CostPlusProvider
+from agents.policy import Capacity, Role
 
 UNIT = 10**18
 FAST = AgentConfig(agent_timeout=0.02, services_interval=0.2, max_reactions=50)

@@ -18,8 +18,8 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
-from agents.connection import Deployment
-from agents.deploy import (
+from agents.runtime.connection import Deployment
+from agents.deploy.plan import (
     KILL_AFTER_SEND_ENV,
     Chain,
     immutable_offsets,

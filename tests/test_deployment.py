@@ -8,7 +8,7 @@ from eth_account import Account
 from eth_utils import keccak
 
 from agents import protocol
-from agents.deployment import eas_artifact
+from agents.deploy.system import eas_artifact
 from agents.protocol import Domain, Offer, Request, Status, ValidationScheme, schema_uid, typed_hash, typed_message
 from conftest import ZERO_BYTES32, commencement
 

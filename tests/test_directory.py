@@ -8,8 +8,8 @@ from eth_abi import encode
 from eth_account import Account
 from web3 import Web3
 
-from agents.abi import eas_abi
-from agents.directory import (
+from agents.chain.abi import eas_abi
+from agents.knowledge.directory import (
     PROFILE_SCHEMA,
     PROFILE_SCHEMA_UID,
     Profile,

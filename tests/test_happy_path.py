@@ -4,7 +4,7 @@ with a counter-offer, and the funding paths (escrow float, wallet shortfall, lat
 
 import pytest
 
-from agents.market import MarketClient
+from agents.testing.market_client import MarketClient
 from agents.protocol import CloseReason, Offer, Request, Status, ValidationScheme
 from conftest import (
     COLLATERAL,

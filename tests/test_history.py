@@ -8,8 +8,8 @@ import pytest
 from web3 import Web3
 from web3.exceptions import Web3RPCError
 
-from agents.history import ChainHistory, get_logs_chunked
-from agents.market import MarketClient
+from agents.knowledge.history import ChainHistory, get_logs_chunked
+from agents.testing.market_client import MarketClient
 from agents.protocol import Offer, Request, ValidationScheme, typed_hash
 
 ZERO_ADDRESS = "0x" + "00" * 20

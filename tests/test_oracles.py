@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from ape import project
 
-from agents.abi import project_abi
-from agents.oracles import (
+from agents.chain.abi import project_abi
+from agents.oracles.models import (
     AGGREGATOR_V3_ABI,
     DEFAULT_REGIONS,
     PRICE_FEED_KEEPER_ABI,

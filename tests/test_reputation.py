@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 from web3 import Web3
 
-from agents.history import ChainHistory
-from agents.market import MarketClient
-from agents.reputation import ReputationBook, ReputationParams
+from agents.knowledge.history import ChainHistory
+from agents.testing.market_client import MarketClient
+from agents.knowledge.reputation import ReputationBook, ReputationParams
 from test_history import SPEC_URI, Scenario  # the deal-running helper shared with the history tests
 
 HOUR = 3_600

@@ -6,10 +6,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from agents.protocol import SCHEME, Domain, Offer, Performative, Request, Status, ValidationScheme, valid_replies
-from agents.runtime.dialogues import Arrival, Dialogues, Role
-from agents.runtime.locks import Capacity, Locks, LockUnavailable
-from agents.runtime.messages import Message
+from agents.protocol import Domain, Message, Offer, Performative, Request, SCHEME, Status, ValidationScheme, valid_replies
+from agents.runtime.dialogues import Dialogues
+from agents.runtime.locks import Locks, LockUnavailable
+from agents.policy import Arrival, Capacity, Role
 
 TOTAL = Capacity(cores=8, ram_bytes=64, gpus=1)
 FUNDS = 100

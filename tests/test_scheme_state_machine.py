@@ -30,7 +30,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from agents.market import MarketClient
+from agents.testing.market_client import MarketClient
 from agents.protocol import (
     SCHEME,
     TERMINAL_STATUSES,

@@ -20,9 +20,12 @@ import math
 import posixpath
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from agents.jobs.workloads import SEED_LIMIT, WORKLOADS
+
+if TYPE_CHECKING:
+    from agents.policy import Capacity
 
 SPEC_VERSION = 1
 
@@ -78,6 +81,13 @@ class Requirements:
 
     def as_dict(self) -> dict[str, Any]:
         return {"min_cores": self.min_cores, "min_ram_bytes": self.min_ram_bytes, "needs_gpu": self.needs_gpu}
+
+    @property
+    def capacity(self) -> "Capacity":
+        """The machine resources the job holds while it runs."""
+        from agents.policy import Capacity  # imported here: the worker subprocess parses specs and must start fast
+
+        return Capacity(self.min_cores, self.min_ram_bytes, 1 if self.needs_gpu else 0)
 
     def met_by(self, cores: int, ram_bytes: int, has_gpu: bool) -> bool:
         """Whether a machine with these resources can serve the job."""
@@ -251,6 +261,13 @@ class JobSpec:
     def estimated_cost(self) -> float | None:
         """Work units of a catalogue workload; None for commands, whose cost only their limits bound."""
         return WORKLOADS[self.workload].estimated_cost(self.params) if self.workload is not None else None
+
+    def estimated_seconds(self) -> float:
+        """The run time a provider expects on its machine: the catalogue's estimate for a workload, the wall
+        time limit for a command."""
+        if self.workload is not None:
+            return WORKLOADS[self.workload].estimated_seconds(self.params)
+        return self.limits.wall_seconds
 
 
 def _sub_object(data: Mapping[str, Any], key: str, cls):

@@ -6,14 +6,13 @@ import asyncio
 from collections import deque
 from dataclasses import dataclass, replace
 
+from agents.chain.rpc import RPCError, RPCUnavailable
 from agents.jobs.spec import JobSpec
 from agents.jobs.store import verify
+from agents.policy import Dialogue, Reply
+from agents.protocol import Message, Performative, Request, Status, ValidationScheme, typed_hash
 from agents.roles.io import read_uri
-from agents.protocol import Performative, Request, Status, ValidationScheme, typed_hash
-from agents.rpc import RPCError, RPCUnavailable
-from agents.runtime.agent import Agent, Reply
-from agents.runtime.dialogues import Dialogue
-from agents.runtime.messages import Message
+from agents.runtime.agent import Agent
 
 ZERO_ADDRESS = "0x" + "00" * 20
 

@@ -11,12 +11,10 @@ from pathlib import Path
 from agents.jobs.runner import run_job
 from agents.jobs.spec import InvalidJobSpec, JobSpec
 from agents.jobs.store import FetchError, fetch
-from agents.protocol import Performative, Status
-from agents.runtime.agent import Agent, Reply
-from agents.runtime.dialogues import Dialogue
+from agents.policy import Dialogue, Notice, NoticeKind, Reply
+from agents.protocol import Message, Performative, Status
 from agents.roles.io import read_uri
-from agents.runtime.messages import Message, Notice
-from agents.strategies.provider import job_capacity
+from agents.runtime.agent import Agent
 
 # Jobs wait on their subprocess for as long as they run: they get threads of their own, so that a busy
 # machine never delays the quick I/O (spec and result files) agents do on the default executor.
@@ -60,7 +58,7 @@ class ProviderAgent(Agent):
             return None
         if spec.spec_hash != dialogue.request.spec_hash:
             return None  # the spec at the URI is not the one the request commits to
-        dialogue.capacity = job_capacity(spec)
+        dialogue.capacity = spec.requirements.capacity
         return spec
 
     def after_send(self, reply: Reply, sent) -> None:
@@ -83,9 +81,9 @@ class ProviderAgent(Agent):
             if result.succeeded:
                 result_hash, result_uri = await asyncio.to_thread(self.store.publish, result.result_path)
                 payload = {"result_hash": result_hash, "result_uri": result_uri, "wall_seconds": result.wall_seconds}
-                notice = Notice("job_finished", dialogue.deal_id, payload, time.perf_counter())
+                notice = Notice(NoticeKind.JOB_FINISHED, dialogue.deal_id, payload, time.perf_counter())
             else:
-                notice = Notice("job_failed", dialogue.deal_id, {"reason": result.reason}, time.perf_counter())
+                notice = Notice(NoticeKind.JOB_FAILED, dialogue.deal_id, {"reason": result.reason}, time.perf_counter())
             self.finished[dialogue.deal_id] = notice
             self.notify(notice)
         finally:

@@ -9,10 +9,9 @@ from pathlib import Path
 from agents.jobs.spec import JobSpec
 from agents.jobs.store import fetch
 from agents.jobs.validation import revalidate
-from agents.protocol import Performative, Status
+from agents.policy import Dialogue, Notice, NoticeKind
+from agents.protocol import Message, Performative, Status
 from agents.runtime.agent import Agent
-from agents.runtime.dialogues import Dialogue
-from agents.runtime.messages import Message, Notice
 
 
 class ValidatorAgent(Agent):
@@ -39,7 +38,7 @@ class ValidatorAgent(Agent):
         try:
             verdict = await asyncio.to_thread(revalidate, spec, dialogue.result_hash, workdir)
             self.validations += 1
-            notice = Notice("validation_finished", dialogue.deal_id, {"match": verdict.match}, time.perf_counter())
+            notice = Notice(NoticeKind.VALIDATION_FINISHED, dialogue.deal_id, {"match": verdict.match}, time.perf_counter())
             self.verdicts[dialogue.deal_id] = notice
             self.notify(notice)
         finally:

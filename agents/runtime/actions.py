@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from eth_abi import encode
 
-from agents.codec import ContractCodec
+from agents.chain.codec import ContractCodec
 from agents.protocol import Domain, Offer, Performative, Request, typed_hash
 from agents.runtime.outbox import Outbox, SentTransaction
 from agents.runtime.signing import Signer

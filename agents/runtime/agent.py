@@ -19,16 +19,15 @@ from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
 
-from agents.connection import MarketConnection
-from agents.context import Context, LocalState
-from agents.protocol import Offer, Performative, Request, Status, is_valid_reply
+from agents.chain.rpc import RPCError, RPCUnavailable
+from agents.policy import Arrival, Capacity, Context, Dialogue, LocalState, Notice, NoticeKind, Reply, Role
+from agents.protocol import Message, Performative, Status, is_valid_reply
 from agents.runtime.actions import MarketActions
-from agents.runtime.dialogues import Arrival, Dialogue, Dialogues, Role
-from agents.runtime.locks import Capacity, LockUnavailable, Locks
-from agents.runtime.messages import Message, Notice
+from agents.runtime.connection import MarketConnection
+from agents.runtime.dialogues import Dialogues
+from agents.runtime.locks import Locks, LockUnavailable
 from agents.runtime.outbox import Outbox, SentTransaction
 from agents.runtime.verification import Verifier
-from agents.rpc import RPCError, RPCUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -40,22 +39,6 @@ class AgentConfig:
     max_reactions: int = 100  # messages handled per turn before acting again
     verify_every_message: bool = False  # run the verification actions on every deal message
     sending: str = "pipelined"  # how the outbox submits: "pipelined", "awaited" or "deferred" (Outbox.send)
-
-
-@dataclass
-class Reply:
-    """A message an agent sends. Which fields matter depends on the performative."""
-
-    performative: Performative
-    deal_id: bytes | None = None
-    request: Request | None = None
-    spec_uri: str | None = None
-    invited: tuple[str, ...] = ()  # providers a request is addressed to; empty: broadcast
-    offer: Offer | None = None
-    signature: bytes | None = None
-    result_hash: bytes | None = None
-    result_uri: str | None = None
-    capacity: Capacity = field(default_factory=Capacity)  # capacity this reply commits
 
 
 @dataclass
@@ -193,11 +176,19 @@ class Agent:
     def after_send(self, reply: Reply, sent: SentTransaction) -> None:
         """Work a reply sets in motion (a provider starts the job once it attested commencement)."""
 
-    async def teardown(self) -> None:
-        if self.mailbox is not None:
-            self.connection.feed.unsubscribe(self.mailbox)
+    def background_work(self) -> tuple[asyncio.Task, ...]:
+        """The jobs, downloads and checks this agent has running (started with `spawn`)."""
+        return tuple(self._tasks)
+
+    def kill(self) -> None:
+        """Stop as a killed process would: running work is lost and no more messages arrive."""
         for task in list(self._tasks):
             task.cancel()
+        if self.mailbox is not None:
+            self.connection.feed.unsubscribe(self.mailbox)
+
+    async def teardown(self) -> None:
+        self.kill()
         await self.outbox.flush()
         await self.outbox.collect_receipts()
 
@@ -523,7 +514,7 @@ class Agent:
                 if sent.kind in (Performative.REQUEST.value, Performative.OFFER.value):
                     self.locks.release(sent.deal_id)
             if self.mailbox is not None:
-                self.notify(Notice("tx_failed", sent.deal_id, {"kind": sent.kind, "tx": sent.tx_hash},
+                self.notify(Notice(NoticeKind.TX_FAILED, sent.deal_id, {"kind": sent.kind, "tx": sent.tx_hash},
                                    time.perf_counter()))
 
     async def escrow_balance(self) -> int:

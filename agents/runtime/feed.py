@@ -13,11 +13,12 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from agents.codec import ContractCodec
 import aiohttp
 
-from agents.rpc import RPCClient, RPCError
-from agents.runtime.messages import Message, message_from_event
+from agents.chain.codec import ContractCodec
+from agents.chain.rpc import RPCClient, RPCError
+from agents.protocol import Message
+from agents.runtime.messages import message_from_event
 from agents.runtime.outbox import FeeSchedule
 
 log = logging.getLogger(__name__)

@@ -10,25 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from agents.policy import Capacity
+
 
 class LockUnavailable(Exception):
     """The capacity or funds asked for are already committed elsewhere."""
-
-
-@dataclass(frozen=True)
-class Capacity:
-    cores: int = 0
-    ram_bytes: int = 0
-    gpus: int = 0
-
-    def fits_within(self, other: "Capacity") -> bool:
-        return self.cores <= other.cores and self.ram_bytes <= other.ram_bytes and self.gpus <= other.gpus
-
-    def __add__(self, other: "Capacity") -> "Capacity":
-        return Capacity(self.cores + other.cores, self.ram_bytes + other.ram_bytes, self.gpus + other.gpus)
-
-    def __sub__(self, other: "Capacity") -> "Capacity":
-        return Capacity(self.cores - other.cores, self.ram_bytes - other.ram_bytes, self.gpus - other.gpus)
 
 
 @dataclass

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from eth_account.signers.local import LocalAccount
 
-from agents.rpc import RPCClient, RPCError, RPCUnavailable
+from agents.chain.rpc import RPCClient, RPCError, RPCUnavailable
 from agents.runtime.signing import Signer
 
 log = logging.getLogger(__name__)

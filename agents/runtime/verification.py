@@ -11,9 +11,9 @@ from dataclasses import dataclass
 
 from eth_abi import decode
 
-from agents.codec import ContractCodec
+from agents.chain.codec import ContractCodec
+from agents.chain.rpc import RPCClient
 from agents.protocol import Status
-from agents.rpc import RPCClient
 
 DEAL_TYPES = ["(address,uint96,address,uint96,address,uint8,uint40,uint24,uint24,address,uint24,bytes32)"]
 ATTESTATION_TYPES = ["(bytes32,bytes32,uint64,uint64,uint64,bytes32,address,address,bool,bytes)"]

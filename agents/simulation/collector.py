@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from agents.runtime.dialogues import Role
+from agents.policy import Role
 from agents.simulation.model import TOKEN_SYMBOL, MarketModel
 
 

@@ -23,21 +23,20 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3 import Web3
 
-from agents.connection import Deployment, MarketConnection
-from agents.directory import PROFILE_SCHEMA_UID, Profile, ServiceDirectory, ensure_profile_schema
-from agents.directory import Role as DirectoryRole
+from agents.chain.rpc import RetryPolicy, RPCClient, RPCError
 from agents.hardware import HardwareProfile
-from agents.history import ChainHistory
-from agents.reputation import ReputationBook
 from agents.jobs.store import ResultStore
-from agents.oracles import TokenSpec, simulated_state_source
+from agents.knowledge.directory import PROFILE_SCHEMA_UID, Profile, ServiceDirectory, ensure_profile_schema
+from agents.knowledge.directory import Role as DirectoryRole
+from agents.knowledge.history import ChainHistory
+from agents.knowledge.reputation import ReputationBook
+from agents.oracles.models import TokenSpec, simulated_state_source
+from agents.policy import Capacity, Role
 from agents.protocol import ValidationScheme
 from agents.roles import ClientAgent, ProviderAgent, ValidatorAgent
 from agents.roles.client import QueuedJob
-from agents.rpc import RetryPolicy, RPCClient, RPCError
 from agents.runtime.agent import Agent, AgentConfig
-from agents.runtime.dialogues import Role
-from agents.runtime.locks import Capacity
+from agents.runtime.connection import Deployment, MarketConnection
 from agents.runtime.outbox import Outbox
 from agents.simulation.proxy import FaultyRPCProxy
 from agents.simulation.scenario import ClientGroup, ProviderGroup, Scenario
@@ -437,7 +436,7 @@ class MarketModel:
     async def _wait_for_work(self) -> None:
         """Wait for the jobs and validations agents started, then deliver their notices."""
         while True:
-            tasks = [task for agent in self.live.values() for task in agent._tasks]
+            tasks = [task for agent in self.live.values() for task in agent.background_work()]
             if not tasks:
                 return
             await asyncio.gather(*tasks, return_exceptions=True)
@@ -475,10 +474,7 @@ class MarketModel:
         )
         for fault in self.scenario.faults:
             if fault.kind == "restart" and fault.at_step == step and fault.agent in self.live:
-                agent = self.live.pop(fault.agent)
-                for task in list(agent._tasks):
-                    task.cancel()  # a killed process loses the jobs it was running
-                self.connection.feed.unsubscribe(agent.mailbox)
+                self.live.pop(fault.agent).kill()  # a killed process loses the jobs it was running
                 self.down[fault.agent] = step + fault.steps
                 self.events_log.append(f"step {step}: killed {fault.agent}")
 
@@ -544,9 +540,7 @@ class MarketModel:
 
     async def close(self) -> None:
         for agent in self.live.values():
-            for task in list(agent._tasks):
-                task.cancel()
-            self.connection.feed.unsubscribe(agent.mailbox)
+            agent.kill()
         await self.direct.call("evm_setAutomine", [True])
         await self.connection.close()
         await self.direct.close()

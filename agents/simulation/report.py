@@ -14,8 +14,12 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from agents.metrics import DifferentialSharpe, cumulative_return, sharpe_ratio, sortino_ratio  # noqa: E402
-from agents.protocol import CloseReason, Performative, Status  # noqa: E402
-from agents.runtime.messages import Message  # noqa: E402
+from agents.protocol import (  # noqa: E402
+    CloseReason,
+    Message,  # noqa: E402
+    Performative,
+    Status,
+)
 
 FAILED = {Status.SLASHED.name, Status.UNFUNDED.name}
 

@@ -13,8 +13,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from agents.connection import Deployment
-from agents.jobs.workloads import WORKLOADS
+from agents.runtime.connection import Deployment
 from agents.runtime.outbox import Outbox
 from agents.simulation.collector import DataCollector
 from agents.simulation.model import TOKEN_SYMBOL, MarketModel
@@ -56,10 +55,7 @@ def _median_cost_floor(model: MarketModel) -> float:
     """The cost floor of the median job for the median provider, in tokens: the line prices should
     approach from above as the market learns."""
     scenario = model.scenario
-    seconds = statistics.median(
-        WORKLOADS[e.spec.workload].estimated_seconds(e.spec.params) if e.spec.workload else e.spec.limits.wall_seconds
-        for e in scenario.jobs
-    )
+    seconds = statistics.median(e.spec.estimated_seconds() for e in scenario.jobs)
     power = statistics.median(g.hardware.power_watts for g in scenario.providers)
     region = scenario.providers[0].region
     min_collateral = statistics.median(

@@ -18,7 +18,7 @@ from agents.jobs.spec import InvalidJobSpec, JobSpec, Limits, Requirements
 PROVIDER_STRATEGIES = ("cost-plus", "thompson", "never-deliver", "wrong-result", "abandon")
 CLIENT_STRATEGIES = ("budget", "always-reject", "never-confirm")
 FAULT_KINDS = ("restart", "rpc-outage")
-SCENARIO_DIR = Path(__file__).resolve().parent.parent.parent / "scenarios"
+SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 
 
 class ScenarioError(ValueError):

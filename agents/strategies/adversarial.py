@@ -6,9 +6,8 @@ from dataclasses import dataclass
 
 from eth_utils import keccak
 
+from agents.policy import Notice, NoticeKind, Reply
 from agents.protocol import Performative, ValidationScheme
-from agents.runtime.agent import Reply
-from agents.runtime.messages import Notice
 from agents.strategies.client import BudgetClient
 from agents.strategies.provider import CostPlusProvider
 
@@ -18,7 +17,7 @@ class NeverDeliverProvider(CostPlusProvider):
     """Wins deals and commences, then never attests completion: slashed at the completion deadline."""
 
     def react(self, message, context):
-        if isinstance(message, Notice) and message.kind == "job_finished":
+        if isinstance(message, Notice) and message.kind == NoticeKind.JOB_FINISHED:
             return None
         return super().react(message, context)
 

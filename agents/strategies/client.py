@@ -6,23 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from agents.policy import Notice, NoticeKind, Reply, RequestTerms
 from agents.protocol import Offer, Performative, Status, ValidationScheme
-from agents.runtime.agent import Reply
-from agents.runtime.messages import Notice
-
-
-@dataclass(frozen=True)
-class RequestTerms:
-    """What the client asks for one job; the role turns it into an on-chain Request."""
-
-    max_price: int
-    min_collateral: int
-    offer_window: int = 60  # seconds the request stays open for offers
-    commence_within: int = 60
-    job_duration: int = 300
-    validation_window: int = 60
-    scheme: ValidationScheme = ValidationScheme.OPTIMISTIC
-    validator: str | None = None
 
 
 @dataclass
@@ -158,7 +143,7 @@ class ValidatorPolicy:
     """A validator re-runs the job (the role does it) and attests match or mismatch."""
 
     def react(self, message, context) -> Reply | None:
-        if isinstance(message, Notice) and message.kind == "validation_finished":
+        if isinstance(message, Notice) and message.kind == NoticeKind.VALIDATION_FINISHED:
             dialogue = context.dialogue
             if dialogue is None or dialogue.status != Status.COMPLETED:
                 return None

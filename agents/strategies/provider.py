@@ -6,25 +6,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agents.protocol import Offer, Performative, Status
-from agents.runtime.agent import Reply
-from agents.runtime.locks import Capacity
-from agents.runtime.messages import Message, Notice
+from agents.policy import Notice, NoticeKind, Reply
+from agents.protocol import Message, Offer, Performative, Status
 from agents.strategies.costs import CostModel
-
-
-def job_capacity(spec) -> Capacity:
-    requirements = spec.requirements
-    return Capacity(requirements.min_cores, requirements.min_ram_bytes, 1 if requirements.needs_gpu else 0)
-
-
-def estimated_seconds(spec) -> float:
-    """The provider's estimate of the job's run time on its machine (limits bound it for commands)."""
-    if spec.workload is not None:
-        from agents.jobs.workloads import WORKLOADS
-
-        return WORKLOADS[spec.workload].estimated_seconds(spec.params)
-    return spec.limits.wall_seconds
 
 
 @dataclass
@@ -53,7 +37,7 @@ class ProviderPolicy:
 
     def floor(self, context) -> int:
         request = context.dialogue.request
-        return self.cost_model.job_cost(estimated_seconds(context.spec), request.min_collateral, context)
+        return self.cost_model.job_cost(context.spec.estimated_seconds(), request.min_collateral, context)
 
     def can_serve(self, context) -> bool:
         spec, local = context.spec, context.local
@@ -62,7 +46,7 @@ class ProviderPolicy:
         hardware = local.hardware
         if hardware is not None and not hardware.can_serve(spec.requirements):
             return False
-        needed = job_capacity(spec)
+        needed = spec.requirements.capacity
         return needed.fits_within(local.free_capacity) and local.free_funds >= context.dialogue.request.min_collateral
 
     def react(self, message, context) -> Reply | None:
@@ -103,12 +87,12 @@ class ProviderPolicy:
         dialogue = context.dialogue
         if dialogue is None:
             return None
-        if notice.kind == "job_finished" and dialogue.status == Status.COMMENCED:
+        if notice.kind == NoticeKind.JOB_FINISHED and dialogue.status == Status.COMMENCED:
             return Reply(
                 Performative.COMPLETE, dialogue.deal_id,
                 result_hash=notice.payload["result_hash"], result_uri=notice.payload["result_uri"],
             )
-        if notice.kind == "job_failed" and dialogue.status in (Status.AGREED, Status.COMMENCED):
+        if notice.kind == NoticeKind.JOB_FAILED and dialogue.status in (Status.AGREED, Status.COMMENCED):
             return Reply(Performative.ABORT, dialogue.deal_id)
         return None
 
@@ -133,7 +117,7 @@ class ProviderPolicy:
             signed = dialogue.latest_offer(from_party=dialogue.client)
             return Reply(
                 Performative.ACCEPT, dialogue.deal_id, offer=signed.offer, signature=signed.signature,
-                capacity=job_capacity(context.spec),
+                capacity=context.spec.requirements.capacity,
             )
         if counter.round + 1 > self.max_rounds:
             return None
@@ -147,7 +131,7 @@ class ProviderPolicy:
         request = dialogue.request
         expiry = min(request.offer_deadline, context.now + self.offer_ttl)
         offer = Offer(dialogue.deal_id, context.me, price, request.min_collateral, expiry, round_)
-        return Reply(Performative.OFFER, dialogue.deal_id, offer=offer, capacity=job_capacity(context.spec))
+        return Reply(Performative.OFFER, dialogue.deal_id, offer=offer, capacity=context.spec.requirements.capacity)
 
     def act(self, context) -> list[Reply]:
         return []

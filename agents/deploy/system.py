@@ -3,24 +3,18 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
 from ape import project
 from ape.contracts import ContractContainer, ContractInstance
 from ethpm_types import ContractType
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-EAS_PACKAGE = REPO_ROOT / "node_modules" / "@ethereum-attestation-service" / "eas-contracts"
+from agents.chain.abi import eas_artifact_json
 
 
 def eas_artifact(name: str) -> ContractType:
     """The compiled artifact of an EAS contract ("EAS" or "SchemaRegistry") shipped in the npm package."""
-    path = EAS_PACKAGE / "artifacts" / "contracts" / f"{name}.sol" / f"{name}.json"
-    if not path.exists():
-        raise FileNotFoundError(f"{path} is missing: run `make setup` to install the npm packages")
-    artifact = json.loads(path.read_text())
+    artifact = eas_artifact_json(name)
     return ContractType.model_validate(
         {
             "contractName": artifact["contractName"],

@@ -24,10 +24,9 @@ from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 from web3.exceptions import BlockNotFound, Web3RPCError
 
-from agents.codec import abi_type
-from agents.abi import eas_abi, project_abi
+from agents.chain.abi import eas_abi, project_abi
+from agents.chain.codec import abi_type
 from agents.protocol import CloseReason, Domain, Offer, Request, Status, typed_hash
-
 
 
 def to_hex32(value: bytes) -> str:
@@ -262,7 +261,7 @@ class ChainHistory:
 
     @classmethod
     def from_system(cls, w3: Web3, system, **options) -> "ChainHistory":
-        """A history of an `agents.deployment.System` (anything with `.market` and `.eas` addresses)."""
+        """A history of an `agents.deploy.system.System` (anything with `.market` and `.eas` addresses)."""
         return cls(w3, system.market.address, system.eas.address, **options)
 
     def _function_types(self, name: str) -> tuple[bytes, list[str]]:

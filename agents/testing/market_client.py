@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from eth_abi import encode
 
-from agents.deployment import System
+from agents.deploy.system import System
 from agents.protocol import Domain, Offer, Request, Status, typed_hash, typed_message
 
 ZERO_BYTES32 = b"\x00" * 32

@@ -1,4 +1,4 @@
-"""Reputation of counterparties, scored from the market's closed deals (see `agents.history`).
+"""Reputation of counterparties, scored from the market's closed deals (see `agents.knowledge.history`).
 
 Providers: a Beta posterior of "delivers". Each closed deal is a Bernoulli trial: SETTLED counts as
 delivered; SLASHED for a reason in `ReputationParams.provider_failures` (commencement or completion

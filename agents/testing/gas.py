@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 from ape import chain
 
-from agents.deployment import System, deploy_system
-from agents.market import MarketClient
+from agents.deploy.system import System, deploy_system
 from agents.protocol import Offer, Request, ValidationScheme
+from agents.testing.market_client import MarketClient
 
 CLOCK_START = 2_000_000_000
 ZERO_ADDRESS = "0x" + "00" * 20

@@ -26,8 +26,8 @@ from eth_utils import to_checksum_address
 from web3 import Web3
 from web3.exceptions import ContractLogicError
 
-from agents.abi import eas_abi
-from agents.history import BlockCursor, EventCodec, get_logs_chunked, to_hex32
+from agents.chain.abi import eas_abi
+from agents.knowledge.history import BlockCursor, EventCodec, get_logs_chunked, to_hex32
 from agents.protocol import ValidationScheme, schema_uid
 
 ZERO_ADDRESS = "0x" + "00" * 20

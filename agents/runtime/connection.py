@@ -7,10 +7,10 @@ import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from agents.abi import eas_abi, project_abi
-from agents.codec import ContractCodec
+from agents.chain.abi import eas_abi, project_abi
+from agents.chain.codec import ContractCodec
+from agents.chain.rpc import RPCClient
 from agents.protocol import Domain
-from agents.rpc import RPCClient
 from agents.runtime.feed import EventFeed
 
 
@@ -49,7 +49,7 @@ class Deployment:
 
     @classmethod
     def from_system(cls, system) -> "Deployment":
-        """From an Ape-deployed `agents.deployment.System`."""
+        """From an Ape-deployed `agents.deploy.system.System`."""
         market = system.market
         creation = market.creation_metadata  # Ape's record of the deploying transaction
         block = creation.block if creation is not None and creation.block is not None else 0

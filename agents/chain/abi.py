@@ -7,9 +7,8 @@ import json
 from functools import cache
 from pathlib import Path
 
-from agents.deployment import EAS_PACKAGE
-
-BUILD_MANIFEST = Path(__file__).resolve().parent.parent / ".build" / "__local__.json"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+EAS_PACKAGE = REPO_ROOT / "node_modules" / "@ethereum-attestation-service" / "eas-contracts"
 
 
 @cache
@@ -21,8 +20,15 @@ def project_abi(contract_name: str) -> list[dict]:
     return [entry.model_dump(mode="json", by_alias=True) for entry in container.contract_type.abi]
 
 
+def eas_artifact_json(name: str) -> dict:
+    """The compiled artifact of an EAS contract ("EAS" or "SchemaRegistry") shipped in the npm package."""
+    path = EAS_PACKAGE / "artifacts" / "contracts" / f"{name}.sol" / f"{name}.json"
+    if not path.exists():
+        raise FileNotFoundError(f"{path} is missing: run `make setup` to install the npm packages")
+    return json.loads(path.read_text())
+
+
 @cache
 def eas_abi(contract_name: str) -> list[dict]:
     """ABI of "EAS" or "SchemaRegistry" from the npm package's artifacts."""
-    path = EAS_PACKAGE / "artifacts" / "contracts" / f"{contract_name}.sol" / f"{contract_name}.json"
-    return json.loads(path.read_text())["abi"]
+    return eas_artifact_json(contract_name)["abi"]

@@ -10,16 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eth_abi import decode, encode
-from functools import lru_cache
-
 from eth_utils import keccak
-from eth_utils import to_checksum_address as _to_checksum_address
 
-
-@lru_cache(maxsize=1 << 16)
-def to_checksum_address(address: str) -> str:
-    """EIP-55 checksummed address, memoised: a market has few addresses and they recur in every event."""
-    return _to_checksum_address(address)
+from agents.protocol import to_checksum_address
 
 
 def abi_type(param: dict) -> str:

@@ -4,7 +4,7 @@ plan, execute and record, resumable at any point.
 The deployments file, `deployments/<network>.json`, is the record of one chain. It names every contract
 the market uses (address, transaction, block, constructor arguments, a hash of the compiled runtime code,
 `version()` where the contract has one), the schema UIDs the market registered, and a `deployment` object
-with exactly what `agents.connection.Deployment` needs, so that agents and simulations load it directly.
+with exactly what `agents.runtime.connection.Deployment` needs, so that agents and simulations load it directly.
 
 Every step is idempotent. A recorded contract is reused only if its compiled code is unchanged, its
 constructor arguments still hold and the chain really has that code at that address; otherwise it is
@@ -37,8 +37,9 @@ from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 
-from agents.connection import Deployment
-from agents.deployment import EAS_PACKAGE, REPO_ROOT, eas_artifact
+from agents.chain.abi import EAS_PACKAGE, REPO_ROOT
+from agents.deploy.system import eas_artifact
+from agents.runtime.connection import Deployment
 
 FORMAT = 1
 DEPLOYMENTS_DIR = REPO_ROOT / "deployments"
