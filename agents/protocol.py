@@ -318,19 +318,6 @@ def is_valid_reply(status: Status, message: Performative) -> bool:
     return find_transition(status, message) is not None
 
 
-# How each way of closing a deal appears as a scheme message.
-CLOSE_REASON_MESSAGE = {
-    CloseReason.CANCELLED: Performative.CANCEL_REQUEST,
-    CloseReason.COLLATERAL_MISSING: Performative.COLLATERAL_MISSING,
-    CloseReason.APPROVED: Performative.APPROVE,
-    CloseReason.VALIDATION_WINDOW_PASSED: Performative.SETTLE,
-    CloseReason.REJECTED: Performative.REJECT,
-    CloseReason.COMMENCEMENT_TIMEOUT: Performative.CLAIM_TIMEOUT,
-    CloseReason.COMPLETION_TIMEOUT: Performative.CLAIM_TIMEOUT,
-    CloseReason.PROVIDER_ABORTED: Performative.ABORT,
-}
-
-
 # ------------------------------------------------------------------------------------------------------
 # Messages: what the scheme's events say, as one agent's mailbox receives them.
 # ------------------------------------------------------------------------------------------------------

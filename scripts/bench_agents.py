@@ -38,9 +38,9 @@ LIVE = AgentConfig(agent_timeout=0.01, services_interval=0.25, max_reactions=50)
 async def _fund(connection: MarketConnection, keys) -> None:
     """Each agent approves the escrow and deposits a float, from its own key."""
     for key in keys:
-        actions = Agent("funding", Role.CLIENT, key, connection, policy=None).actions
-        await actions.approve_token()
-        await actions.deposit(500 * UNIT)
+        escrow = Agent("funding", Role.CLIENT, key, connection, policy=None).transactions
+        await escrow.approve_token()
+        await escrow.deposit(500 * UNIT)
 
 
 async def _trade(deployment: Deployment, url: str, keys, providers: int, seconds: float, rate: float,

@@ -14,10 +14,10 @@ from dataclasses import dataclass
 
 import pytest
 from eth_abi import decode as abi_decode
-from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 from hexbytes import HexBytes
 
+from agents.chain.scheme import Schema
 from agents.deploy.system import deploy_system
 from agents.testing.market_client import MarketClient
 from agents.protocol import Offer, Request, Status, ValidationScheme
@@ -310,16 +310,17 @@ def attestation_request(schema, recipient, data, ref=ZERO_BYTES32, expiration=0,
 
 
 def commencement(market, deal_id, recipient, **fields):
-    return attestation_request(market.commencementSchemaUID(), recipient, abi_encode(["bytes32"], [deal_id]), **fields)
+    data = Schema.COMMENCEMENT.encode((deal_id,))
+    return attestation_request(market.commencementSchemaUID(), recipient, data, **fields)
 
 
 def completion(market, deal_id, recipient, ref, result_hash=RESULT_HASH, **fields):
-    data = abi_encode(["bytes32", "bytes32", "string"], [deal_id, result_hash, "ipfs://result"])
+    data = Schema.COMPLETION.encode((deal_id, result_hash, "ipfs://result"))
     return attestation_request(market.completionSchemaUID(), recipient, data, ref=ref, **fields)
 
 
 def validation(market, deal_id, recipient, ref, approved, **fields):
-    data = abi_encode(["bytes32", "bool"], [deal_id, approved])
+    data = Schema.VALIDATION.encode((deal_id, approved))
     return attestation_request(market.validationSchemaUID(), recipient, data, ref=ref, **fields)
 
 

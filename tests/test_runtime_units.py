@@ -1,15 +1,27 @@
-"""The runtime's bookkeeping on its own: locks never commit capacity or funds twice, and dialogues accept
-exactly the scheme's valid replies (new, existing, duplicate, unidentified and invalid arrivals)."""
+"""The runtime's bookkeeping on its own: locks never commit capacity or funds twice, dialogues accept
+exactly the scheme's valid replies (new, existing, duplicate, unidentified and invalid arrivals), and the
+escrow book debits and credits what the market does."""
 
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
-from agents.protocol import Domain, Message, Offer, Performative, Request, SCHEME, Status, ValidationScheme, valid_replies
+from agents.policy import Arrival, Capacity, Dialogue, Reply, Role
+from agents.protocol import (
+    SCHEME,
+    Domain,
+    Message,
+    Offer,
+    Performative,
+    Request,
+    Status,
+    ValidationScheme,
+    valid_replies,
+)
 from agents.runtime.dialogues import Dialogues
+from agents.runtime.escrow import EscrowBook, deadline_duties
 from agents.runtime.locks import Locks, LockUnavailable
-from agents.policy import Arrival, Capacity, Role
 
 TOTAL = Capacity(cores=8, ram_bytes=64, gpus=1)
 FUNDS = 100
@@ -122,3 +134,83 @@ def test_scheme_table_is_complete_and_consistent():
             assert any(t.timing.value == "after" for t in replies), f"{status} has no move after its deadline"
     # Every transition's targets are statuses the contract has.
     assert all(target in Status for t in SCHEME for target in t.targets)
+
+
+# --- the escrow book ------------------------------------------------------------------------------------
+
+PRICE, COLLATERAL = 9, 1
+
+
+def _agreed(me_role: Role, me: str, status: Status) -> tuple[EscrowBook, Dialogue]:
+    """A book of `me` that holds its side of an agreed deal, and the deal moved on to `status`."""
+    book = EscrowBook(me, me_role, Locks(capacity=TOTAL, funds=FUNDS))
+    dialogue = Dialogue(DEAL, me_role, DOMAIN, request=REQUEST, provider=PROVIDER, price=PRICE, collateral=COLLATERAL,
+                        status=Status.AGREED)
+    assert book.apply(dialogue, _message(Performative.ACCEPT, 1, {"status": int(Status.AGREED)}))
+    dialogue.status = status
+    return book, dialogue
+
+
+@pytest.mark.parametrize("status, client_gets, provider_gets", [
+    (Status.SETTLED, 0, PRICE + COLLATERAL),  # approved, or the validation window passed: the provider
+    (Status.SLASHED, PRICE + COLLATERAL, 0),  # rejected, timed out or aborted: the client
+])
+def test_escrow_book_credits_the_party_a_closing_favours(status, client_gets, provider_gets):
+    for role, me, gets, side in ((Role.CLIENT, CLIENT, client_gets, PRICE),
+                                 (Role.PROVIDER, PROVIDER, provider_gets, COLLATERAL)):
+        book, dialogue = _agreed(role, me, status)
+        assert book.locks.funds == FUNDS - side and dialogue.my_locked == side  # agreeing debits its side
+        assert book.apply(dialogue, _message(Performative.SETTLE, 2, {"outcome": int(status)}))
+        assert book.locks.funds == FUNDS - side + gets
+        assert not book.locks.keys  # nothing stays held for a closed deal
+
+
+def test_escrow_book_refunds_whoever_funded_an_unfunded_deal():
+    # The provider accepted a counter-offer it could not cover: only the client's payment is locked.
+    for role, me, locked in ((Role.CLIENT, CLIENT, PRICE), (Role.PROVIDER, PROVIDER, 0)):
+        book = EscrowBook(me, role, Locks(capacity=TOTAL, funds=FUNDS))
+        dialogue = Dialogue(DEAL, role, DOMAIN, request=REQUEST, provider=PROVIDER, price=PRICE,
+                            collateral=COLLATERAL, status=Status.AWAITING_COLLATERAL)
+        assert book.apply(dialogue, _message(Performative.ACCEPT, 1, {"status": int(dialogue.status)}))
+        assert book.locks.funds == FUNDS - locked
+        dialogue.status = Status.UNFUNDED
+        book.apply(dialogue, _message(Performative.COLLATERAL_MISSING, 2, {"outcome": int(Status.UNFUNDED)}))
+        assert book.locks.funds == FUNDS
+
+
+def test_escrow_book_holds_for_replies_and_forgets_deals_won_by_others():
+    book = EscrowBook(PROVIDER, Role.PROVIDER, Locks(capacity=TOTAL, funds=FUNDS))
+    offer = Offer(DEAL, PROVIDER, PRICE, COLLATERAL, 500, 0)
+    book.hold_for(Reply(Performative.OFFER, DEAL, offer=offer, capacity=Capacity(cores=2)))
+    assert book.locks.free_funds == FUNDS - COLLATERAL and book.locks.free_capacity.cores == TOTAL.cores - 2
+    with pytest.raises(LockUnavailable):
+        book.hold_for(Reply(Performative.OFFER, KEYS[1], offer=offer, capacity=Capacity(cores=7)))
+    # Another provider's offer was accepted: the hold goes and the deal is not this agent's.
+    dialogue = Dialogue(DEAL, Role.PROVIDER, DOMAIN, request=REQUEST, provider=STRANGER, price=PRICE,
+                        collateral=COLLATERAL, status=Status.AGREED)
+    assert not book.apply(dialogue, _message(Performative.ACCEPT, 1, {"status": int(Status.AGREED)}))
+    assert book.locks.free_funds == FUNDS and not book.locks.keys
+
+
+def test_escrow_book_rebuilds_from_the_balance_and_open_deals():
+    book = EscrowBook(PROVIDER, Role.PROVIDER, Locks(capacity=TOTAL, funds=0))
+    dialogue = Dialogue(DEAL, Role.PROVIDER, DOMAIN, request=REQUEST, provider=PROVIDER, price=PRICE,
+                        collateral=COLLATERAL, status=Status.COMMENCED, capacity=Capacity(cores=3))
+    book.rebuild(FUNDS - COLLATERAL, [dialogue])
+    # The balance read already excludes the collateral: not debited twice; the job's cores stay held.
+    assert book.locks.free_funds == FUNDS - COLLATERAL and dialogue.my_locked == COLLATERAL
+    assert book.locks.free_capacity.cores == TOTAL.cores - 3
+
+
+def test_deadline_duties_go_to_the_party_that_gains():
+    def duties(me, status):
+        dialogue = Dialogue(DEAL, Role.CLIENT, DOMAIN, request=REQUEST, provider=PROVIDER, status=status,
+                            deadline=100)
+        assert deadline_duties(me, [dialogue], now=101) == []  # one second of margin
+        return [reply.performative for reply in deadline_duties(me, [dialogue], now=102)]
+
+    assert duties(CLIENT, Status.AGREED) == duties(CLIENT, Status.COMMENCED) == [Performative.CLAIM_TIMEOUT]
+    assert duties(PROVIDER, Status.COMPLETED) == [Performative.SETTLE]
+    assert duties(CLIENT, Status.AWAITING_COLLATERAL) == [Performative.COLLATERAL_MISSING]
+    assert duties(PROVIDER, Status.AWAITING_PAYMENT) == [Performative.COLLATERAL_MISSING]
+    assert duties(PROVIDER, Status.AGREED) == duties(CLIENT, Status.COMPLETED) == []

@@ -26,6 +26,7 @@ from web3.exceptions import BlockNotFound, Web3RPCError
 
 from agents.chain.abi import eas_abi, project_abi
 from agents.chain.codec import abi_type
+from agents.chain.scheme import MARKET_EVENTS
 from agents.protocol import CloseReason, Domain, Offer, Request, Status, typed_hash
 
 
@@ -171,8 +172,6 @@ class BlockTimes:
 # ------------------------------------------------------------------------------------------------------
 # The history
 # ------------------------------------------------------------------------------------------------------
-
-MARKET_EVENTS = ("Requested", "Offered", "OfferCancelled", "Accepted", "Funded", "Commenced", "Completed", "Closed")
 
 SCHEMA_NAMES = ("commencement", "completion", "validation")
 

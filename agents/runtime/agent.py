@@ -22,11 +22,12 @@ from eth_account.signers.local import LocalAccount
 from agents.chain.rpc import RPCError, RPCUnavailable
 from agents.policy import Arrival, Capacity, Context, Dialogue, LocalState, Notice, NoticeKind, Reply, Role
 from agents.protocol import Message, Performative, Status, is_valid_reply
-from agents.runtime.actions import MarketActions
 from agents.runtime.connection import MarketConnection
 from agents.runtime.dialogues import Dialogues
+from agents.runtime.escrow import EscrowBook, deadline_duties
 from agents.runtime.locks import Locks, LockUnavailable
 from agents.runtime.outbox import Outbox, SentTransaction
+from agents.runtime.transactions import MarketTransactions
 from agents.runtime.verification import Verifier
 
 log = logging.getLogger(__name__)
@@ -92,24 +93,13 @@ class Agent:
         deployment = connection.deployment
         self.outbox = Outbox(connection.rpc, account, deployment.chain_id, connection.feed.fees, self._on_receipt,
                              on_failure=self._on_refused, mode=self.config.sending)
-        self.actions = MarketActions(
-            outbox=self.outbox,
-            market=deployment.market,
-            eas=deployment.eas,
-            token=deployment.token,
-            market_codec=connection.market_codec,
-            eas_codec=connection.eas_codec,
-            token_codec=connection.token_codec,
-            domain=connection.domain,
-            commencement_schema=bytes.fromhex(deployment.commencement_schema[2:]),
-            completion_schema=bytes.fromhex(deployment.completion_schema[2:]),
-            validation_schema=bytes.fromhex(deployment.validation_schema[2:]),
-        )
+        self.transactions = MarketTransactions.open(connection, self.outbox)
         self.verifier = Verifier(
             connection.rpc, deployment.market, deployment.eas, connection.market_codec, connection.eas_codec
         )
         self.dialogues = Dialogues(role, connection.domain)
         self.locks = Locks(capacity=capacity)
+        self.escrow = EscrowBook(account.address, role, self.locks)
         self.latency = Latency()
         self.mailbox: asyncio.Queue | None = None
         self.failed_transactions: list[SentTransaction] = []
@@ -152,13 +142,11 @@ class Agent:
         feed = self.connection.feed
         self.mailbox = feed.subscribe(self.concerns)
         await self.outbox.sync_nonce()
-        self.locks.funds = await self.escrow_balance()
+        balance = await self.escrow_balance()
         for message in await feed.history(self.connection.deployment.block):
             if self.concerns(message):
                 self.dialogues.update(message)
-        for dialogue in self.dialogues.open():
-            # The balance just read already excludes what open deals hold.
-            self._settle_locks(dialogue, already_debited=True)
+        self.escrow.rebuild(balance, self.dialogues.open())
         await self.keep_obligations()
 
     async def keep_obligations(self) -> None:
@@ -247,9 +235,9 @@ class Agent:
                     log.debug("%s: ignored %s for a deal in state %s", self.name, message.performative,
                               dialogue.status.name if dialogue else "?")
                 return
-            self._on_transition(dialogue, message)
-            if dialogue.deal_id not in self.dialogues.by_id:
-                return  # the deal went to someone else
+            if not self.escrow.apply(dialogue, message):
+                del self.dialogues.by_id[dialogue.deal_id]  # the deal went to another provider
+                return
             perception = await self.perceive(dialogue, message)
             self.latency.mark("perceived", message.received_at)
             await self._answer(dialogue, message, perception)
@@ -305,7 +293,7 @@ class Agent:
             await self.keep_obligations()
             for reply in self.policy.act(context):
                 await self.send(reply)
-            for reply in self._deadline_duties(context.now):
+            for reply in deadline_duties(self.address, self.dialogues.open(), context.now):
                 await self.send(reply)
         except (RPCUnavailable, RPCError) as error:  # the node is unreachable or refused: retried next act
             self.errors.append(f"{type(error).__name__}: {error}")
@@ -314,24 +302,6 @@ class Agent:
             self.errors.append(f"{type(error).__name__}: {error}")
             log.exception("%s: act failed", self.name)
         self._forget_expired_requests(context.now)
-
-    def _deadline_duties(self, now: int) -> list[Reply]:
-        """After a deadline anyone may move a deal on; an agent does it when it is the party that gains."""
-        replies = []
-        for dialogue in self.dialogues.open():
-            # One second of margin: the transaction's block must be strictly after the deadline.
-            if dialogue.deadline is None or now <= dialogue.deadline + 1:
-                continue
-            status, me = dialogue.status, self.address
-            if status in (Status.AGREED, Status.COMMENCED) and me == dialogue.client:
-                replies.append(Reply(Performative.CLAIM_TIMEOUT, dialogue.deal_id))
-            elif status == Status.COMPLETED and me == dialogue.provider:
-                replies.append(Reply(Performative.SETTLE, dialogue.deal_id))
-            elif status == Status.AWAITING_COLLATERAL and me == dialogue.client:
-                replies.append(Reply(Performative.COLLATERAL_MISSING, dialogue.deal_id))
-            elif status == Status.AWAITING_PAYMENT and me == dialogue.provider:
-                replies.append(Reply(Performative.COLLATERAL_MISSING, dialogue.deal_id))
-        return replies
 
     def _forget_expired_requests(self, now: int) -> None:
         """Requests nobody agreed on before their deadline are over: drop them and their locks."""
@@ -385,7 +355,7 @@ class Agent:
                 log.debug("%s: %s is not a valid reply in %s", self.name, reply.performative, dialogue.status.name)
                 return None
         try:
-            self._hold_for(reply)
+            self.escrow.hold_for(reply)
         except LockUnavailable as refused:
             log.debug("%s: %s refused by locks: %s", self.name, reply.performative, refused)
             return None
@@ -393,7 +363,7 @@ class Agent:
         if dialogue is not None:
             dialogue.in_flight.add(reply.performative)
         try:
-            sent = await self._submit(reply, dialogue, trigger_at)
+            sent = await self.transactions.send(reply, dialogue, trigger_at)
         except BaseException:
             if dialogue is not None:
                 dialogue.in_flight.discard(reply.performative)
@@ -404,101 +374,7 @@ class Agent:
         self.after_send(reply, sent)
         return sent
 
-    def _hold_for(self, reply: Reply) -> None:
-        p = reply.performative
-        if p == Performative.REQUEST:
-            self.locks.hold(reply.deal_id, funds=reply.request.max_price)
-        elif p == Performative.OFFER and reply.offer.provider == self.address:
-            self.locks.hold(reply.deal_id, capacity=reply.capacity, funds=reply.offer.collateral)
-        elif p == Performative.ACCEPT and self.role == Role.CLIENT:
-            self.locks.hold(reply.deal_id, funds=reply.offer.price)
-        elif p == Performative.ACCEPT and self.role == Role.PROVIDER:
-            self.locks.hold(reply.deal_id, capacity=reply.capacity, funds=reply.offer.collateral)
-
-    async def _submit(self, reply: Reply, dialogue: Dialogue | None, trigger_at) -> SentTransaction:
-        p, a, deal_id = reply.performative, self.actions, reply.deal_id
-        if p == Performative.REQUEST:
-            return await a.request(reply.request, reply.spec_uri, reply.invited, trigger_at)
-        if p == Performative.CANCEL_REQUEST:
-            return await a.cancel_request(dialogue.request, deal_id, trigger_at)
-        if p == Performative.OFFER:
-            sent, _ = await a.offer(reply.offer, trigger_at)
-            return sent
-        if p == Performative.CANCEL_OFFER:
-            return await a.cancel_offer(reply.offer, trigger_at)
-        if p == Performative.ACCEPT:
-            return await a.accept(dialogue.request, reply.offer, reply.signature, trigger_at)
-        if p == Performative.FUND:
-            return await a.fund(deal_id, trigger_at)
-        if p == Performative.COLLATERAL_MISSING:
-            return await a.collateral_missing(deal_id, trigger_at)
-        if p == Performative.COMMENCE:
-            return await a.commence(deal_id, dialogue.client, trigger_at)
-        if p == Performative.COMPLETE:
-            return await a.complete(
-                deal_id, dialogue.client, dialogue.commencement_uid, reply.result_hash, reply.result_uri, trigger_at
-            )
-        if p in (Performative.APPROVE, Performative.REJECT):
-            return await a.validate(
-                deal_id, dialogue.provider, dialogue.completion_uid, p == Performative.APPROVE, trigger_at
-            )
-        if p == Performative.SETTLE:
-            return await a.settle(deal_id, trigger_at)
-        if p == Performative.CLAIM_TIMEOUT:
-            return await a.claim_timeout(deal_id, trigger_at)
-        if p == Performative.ABORT:
-            return await a.abort(deal_id, trigger_at)
-        raise ValueError(f"cannot send {p}")
-
     # --- bookkeeping --------------------------------------------------------------------------------
-
-    def _on_transition(self, dialogue: Dialogue, message: Message) -> None:
-        """Mirror on-chain escrow movements in the locks, so funds are never counted twice."""
-        me = self.address
-        if message.performative in (Performative.ACCEPT, Performative.FUND):
-            if self.role == Role.PROVIDER and me != dialogue.provider:
-                # Another provider won the deal: nothing of ours is committed to it any more.
-                self.locks.release(dialogue.deal_id)
-                del self.dialogues.by_id[dialogue.deal_id]
-                return
-            self._settle_locks(dialogue)
-        if dialogue.status.is_terminal:
-            self.locks.funds += self._credit_on_close(dialogue)
-            self.locks.release(dialogue.deal_id)
-
-    def _settle_locks(self, dialogue: Dialogue, already_debited: bool = False) -> None:
-        """Once a deal exists on chain, its funds sit in the deal rather than in the agent's available
-        balance: the negotiation's funds hold becomes a debit, and only capacity stays held."""
-        self.locks.release(dialogue.deal_id)
-        locked = self._locked_side(dialogue)
-        if locked > dialogue.my_locked:
-            if not already_debited:
-                self.locks.funds -= locked - dialogue.my_locked
-            dialogue.my_locked = locked
-        if self.address == dialogue.provider and dialogue.capacity != Capacity():
-            self.locks.hold(dialogue.deal_id, capacity=dialogue.capacity)
-
-    def _locked_side(self, dialogue: Dialogue) -> int:
-        status = dialogue.status
-        if status == Status.NONE or status.is_terminal:
-            return dialogue.my_locked
-        if self.address == dialogue.client and status != Status.AWAITING_PAYMENT:
-            return dialogue.price or 0
-        if self.address == dialogue.provider and status != Status.AWAITING_COLLATERAL:
-            return dialogue.collateral or 0
-        return 0
-
-    def _credit_on_close(self, dialogue: Dialogue) -> int:
-        """What closing the deal returned to this agent's available balance."""
-        me, status = self.address, dialogue.status
-        both = (dialogue.price or 0) + (dialogue.collateral or 0)
-        if status == Status.SETTLED:
-            return both if me == dialogue.provider else 0
-        if status == Status.SLASHED:
-            return both if me == dialogue.client else 0
-        if status == Status.UNFUNDED:
-            return dialogue.my_locked
-        return 0
 
     def _on_refused(self, sent: SentTransaction) -> None:
         """The node refused a pipelined transaction: forget it was sent, so obligations send it again."""

@@ -17,8 +17,8 @@ import aiohttp
 
 from agents.chain.codec import ContractCodec
 from agents.chain.rpc import RPCClient, RPCError
+from agents.chain.scheme import message_from_event
 from agents.protocol import Message
-from agents.runtime.messages import message_from_event
 from agents.runtime.outbox import FeeSchedule
 
 log = logging.getLogger(__name__)

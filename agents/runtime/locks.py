@@ -40,13 +40,16 @@ class Locks:
 
     def hold(self, key: bytes, capacity: Capacity = Capacity(), funds: int = 0) -> None:
         """Reserve capacity and funds under `key`, all or nothing. Holding a key twice replaces it."""
-        previous_capacity = self._capacity_held.pop(key, Capacity())
-        previous_funds = self._funds_held.pop(key, 0)
+        previous = (self._capacity_held.pop(key, Capacity()), self._funds_held.pop(key, 0))
         if not self.can_hold(capacity, funds):
-            self._capacity_held[key], self._funds_held[key] = previous_capacity, previous_funds
+            self._put(key, *previous)
             raise LockUnavailable(
                 f"need {capacity} and {funds} funds; free: {self.free_capacity} and {self.free_funds}"
             )
+        self._put(key, capacity, funds)
+
+    def _put(self, key: bytes, capacity: Capacity, funds: int) -> None:
+        # Only what is non-zero is recorded, so that `holds` and `keys` name real reservations.
         if capacity != Capacity():
             self._capacity_held[key] = capacity
         if funds:

@@ -38,6 +38,7 @@ from agents.roles.client import QueuedJob
 from agents.runtime.agent import Agent, AgentConfig
 from agents.runtime.connection import Deployment, MarketConnection
 from agents.runtime.outbox import Outbox
+from agents.runtime.transactions import MarketTransactions
 from agents.simulation.proxy import FaultyRPCProxy
 from agents.simulation.scenario import ClientGroup, ProviderGroup, Scenario
 from agents.strategies.adversarial import (
@@ -276,10 +277,9 @@ class MarketModel:
                 continue
             outbox = Outbox(self.direct, spec.key, self.deployment.chain_id, self.connection.feed.fees,
                             mode="awaited")
-            await outbox.send(self.deployment.token, token_codec.encode_call("approve", self.deployment.market,
-                              2**256 - 1), 80_000, kind="approve")
-            await outbox.send(self.deployment.market, self.connection.market_codec.encode_call(
-                "deposit", self.deployment.token, amount), 150_000, kind="deposit")
+            escrow = MarketTransactions.open(self.connection, outbox)
+            await escrow.approve_token()
+            await escrow.deposit(amount)
         await self.mine()
 
     async def _register_providers(self, web3: Web3) -> None:

@@ -1,19 +1,29 @@
-"""One account's handle on a deployed market: every scheme message as a method.
+"""One account's handle on a deployed market, through Ape: every scheme message as a method, for tests.
 
-Attestations go to EAS directly (the agent is the attester; EAS calls the market as resolver), so this is
-where the attestation payloads are encoded for the market's three schemas.
+Function names, call arguments and attestation payloads come from the scheme's message table
+(`agents.chain.scheme.MESSAGES`), as the agents' own transactions do. Attestations go to EAS directly
+(the account is the attester; EAS calls the market as resolver).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eth_abi import encode
-
+from agents.chain.scheme import MESSAGES
 from agents.deploy.system import System
-from agents.protocol import Domain, Offer, Request, Status, typed_hash, typed_message
+from agents.policy import Reply
+from agents.protocol import Domain, Offer, Performative, Request, Status, typed_hash, typed_message
 
-ZERO_BYTES32 = b"\x00" * 32
+
+@dataclass(frozen=True)
+class DealFacts:
+    """What a message's payload reads from its deal (`agents.chain.scheme.Deal`), as a test knows it."""
+
+    request: Request | None = None
+    client: str | None = None
+    provider: str | None = None
+    commencement_uid: bytes | None = None
+    completion_uid: bytes | None = None
 
 
 @dataclass
@@ -28,6 +38,18 @@ class MarketClient:
     @property
     def domain(self) -> Domain:
         return Domain(chain_id=self.market.provider.chain_id, market=self.market.address)
+
+    def _call(self, reply: Reply, deal: DealFacts | None = None):
+        spec = MESSAGES[reply.performative]
+        return getattr(self.market, spec.function)(*spec.payload(reply, deal), sender=self.account)
+
+    def _attest(self, reply: Reply, deal: DealFacts):
+        """(receipt, attestation uid)."""
+        spec = MESSAGES[reply.performative]
+        schema_uid = getattr(self.market, spec.schema.uid_view)()
+        receipt = self.system.eas.attest(spec.attestation(reply, deal, schema_uid), sender=self.account)
+        uid = bytes(receipt.decode_logs(self.system.eas.Attested)[0].uid)
+        return receipt, uid
 
     # --- escrow -------------------------------------------------------------------------------------
 
@@ -44,10 +66,10 @@ class MarketClient:
         return typed_hash(self.domain, request)
 
     def request(self, request: Request, spec_uri: str, invited: tuple[str, ...] = ()):
-        return self.market.request(request.as_tuple(), spec_uri, list(invited), sender=self.account)
+        return self._call(Reply(Performative.REQUEST, request=request, spec_uri=spec_uri, invited=tuple(invited)))
 
     def cancel_request(self, request: Request):
-        return self.market.cancelRequest(request.as_tuple(), sender=self.account)
+        return self._call(Reply(Performative.CANCEL_REQUEST, self.deal_id(request)), DealFacts(request=request))
 
     def sign(self, offer: Offer) -> bytes:
         signature = self.account.sign_message(typed_message(self.domain, offer))
@@ -55,50 +77,44 @@ class MarketClient:
 
     def offer(self, offer: Offer, signature: bytes | None = None):
         signature = signature if signature is not None else self.sign(offer)
-        return self.market.offer(offer.as_tuple(), signature, sender=self.account)
+        return self._call(Reply(Performative.OFFER, offer.deal_id, offer=offer, signature=signature))
 
     def cancel_offer(self, offer: Offer):
-        return self.market.cancelOffer(offer.as_tuple(), sender=self.account)
+        return self._call(Reply(Performative.CANCEL_OFFER, offer.deal_id, offer=offer))
 
     def accept(self, request: Request, offer: Offer, signature: bytes):
-        return self.market.accept(request.as_tuple(), offer.as_tuple(), signature, sender=self.account)
+        reply = Reply(Performative.ACCEPT, offer.deal_id, offer=offer, signature=signature)
+        return self._call(reply, DealFacts(request=request))
 
     def fund(self, deal_id: bytes):
-        return self.market.fund(deal_id, sender=self.account)
+        return self._call(Reply(Performative.FUND, deal_id))
 
     def collateral_missing(self, deal_id: bytes):
-        return self.market.collateralMissing(deal_id, sender=self.account)
+        return self._call(Reply(Performative.COLLATERAL_MISSING, deal_id))
 
     # --- attestations (through EAS) -----------------------------------------------------------------
 
-    def _attest(self, schema: bytes, recipient: str, ref_uid: bytes, data: bytes):
-        request = (schema, (recipient, 0, False, ref_uid, data, 0))
-        receipt = self.system.eas.attest(request, sender=self.account)
-        uid = bytes(receipt.decode_logs(self.system.eas.Attested)[0].uid)
-        return receipt, uid
-
     def attest_commencement(self, deal_id: bytes, client: str):
-        data = encode(["bytes32"], [deal_id])
-        return self._attest(self.market.commencementSchemaUID(), client, ZERO_BYTES32, data)
+        return self._attest(Reply(Performative.COMMENCE, deal_id), DealFacts(client=client))
 
     def attest_completion(self, deal_id: bytes, client: str, ref_uid: bytes, result_hash: bytes, result_uri: str):
-        data = encode(["bytes32", "bytes32", "string"], [deal_id, result_hash, result_uri])
-        return self._attest(self.market.completionSchemaUID(), client, ref_uid, data)
+        reply = Reply(Performative.COMPLETE, deal_id, result_hash=result_hash, result_uri=result_uri)
+        return self._attest(reply, DealFacts(client=client, commencement_uid=ref_uid))
 
     def attest_validation(self, deal_id: bytes, provider: str, ref_uid: bytes, approved: bool):
-        data = encode(["bytes32", "bool"], [deal_id, approved])
-        return self._attest(self.market.validationSchemaUID(), provider, ref_uid, data)
+        reply = Reply(Performative.APPROVE if approved else Performative.REJECT, deal_id)
+        return self._attest(reply, DealFacts(provider=provider, completion_uid=ref_uid))
 
     # --- termination --------------------------------------------------------------------------------
 
     def settle(self, deal_id: bytes):
-        return self.market.settle(deal_id, sender=self.account)
+        return self._call(Reply(Performative.SETTLE, deal_id))
 
     def claim_timeout(self, deal_id: bytes):
-        return self.market.claimTimeout(deal_id, sender=self.account)
+        return self._call(Reply(Performative.CLAIM_TIMEOUT, deal_id))
 
     def abort(self, deal_id: bytes):
-        return self.market.abort(deal_id, sender=self.account)
+        return self._call(Reply(Performative.ABORT, deal_id))
 
     # --- views --------------------------------------------------------------------------------------
 
