@@ -35,6 +35,9 @@ class ClientAgent(Agent):
         self.judged: set[bytes] = set()  # deals whose delivered result this agent has judged
         self._nonce = 0
 
+    def takes_part(self, requested: dict) -> bool:
+        return requested["request"]["client"] == self.address  # its own requests
+
     def _next_nonce(self) -> int:
         """Request nonces count up, continuing above every request of this client on chain (a restarted
         client must not rebuild an id it already used), so runs are reproducible."""

@@ -36,6 +36,15 @@ class ProviderAgent(Agent):
         self.considered: set[bytes] = set()  # requests this agent's policy has seen
         self.finished: dict[bytes, Notice] = {}  # job outcomes, kept until the deal closes
 
+    def takes_part(self, requested: dict) -> bool:
+        """Requests it could serve: others' requests in the market's token, broadcast or addressed to it."""
+        request, invited = requested["request"], requested["invited"]
+        return (
+            request["client"] != self.address
+            and request["token"] == self.connection.deployment.token
+            and (not invited or self.address in invited)  # addressed to others: not ours to answer
+        )
+
     async def perceive(self, dialogue: Dialogue, message: Message) -> dict:
         perception = await super().perceive(dialogue, message)
         if message.performative == Performative.REQUEST:

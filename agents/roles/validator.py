@@ -22,6 +22,9 @@ class ValidatorAgent(Agent):
         self.running: set[bytes] = set()
         self.verdicts: dict[bytes, Notice] = {}
 
+    def takes_part(self, requested: dict) -> bool:
+        return requested["request"]["validator"] == self.address  # the requests that name it
+
     async def perceive(self, dialogue: Dialogue, message: Message) -> dict:
         if message.performative == Performative.COMPLETE and dialogue.judge == self.address:
             self._start(dialogue)

@@ -15,16 +15,18 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 
 from agents.chain.rpc import RPCError, RPCUnavailable
-from agents.policy import Arrival, Capacity, Context, Dialogue, LocalState, Notice, NoticeKind, Reply, Role
+from agents.policy import Arrival, Capacity, Context, Dialogue, Notice, NoticeKind, Reply, Role
 from agents.protocol import Message, Performative, Status, is_valid_reply
 from agents.runtime.connection import MarketConnection
+from agents.runtime.context import ContextSources
 from agents.runtime.dialogues import Dialogues
 from agents.runtime.escrow import EscrowBook, deadline_duties
+from agents.runtime.latency import Latency
 from agents.runtime.locks import Locks, LockUnavailable
 from agents.runtime.outbox import Outbox, SentTransaction
 from agents.runtime.transactions import MarketTransactions
@@ -40,22 +42,6 @@ class AgentConfig:
     max_reactions: int = 100  # messages handled per turn before acting again
     verify_every_message: bool = False  # run the verification actions on every deal message
     sending: str = "pipelined"  # how the outbox submits: "pipelined", "awaited" or "deferred" (Outbox.send)
-
-
-@dataclass
-class Latency:
-    """Event-to-transaction latencies in seconds: from the feed delivering the message that called for a
-    reply to the node accepting the reply's transaction."""
-
-    samples: list[float] = field(default_factory=list)  # to the transaction leaving for the node
-    stages: dict[str, list[float]] = field(default_factory=dict)  # to each step of the reaction
-
-    def mark(self, stage: str, since: float) -> None:
-        self.stages.setdefault(stage, []).append(time.perf_counter() - since)
-
-    def record(self, sent: SentTransaction) -> None:
-        if sent.trigger_at is not None:
-            self.samples.append(sent.sent_at - sent.trigger_at)
 
 
 class Agent:
@@ -84,12 +70,7 @@ class Agent:
         self.connection = connection
         self.policy = policy
         self.config = config or AgentConfig()
-        self.hardware = hardware
-        self.global_state_source = global_state_source
-        self.reputation = reputation
-        self.region = region
-        self.directory = directory  # () -> live provider listings, for choosing whom to address
-        self.client_reputation = client_reputation
+        self.sources = ContextSources(hardware, region, global_state_source, reputation, directory, client_reputation)
         deployment = connection.deployment
         self.outbox = Outbox(connection.rpc, account, deployment.chain_id, connection.feed.fees, self._on_receipt,
                              on_failure=self._on_refused, mode=self.config.sending)
@@ -116,23 +97,15 @@ class Agent:
         return self.account.address
 
     def concerns(self, message: Message) -> bool:
-        """Whether a message belongs in this agent's mailbox: its own deals, and the requests it could
-        serve (providers) or is named validator of."""
+        """Whether a message belongs in this agent's mailbox: the messages of its own deals, and the
+        requests its role takes part in."""
         if message.deal_id in self.dialogues.by_id:
             return True
-        if message.performative != Performative.REQUEST:
-            return False
-        request = message.args["request"]
-        if self.role == Role.CLIENT:
-            return request["client"] == self.address
-        if self.role == Role.VALIDATOR:
-            return request["validator"] == self.address
-        invited = message.args["invited"]
-        return (
-            request["client"] != self.address
-            and request["token"] == self.connection.deployment.token
-            and (not invited or self.address in invited)  # addressed to others: not ours to answer
-        )
+        return message.performative == Performative.REQUEST and self.takes_part(message.args)
+
+    def takes_part(self, requested: dict) -> bool:
+        """Whether this agent takes part in a request (the `Requested` event's arguments). Roles override."""
+        return False
 
     # --- lifecycle ----------------------------------------------------------------------------------
 
@@ -301,14 +274,8 @@ class Agent:
         except Exception as error:  # noqa: BLE001 - reported, the loop goes on
             self.errors.append(f"{type(error).__name__}: {error}")
             log.exception("%s: act failed", self.name)
-        self._forget_expired_requests(context.now)
-
-    def _forget_expired_requests(self, now: int) -> None:
-        """Requests nobody agreed on before their deadline are over: drop them and their locks."""
-        for deal_id, dialogue in list(self.dialogues.by_id.items()):
-            if dialogue.status == Status.NONE and dialogue.request and now > dialogue.request.offer_deadline:
-                self.locks.release(deal_id)
-                del self.dialogues.by_id[deal_id]
+        for deal_id in self.dialogues.drop_expired_requests(context.now):
+            self.locks.release(deal_id)
 
     # --- context ------------------------------------------------------------------------------------
 
@@ -316,30 +283,9 @@ class Agent:
         return self.connection.feed.now()
 
     async def context(self, dialogue: Dialogue | None, message, perception: dict | None = None) -> Context:
-        global_state = None
-        if self.global_state_source is not None:
-            global_state = self.global_state_source.snapshot(self.now())
-        open_dialogues = self.dialogues.open()
-        return Context(
-            role=self.role,
-            me=self.address,
-            now=self.now(),
-            dialogue=dialogue,
-            parallel=tuple(d for d in open_dialogues if d is not dialogue),
-            local=LocalState(
-                hardware=self.hardware,
-                free_capacity=self.locks.free_capacity,
-                free_funds=self.locks.free_funds,
-                open_deals=sum(1 for d in open_dialogues if d.status != Status.NONE),
-                region=self.region,
-            ),
-            global_state=global_state,
-            reputation=self.reputation,
-            directory=self.directory,
-            client_reputation=self.client_reputation,
-            spec=dialogue.spec if dialogue is not None else None,
-            perception=perception or (message.payload if isinstance(message, Notice) else {}),
-        )
+        perception = perception or (message.payload if isinstance(message, Notice) else {})
+        return self.sources.context(self.role, self.address, self.now, dialogue, self.dialogues.open(), self.locks,
+                                    perception)
 
     # --- send ---------------------------------------------------------------------------------------
 
@@ -367,8 +313,7 @@ class Agent:
         except BaseException:
             if dialogue is not None:
                 dialogue.in_flight.discard(reply.performative)
-            if reply.performative in (Performative.REQUEST, Performative.OFFER):
-                self.locks.release(reply.deal_id)  # what was held for a message that never left
+            self.escrow.release_unsent(reply.performative, reply.deal_id)
             raise
         self.latency.record(sent)
         self.after_send(reply, sent)
@@ -387,8 +332,7 @@ class Agent:
             dialogue = self.dialogues.get(sent.deal_id) if sent.deal_id else None
             if dialogue is not None:
                 dialogue.in_flight.discard(Performative(sent.kind))
-                if sent.kind in (Performative.REQUEST.value, Performative.OFFER.value):
-                    self.locks.release(sent.deal_id)
+                self.escrow.release_unsent(Performative(sent.kind), sent.deal_id)
             if self.mailbox is not None:
                 self.notify(Notice(NoticeKind.TX_FAILED, sent.deal_id, {"kind": sent.kind, "tx": sent.tx_hash},
                                    time.perf_counter()))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agents.policy import Arrival, Dialogue, Role
-from agents.protocol import Domain, Message, Performative
+from agents.protocol import Domain, Message, Performative, Status
 
 
 @dataclass
@@ -41,3 +41,11 @@ class Dialogues:
             arrival = dialogue.apply(message)
         self.counts[arrival] += 1
         return dialogue, arrival
+
+    def drop_expired_requests(self, now: int) -> list[bytes]:
+        """Requests nobody agreed on before their offer deadline are over: drop them, return their ids."""
+        expired = [deal_id for deal_id, d in self.by_id.items()
+                   if d.status == Status.NONE and d.request and now > d.request.offer_deadline]
+        for deal_id in expired:
+            del self.by_id[deal_id]
+        return expired

@@ -35,6 +35,11 @@ class EscrowBook:
         elif p == Performative.ACCEPT and self.role == Role.PROVIDER:
             locks.hold(reply.deal_id, capacity=reply.capacity, funds=reply.offer.collateral)
 
+    def release_unsent(self, performative: Performative, deal_id: bytes) -> None:
+        """A request or offer that never reached the chain (refused, or not sent) holds nothing any more."""
+        if performative in (Performative.REQUEST, Performative.OFFER):
+            self.locks.release(deal_id)
+
     def apply(self, dialogue: Dialogue, message: Message) -> bool:
         """Mirror the escrow movement of a message the dialogue just applied. False when the deal went to
         another provider: nothing of this agent's is committed to it any more, and it is not its deal."""

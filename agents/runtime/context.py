@@ -1,0 +1,48 @@
+"""Building the `Context` a policy decides in, from the agent's own state (its deals, its locks) and what
+it knows beyond its deals: its machine and region, the market-wide state, reputations, the directory."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from agents.policy import Context, Dialogue, LocalState, Role
+from agents.protocol import Status
+from agents.runtime.locks import Locks
+
+
+@dataclass
+class ContextSources:
+    hardware: Any = None  # agents.hardware.HardwareProfile; None for agents that do not serve jobs
+    region: str | None = None
+    global_state_source: Any = None  # .snapshot(now) -> agents.oracles GlobalState
+    reputation: Callable[[str], float] | None = None
+    directory: Callable[[], list] | None = None  # -> live provider listings, for choosing whom to address
+    client_reputation: Callable[[str], float] | None = None
+
+    def context(self, role: Role, me: str, now: Callable[[], int], dialogue: Dialogue | None,
+                open_dialogues: list[Dialogue], locks: Locks, perception: dict) -> Context:
+        global_state = None
+        if self.global_state_source is not None:
+            global_state = self.global_state_source.snapshot(now())
+        return Context(
+            role=role,
+            me=me,
+            now=now(),
+            dialogue=dialogue,
+            parallel=tuple(d for d in open_dialogues if d is not dialogue),
+            local=LocalState(
+                hardware=self.hardware,
+                free_capacity=locks.free_capacity,
+                free_funds=locks.free_funds,
+                open_deals=sum(1 for d in open_dialogues if d.status != Status.NONE),
+                region=self.region,
+            ),
+            global_state=global_state,
+            reputation=self.reputation,
+            directory=self.directory,
+            client_reputation=self.client_reputation,
+            spec=dialogue.spec if dialogue is not None else None,
+            perception=perception,
+        )
