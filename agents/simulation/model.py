@@ -56,22 +56,15 @@ STEPPED = AgentConfig(agent_timeout=0.0, services_interval=0.0, max_reactions=10
 
 
 @dataclass
-class StepSnapshot:
-    step: int
-    time: int
-    phase: str  # "market" or "drain"
-    live_agents: int
-    open_deals: int
-
-
-@dataclass
 class MarketModel:
+    """Mesa's Model: owns the agents (built by agents.simulation.builders), the clock and the random
+    generator, and steps them; the DataCollector (agents.simulation.collector) observes it after each step."""
+
     scenario: Scenario
     node_url: str
     deployment: Deployment
     funder_key: str
     workdir: Path
-    snapshots: list[StepSnapshot] = field(default_factory=list)
     phase_seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase of the steps
     events_log: list[str] = field(default_factory=list)
 
@@ -272,8 +265,6 @@ class MarketModel:
         await Outbox.collect_receipts_of(self.direct, [self.live[name].outbox for name in sorted(self.live)])
         await self._drain_all()
         self._timed("receipts", started)
-        self.snapshots.append(StepSnapshot(self.step_index, self.time, "market" if submitting else "drain",
-                                           len(self.live), len(self.open_deal_ids())))
 
     def _transactions_sent(self) -> int:
         return sum(len(agent.outbox.sent) for agent in self.live.values())
