@@ -6,9 +6,19 @@ import re
 from pathlib import Path
 
 from agents.jobs.spec import JobSpec, Requirements
-from agents.policy import Capacity, ClientPolicy, Context, Dialogue, LocalState, ProviderPolicy, Role
+from agents.policy import (
+    Capacity,
+    ClientPolicy,
+    Context,
+    Dialogue,
+    LocalState,
+    ProviderPolicy,
+    Role,
+    ValidatorPolicy,
+)
 from agents.protocol import Domain, Message, Performative, Request, Status, ValidationScheme, is_valid_reply
 from agents.strategies.client import BudgetClient
+from agents.strategies.validator import HonestValidator
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 CLIENT = "0x" + "11" * 20
@@ -67,3 +77,4 @@ def test_the_readme_example_never_prices_below_its_floor():
 def test_shipped_strategies_satisfy_the_typed_protocols():
     assert isinstance(BudgetClient(budget=10**18), ClientPolicy)
     assert not isinstance(BudgetClient(budget=10**18), ProviderPolicy)
+    assert isinstance(HonestValidator(), ValidatorPolicy)

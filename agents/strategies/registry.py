@@ -15,8 +15,9 @@ from agents.strategies.adversarial import (
     NeverDeliverProvider,
     WrongResultProvider,
 )
-from agents.strategies.client import BudgetClient, ValidatorPolicy
+from agents.strategies.client import BudgetClient
 from agents.strategies.provider import CostPlusProvider, ThompsonPricingProvider
+from agents.strategies.validator import HonestValidator
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
     Strategy("budget", Role.CLIENT, BudgetClient, seeded=True),
     Strategy("always-reject", Role.CLIENT, AlwaysRejectClient, seeded=True, adversarial=True),
     Strategy("never-confirm", Role.CLIENT, NeverConfirmClient, seeded=True, adversarial=True),
-    Strategy("validator", Role.VALIDATOR, ValidatorPolicy),
+    Strategy("validator", Role.VALIDATOR, HonestValidator),
 )}
 
 
