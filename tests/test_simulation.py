@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.runtime.connection import Deployment
+from agents.deploy.addresses import Deployment
 from agents.simulation.run import simulate
 from agents.simulation.scenario import ScenarioError, load_scenario, parse_scenario
 

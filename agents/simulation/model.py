@@ -24,19 +24,20 @@ from eth_utils import keccak
 from web3 import Web3
 
 from agents.chain.rpc import RetryPolicy, RPCClient, RPCError
+from agents.deploy.addresses import Deployment
 from agents.hardware import HardwareProfile
 from agents.jobs.store import ResultStore
 from agents.knowledge.directory import PROFILE_SCHEMA_UID, Profile, ServiceDirectory, ensure_profile_schema
 from agents.knowledge.directory import Role as DirectoryRole
 from agents.knowledge.history import ChainHistory
 from agents.knowledge.reputation import ReputationBook
-from agents.oracles.models import TokenSpec, simulated_state_source
+from agents.oracles.source import TokenSpec, simulated_state_source
 from agents.policy import Capacity, Role
 from agents.protocol import ValidationScheme
 from agents.roles import ClientAgent, ProviderAgent, ValidatorAgent
 from agents.roles.client import QueuedJob
 from agents.runtime.agent import Agent, AgentConfig
-from agents.runtime.connection import Deployment, MarketConnection
+from agents.runtime.connection import MarketConnection
 from agents.runtime.outbox import Outbox
 from agents.simulation.proxy import FaultyRPCProxy
 from agents.simulation.scenario import ClientGroup, ProviderGroup, Scenario

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from agents.runtime.connection import Deployment
+from agents.deploy.addresses import Deployment
 from agents.runtime.outbox import Outbox
 from agents.simulation.collector import DataCollector
 from agents.simulation.model import TOKEN_SYMBOL, MarketModel
