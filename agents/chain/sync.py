@@ -84,16 +84,45 @@ def as_int(value) -> int:
     return int(as_hex(value), 16)
 
 
-class SyncClient:
-    """The JSON-RPC calls the project's blocking users need, over `request(method, params) -> result`."""
+def _result(method: str, answer: dict):
+    if "error" in answer:
+        raise RPCError(method, answer["error"])
+    return answer["result"]
 
-    def __init__(self, request: Request, poll_interval: float = 0.2):
+
+class SyncClient:
+    """The JSON-RPC calls the project's blocking users need, over `request(method, params) -> result`
+    (and, where the transport has one, `batch_request([(method, params), ...]) -> [result, ...]`)."""
+
+    def __init__(self, request: Request, poll_interval: float = 0.2,
+                 batch_request: Callable[[list[tuple[str, list]]], list] | None = None):
         self.request = request
         self.poll_interval = poll_interval
+        self.batch_request = batch_request
 
     @classmethod
     def connect(cls, url: str, poll_interval: float = 0.2) -> "SyncClient":
         return cls(http_request(url), poll_interval)
+
+    @classmethod
+    def from_web3(cls, w3, poll_interval: float = 0.2) -> "SyncClient":
+        """Over the provider of a web3 instance a caller (a test, Ape) already holds: raw JSON-RPC, no
+        middleware, batches as one request."""
+        provider = w3.provider
+
+        def batch(calls: list[tuple[str, list]]) -> list:
+            return [_result(method, answer) for (method, _), answer in zip(calls, provider.make_batch_request(calls))]
+
+        return cls(lambda method, params: _result(method, provider.make_request(method, params)), poll_interval,
+                   batch)
+
+    def batch(self, calls: list[tuple[str, list]]) -> list:
+        """Several calls' results, in order: one batch where the transport supports it."""
+        if not calls:
+            return []
+        if self.batch_request is None:
+            return [self.request(method, params) for method, params in calls]
+        return self.batch_request(calls)
 
     def chain_id(self) -> int:
         return as_int(self.request("eth_chainId", []))
@@ -146,10 +175,6 @@ class SyncClient:
         if overrides:
             params.append(overrides)
         return as_int(self.request("eth_estimateGas", params))
-
-    def get_logs(self, address: str | list[str], topics: list, from_block: int, to_block: int) -> list[dict]:
-        return self.request("eth_getLogs", [{"address": address, "topics": topics, "fromBlock": hex(from_block),
-                                             "toBlock": hex(to_block)}])
 
     def receipt(self, tx_hash: str) -> dict | None:
         return self.request("eth_getTransactionReceipt", [tx_hash]) or None

@@ -27,7 +27,10 @@ from web3 import Web3
 from web3.exceptions import ContractLogicError
 
 from agents.chain.abi import eas_abi
-from agents.knowledge.history import BlockCursor, EventCodec, get_logs_chunked, to_hex32
+from agents.chain.codec import ContractCodec
+from agents.chain.logs import BlockCursor, get_logs_chunked
+from agents.chain.sync import SyncClient
+from agents.knowledge.history import to_hex32
 from agents.protocol import ValidationScheme, schema_uid
 
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -228,12 +231,13 @@ class ServiceDirectory:
         chunk_size: int = 2_000,
     ):
         self.w3 = w3
+        self.client = SyncClient.from_web3(w3)
         self.eas = w3.eth.contract(address=to_checksum_address(eas_address), abi=eas_abi("EAS"))
         self.account = account
         self.market = to_checksum_address(market) if market else None
         self.schema = bytes(schema)
         self.chunk_size = chunk_size
-        self._codec = EventCodec(eas_abi("EAS"), ["Attested", "Revoked"])
+        self._codec = ContractCodec(eas_abi("EAS"))
         self._cursor = BlockCursor(from_block)
         self._reset()
 
@@ -253,24 +257,25 @@ class ServiceDirectory:
 
     def refresh(self) -> None:
         """Read the listings attested and revoked since the last refresh."""
-        if self._cursor.rewound(self.w3):
+        if self._cursor.rewound(self.client):
             self._reset()
-        last = self.w3.eth.block_number
+        last = self.client.block_number()
         start = self._cursor.next_block
         if last < start:
             return
-        topics = [[self._codec.topic("Attested"), self._codec.topic("Revoked")], None, None, [self.schema]]
+        events = ["0x" + self._codec.topics[name].hex() for name in ("Attested", "Revoked")]
+        topics = [events, None, None, ["0x" + self.schema.hex()]]
         attested = []
-        for chunk in get_logs_chunked(self.w3, self.eas.address, topics, start, last, self.chunk_size):
+        for chunk in get_logs_chunked(self.client, self.eas.address, topics, start, last, self.chunk_size):
             for log in chunk:
-                name, args = self._codec.decode(log)
+                name, args = self._codec.decode_log(log)
                 uid = to_hex32(args["uid"])
                 if name == "Attested":
                     attested.append(uid)
                 else:
                     self._revoked.add(uid)
         self._load(attested)
-        self._cursor.advance(self.w3, last)
+        self._cursor.advance(self.client, last)
 
     def _load(self, uids: list[str]) -> None:
         """Fetch the data of new listings (one batch), keeping those whose data is a valid profile."""
@@ -355,7 +360,7 @@ class ServiceDirectory:
 
     def _attested_uid(self, receipt) -> str:
         for log in receipt["logs"]:
-            decoded = self._codec.decode(log)
+            decoded = self._codec.decode_log(log)
             if decoded is not None and decoded[0] == "Attested":
                 return to_hex32(decoded[1]["uid"])
         raise TransactionFailed(f"no Attested event in {to_hex32(receipt['transactionHash'])}")
