@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from agents.chain.calls import call_batch
 from agents.policy import Role
 from agents.simulation.model import TOKEN_SYMBOL, MarketModel
 
@@ -33,14 +34,14 @@ class DataCollector:
         for spec in model.specs:
             balance = connection.token_codec.encode_call("balanceOf", spec.key.address)
             available = connection.market_codec.encode_call("available", model.deployment.token, spec.key.address)
-            calls.append(("eth_call", [{"to": model.deployment.token, "data": "0x" + balance.hex()}, "latest"]))
-            calls.append(("eth_call", [{"to": model.deployment.market, "data": "0x" + available.hex()}, "latest"]))
-        results = await model.direct.batch(calls)
+            calls.append((model.deployment.token, balance))
+            calls.append((model.deployment.market, available))
+        results = await call_batch(model.direct, calls)
         state = model.state_source.snapshot(model.time)
         token_usd, eth_usd = state.token_prices[TOKEN_SYMBOL], state.token_prices["ETH"]
         unit = model.unit
         for i, spec in enumerate(model.specs):
-            wallet, escrow = int(results[2 * i], 16), int(results[2 * i + 1], 16)
+            wallet, escrow = int.from_bytes(results[2 * i], "big"), int.from_bytes(results[2 * i + 1], "big")
             agent = model.live.get(spec.name)
             running = self._running.setdefault(spec.name, _Running())
             locked = 0
