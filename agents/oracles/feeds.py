@@ -7,9 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from statistics import median_low
 
+from eth_abi import decode
 from eth_account import Account
 from eth_utils import to_checksum_address
 
+from agents.chain.codec import ContractCodec
+from agents.chain.sync import SyncClient
+from agents.chain.transactions import Signer, send_transaction
 from agents.oracles.models import GasPrice, PriceQuote, PriceSource
 
 
@@ -174,11 +178,13 @@ class OracleKeeper:
     """
 
     def __init__(self, web3, feed_address: str, private_key: str | bytes, prices: PriceSource):
-        self.web3 = web3
+        self.client = SyncClient.from_web3(web3, poll_interval=0.1)
         self.account = Account.from_key(private_key)
-        self.contract = web3.eth.contract(address=to_checksum_address(feed_address), abi=PRICE_FEED_KEEPER_ABI)
+        self.signer = Signer(self.account.key)
+        self.address = to_checksum_address(feed_address)
+        self.codec = ContractCodec(PRICE_FEED_KEEPER_ABI)
         self.prices = prices
-        self.decimals = self.contract.functions.decimals().call()
+        (self.decimals,) = decode(["uint8"], self.client.call(self.address, self.codec.encode_call("decimals")))
 
     def answer_for(self, price: float) -> int:
         """The on-chain answer for a price: scaled by 10**decimals and rounded."""
@@ -190,19 +196,12 @@ class OracleKeeper:
     def push(self, now: float) -> KeeperUpdate:
         """Write the source's price at `now` as a new round and wait for it to be mined."""
         answer = self.answer_for(self.prices.price(now))
-        sender = self.account.address
-        transaction = self.contract.functions.update(answer).build_transaction(
-            {"from": sender, "nonce": self.web3.eth.get_transaction_count(sender, "pending")}
-        )
-        signed = self.account.sign_transaction(transaction)
-        transaction_hash = self.web3.eth.send_raw_transaction(signed.raw_transaction)
-        receipt = self.web3.eth.wait_for_transaction_receipt(transaction_hash)
-        if receipt["status"] != 1:
-            raise RuntimeError(f"price feed update {transaction_hash.hex()} reverted")
-        event = self.contract.events.AnswerUpdated().process_receipt(receipt)[0]
+        receipt = send_transaction(self.client, self.signer, self.address, self.codec.encode_call("update", answer))
+        _, args = next(decoded for decoded in map(self.codec.decode_log, receipt["logs"])
+                       if decoded is not None and decoded[0] == "AnswerUpdated")
         return KeeperUpdate(
-            round_id=event["args"]["roundId"],
-            answer=event["args"]["current"],
-            transaction_hash=bytes(transaction_hash),
-            block_timestamp=event["args"]["updatedAt"],
+            round_id=args["roundId"],
+            answer=args["current"],
+            transaction_hash=bytes.fromhex(receipt["transactionHash"][2:]),
+            block_timestamp=args["updatedAt"],
         )
