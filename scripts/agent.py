@@ -23,14 +23,16 @@ from eth_account import Account
 from rich.console import Console
 from web3 import Web3
 
+from agents.deploy.addresses import Deployment
 from agents.hardware import profile_machine
 from agents.jobs.spec import JobSpec
 from agents.jobs.store import HttpResultStore, ResultStore
-from agents.oracles.models import GasOracle, GlobalStateSource
+from agents.oracles.feeds import GasOracle
+from agents.oracles.source import GlobalStateSource
 from agents.policy import Capacity, Role
 from agents.roles import ClientAgent, ProviderAgent, ValidatorAgent
 from agents.runtime.agent import AgentConfig
-from agents.runtime.connection import Deployment, MarketConnection
+from agents.runtime.connection import MarketConnection
 from agents.strategies.registry import strategy, strategy_names
 
 

@@ -20,6 +20,7 @@ from eth_utils import keccak
 from rich.console import Console
 from rich.table import Table
 
+from agents.deploy.addresses import Deployment
 from agents.deploy.system import deploy_system
 from agents.jobs.spec import JobSpec, Limits
 from agents.jobs.store import ResultStore
@@ -27,7 +28,7 @@ from agents.policy import Capacity, Role
 from agents.protocol import Status
 from agents.roles import ClientAgent, ProviderAgent
 from agents.runtime.agent import Agent, AgentConfig
-from agents.runtime.connection import Deployment, MarketConnection
+from agents.runtime.connection import MarketConnection
 from agents.strategies.registry import strategy
 
 UNIT = 10**18

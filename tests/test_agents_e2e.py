@@ -7,7 +7,8 @@ import time
 import pytest
 from eth_account import Account
 
-from agents.runtime.connection import Deployment, MarketConnection
+from agents.deploy.addresses import Deployment
+from agents.runtime.connection import MarketConnection
 from agents.jobs.spec import JobSpec
 from agents.jobs.store import ResultStore
 from agents.protocol import Status, ValidationScheme

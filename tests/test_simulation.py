@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from agents.deploy.addresses import Deployment
 from agents.policy import Capacity, Role
-from agents.runtime.connection import Deployment
 from agents.simulation.run import simulate
 from agents.simulation.scenario import ScenarioError, load_scenario, parse_scenario
 from agents.strategies.registry import strategy, strategy_names

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from eth_abi import encode
 
 from agents.chain.codec import ContractCodec
+from agents.chain.transactions import Signer
 from agents.protocol import Domain, Offer, Performative, Request, typed_hash
 from agents.runtime.outbox import Outbox, SentTransaction
-from agents.runtime.signing import Signer
 
 ZERO_BYTES32 = b"\x00" * 32
 GAS_LIMITS = {

@@ -17,6 +17,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
+from agents.deploy.addresses import Deployment
 from agents.hardware import HardwareProfile
 from agents.jobs.store import ResultStore
 from agents.knowledge.directory import Profile
@@ -24,7 +25,7 @@ from agents.knowledge.directory import Role as DirectoryRole
 from agents.policy import Role
 from agents.roles import ClientAgent, ProviderAgent, ValidatorAgent
 from agents.runtime.agent import Agent
-from agents.runtime.connection import Deployment, MarketConnection
+from agents.runtime.connection import MarketConnection
 from agents.simulation.scenario import ClientGroup, ProviderGroup, Scenario
 from agents.strategies.costs import CostModel
 from agents.strategies.registry import strategy

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from agents.chain.calls import call_batch
 from agents.policy import Role
 from agents.simulation.builders import AgentSpec
 from agents.simulation.model import TOKEN_SYMBOL, MarketModel
@@ -94,9 +95,9 @@ class DataCollector:
         for spec in model.specs:
             balance = connection.token_codec.encode_call("balanceOf", spec.key.address)
             available = connection.market_codec.encode_call("available", model.deployment.token, spec.key.address)
-            calls.append(("eth_call", [{"to": model.deployment.token, "data": "0x" + balance.hex()}, "latest"]))
-            calls.append(("eth_call", [{"to": model.deployment.market, "data": "0x" + available.hex()}, "latest"]))
-        results = await model.direct.batch(calls)
+            calls.append((model.deployment.token, balance))
+            calls.append((model.deployment.market, available))
+        results = await call_batch(model.direct, calls)
         state = model.state_source.snapshot(model.time)
         token_usd, eth_usd = state.token_prices[TOKEN_SYMBOL], state.token_prices["ETH"]
         observations = []
@@ -117,7 +118,7 @@ class DataCollector:
                 locked = sum(d.my_locked for d in agent.dialogues.open())
             observations.append(AgentObservation(
                 step=model.step_index, time=model.time, spec=spec, up=agent is not None,
-                wallet=int(results[2 * i], 16), escrow=int(results[2 * i + 1], 16), locked=locked, unit=model.unit,
+                wallet=int.from_bytes(results[2 * i], "big"), escrow=int.from_bytes(results[2 * i + 1], "big"), locked=locked, unit=model.unit,
                 token_usd=token_usd, eth_usd=eth_usd, gas_eth=running.gas_wei / 1e18,
                 electricity_usd=running.electricity_usd,
             ))

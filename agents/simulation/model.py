@@ -21,16 +21,17 @@ from eth_account import Account
 from web3 import Web3
 
 from agents.chain.rpc import RetryPolicy, RPCClient, RPCError
+from agents.deploy.addresses import Deployment
 from agents.jobs.store import ResultStore
 from agents.knowledge.directory import PROFILE_SCHEMA_UID, ServiceDirectory, ensure_profile_schema
 from agents.knowledge.history import ChainHistory
 from agents.knowledge.reputation import ReputationBook
-from agents.oracles.models import TokenSpec, simulated_state_source
+from agents.oracles.source import TokenSpec, simulated_state_source
 from agents.policy import Role
 from agents.protocol import ValidationScheme
 from agents.roles.client import QueuedJob
 from agents.runtime.agent import Agent, AgentConfig
-from agents.runtime.connection import Deployment, MarketConnection
+from agents.runtime.connection import MarketConnection
 from agents.runtime.outbox import Outbox
 from agents.simulation.builders import TOKEN_SYMBOL, AgentBuilder, AgentSpec, directory_profile
 from agents.simulation.proxy import FaultyRPCProxy
