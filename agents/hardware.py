@@ -22,6 +22,8 @@ from typing import NamedTuple
 
 import psutil
 
+from agents.policy import Capacity
+
 GIB = 1024**3
 MIB = 1024**2
 
@@ -58,23 +60,6 @@ class Gpu(NamedTuple):
 
 
 @dataclass(frozen=True)
-class JobRequirements:
-    """What a job needs of a machine. `min_cores` counts logical cores (the threads the job may run)."""
-
-    min_cores: int = 1
-    min_ram_bytes: int = 0
-    needs_gpu: bool = False
-    min_gpu_memory_bytes: int = 0
-
-    @classmethod
-    def from_dict(cls, data: Mapping) -> "JobRequirements":
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ValueError(f"unknown job requirement(s): {', '.join(sorted(unknown))}")
-        return cls(**data)
-
-
-@dataclass(frozen=True)
 class HardwareProfile:
     """A machine: CPU, memory, GPUs, measured speed and estimated power draw.
 
@@ -108,19 +93,18 @@ class HardwareProfile:
                 f"need 0 <= idle power ({self.power_idle_watts}) <= full-load power ({self.power_full_watts})"
             )
 
-    def can_serve(self, requirements) -> bool:
-        """Whether the machine has what the job needs (capacity only: current commitments are not counted).
+    @property
+    def capacity(self) -> Capacity:
+        """What the machine offers, in the resource units jobs ask for and locks hold."""
+        return Capacity(self.logical_cores, self.ram_bytes, len(self.gpus))
 
-        `requirements` is a `JobRequirements`, a mapping of its fields, or any object with `min_cores`,
-        `min_ram_bytes` and `needs_gpu` attributes (such as `agents.jobs.spec.Requirements`).
-        """
-        if isinstance(requirements, Mapping):
-            requirements = JobRequirements.from_dict(requirements)
-        min_gpu_memory = getattr(requirements, "min_gpu_memory_bytes", 0)
-        if self.logical_cores < requirements.min_cores or self.ram_bytes < requirements.min_ram_bytes:
+    def can_serve(self, needed: Capacity, min_gpu_memory_bytes: int = 0) -> bool:
+        """Whether the machine has what a job needs (capacity only: current commitments are not counted).
+        A GPU memory figure implies a GPU at least that large."""
+        if not needed.fits_within(self.capacity):
             return False
-        if requirements.needs_gpu or min_gpu_memory > 0:
-            return any(gpu.memory_bytes >= min_gpu_memory for gpu in self.gpus)
+        if min_gpu_memory_bytes > 0:
+            return any(gpu.memory_bytes >= min_gpu_memory_bytes for gpu in self.gpus)
         return True
 
     def power_watts(self, utilisation: float) -> float:
@@ -341,7 +325,6 @@ def profile_machine(benchmark_seconds: float = 0.2) -> HardwareProfile:
 __all__ = [
     "Gpu",
     "HardwareProfile",
-    "JobRequirements",
     "benchmark_cpu",
     "cpu_model_name",
     "estimate_power",

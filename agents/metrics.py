@@ -1,5 +1,5 @@
-"""Agents judged like portfolio managers: returns, Sharpe, Sortino and the differential Sharpe ratio, and a
-ledger that values each agent's portfolio in the reference currency (USD) net of gas and electricity.
+"""Agents judged like portfolio managers: returns, Sharpe, Sortino, drawdown and the differential Sharpe
+ratio of a series of portfolio values. (The simulation's report values the portfolios: agents.simulation.)
 
 Conventions (stated because every library picks differently):
 - returns are simple per-period returns r_t = V_t / V_{t-1} - 1;
@@ -13,8 +13,8 @@ Conventions (stated because every library picks differently):
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -153,150 +153,9 @@ class PerformanceSummary:
         return cls.of_returns(returns_from_values(values), **kwargs)
 
 
-# ---------------------------------------------------------------------------------------------------------
-# Ledger
-# ---------------------------------------------------------------------------------------------------------
-
-
-@dataclass
-class _AgentBook:
-    balances: list[tuple[float, dict[str, float], dict[str, float]]] = field(default_factory=list)
-    gas: list[tuple[float, float]] = field(default_factory=list)  # (time, ETH)
-    electricity: list[tuple[float, float]] = field(default_factory=list)  # (time, USD)
-
-
-class PortfolioLedger:
-    """Per agent: token balances over time (wallet and escrow), gas spent (ETH) and electricity paid (USD),
-    and from them the portfolio's value in the reference currency, net of both costs.
-
-    Token balances are marked to market with `prices(time)` (token symbol -> price in USD, e.g.
-    `lambda t: source.snapshot(t).token_prices`), so a volatile payment token shows up as volatility of
-    the value. Gas is an expense booked at the ETH price when it was spent; electricity is an expense in
-    USD. Do NOT include the native ETH that pays for gas in the balances: it is accounted for through
-    `record_gas`, and would otherwise count twice.
-
-    Amounts are in whole tokens. Record in time order: prices are read once per new time, when first
-    needed, from sources that move forward only. `mark(time)` adds a valuation time for every agent (e.g.
-    once per simulation step, to get evenly spaced returns).
-    """
-
-    def __init__(self, prices: Callable[[float], Mapping[str, float] | None], *, eth_symbol: str = "ETH"):
-        self._price_source = prices
-        self._prices: dict[float, Mapping[str, float]] = {}
-        self._books: dict[str, _AgentBook] = {}
-        self._marks: list[float] = []
-        self.eth_symbol = eth_symbol
-
-    def _prices_at(self, time: float) -> Mapping[str, float]:
-        if time not in self._prices:
-            self._prices[time] = dict(self._price_source(time) or {})
-        return self._prices[time]
-
-    def _book(self, agent: str) -> _AgentBook:
-        return self._books.setdefault(agent, _AgentBook())
-
-    @property
-    def agents(self) -> list[str]:
-        return list(self._books)
-
-    def record_balances(
-        self, agent: str, time: float, wallet: Mapping[str, float], escrow: Mapping[str, float] | None = None
-    ) -> None:
-        """The agent's full token holdings at `time`; tokens not named hold 0."""
-        time = float(time)
-        self._prices_at(time)
-        self._book(agent).balances.append((time, dict(wallet), dict(escrow or {})))
-
-    def record_gas(self, agent: str, time: float, eth: float) -> None:
-        if eth < 0:
-            raise ValueError(f"gas spent must not be negative, got {eth}")
-        time = float(time)
-        self._prices_at(time)
-        self._book(agent).gas.append((time, float(eth)))
-
-    def record_electricity(self, agent: str, time: float, usd: float) -> None:
-        if usd < 0:
-            raise ValueError(f"electricity cost must not be negative, got {usd}")
-        time = float(time)
-        self._prices_at(time)
-        self._book(agent).electricity.append((time, float(usd)))
-
-    def mark(self, time: float) -> None:
-        time = float(time)
-        self._prices_at(time)
-        self._marks.append(time)
-
-    def _price(self, time: float, symbol: str) -> float:
-        try:
-            return self._prices[time][symbol]
-        except KeyError:
-            raise ValueError(f"no price for {symbol} at t={time}: the price source must cover it") from None
-
-    def _holdings_value(self, time: float, holdings: Mapping[str, float]) -> float:
-        return sum(amount * self._price(time, symbol) for symbol, amount in holdings.items() if amount)
-
-    def breakdown(self, agent: str) -> pd.DataFrame:
-        """One row per valuation time from the agent's first balance record: the value of its wallet and
-        escrow, its cumulative gas (ETH and USD) and electricity costs, and `value` net of both."""
-        book = self._books.get(agent)
-        if book is None or not book.balances:
-            raise ValueError(f"no balances recorded for agent {agent!r}")
-        balances = sorted(book.balances, key=lambda entry: entry[0])
-        first = balances[0][0]
-        event_times = [t for t, _, _ in balances] + [t for t, _ in book.gas] + [t for t, _ in book.electricity]
-        times = sorted({t for t in event_times + self._marks if t >= first})
-
-        gas = sorted(book.gas)
-        electricity = sorted(book.electricity)
-        rows = []
-        balance_index = gas_index = electricity_index = 0
-        gas_eth = gas_usd = electricity_usd = 0.0
-        for time in times:
-            while balance_index + 1 < len(balances) and balances[balance_index + 1][0] <= time:
-                balance_index += 1
-            while gas_index < len(gas) and gas[gas_index][0] <= time:
-                spent_at, eth = gas[gas_index]
-                gas_eth += eth
-                gas_usd += eth * self._price(spent_at, self.eth_symbol)
-                gas_index += 1
-            while electricity_index < len(electricity) and electricity[electricity_index][0] <= time:
-                electricity_usd += electricity[electricity_index][1]
-                electricity_index += 1
-            _, wallet, escrow = balances[balance_index]
-            wallet_value = self._holdings_value(time, wallet)
-            escrow_value = self._holdings_value(time, escrow)
-            rows.append(
-                {
-                    "wallet_value": wallet_value,
-                    "escrow_value": escrow_value,
-                    "gas_eth": gas_eth,
-                    "gas_cost": gas_usd,
-                    "electricity_cost": electricity_usd,
-                    "value": wallet_value + escrow_value - gas_usd - electricity_usd,
-                }
-            )
-        return pd.DataFrame(rows, index=pd.Index(times, name="time"))
-
-    def value_series(self, agent: str) -> pd.Series:
-        """Portfolio value in the reference currency, net of gas and electricity, over time."""
-        return self.breakdown(agent)["value"].rename(agent)
-
-    def pnl_series(self, agent: str) -> pd.Series:
-        """Profit and loss since the first valuation."""
-        values = self.value_series(agent)
-        return values - values.iloc[0]
-
-    def returns(self, agent: str) -> pd.Series:
-        return returns_from_values(self.value_series(agent))
-
-    def summary(self, agent: str, **kwargs) -> PerformanceSummary:
-        return PerformanceSummary.of_values(self.value_series(agent), **kwargs)
-
-
 __all__ = [
     "DifferentialSharpe",
     "PerformanceSummary",
-    "PortfolioLedger",
     "cumulative_return",
     "downside_deviation",
     "max_drawdown",

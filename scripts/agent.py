@@ -23,18 +23,17 @@ from eth_account import Account
 from rich.console import Console
 from web3 import Web3
 
+from agents.deploy.addresses import Deployment
 from agents.hardware import profile_machine
 from agents.jobs.spec import JobSpec
 from agents.jobs.store import HttpResultStore, ResultStore
-from agents.oracles.models import GasOracle, GlobalStateSource
+from agents.oracles.feeds import GasOracle
+from agents.oracles.source import GlobalStateSource
 from agents.policy import Capacity, Role
 from agents.roles import ClientAgent, ProviderAgent, ValidatorAgent
 from agents.runtime.agent import AgentConfig
-from agents.runtime.connection import Deployment, MarketConnection
-from agents.strategies.client import BudgetClient, ValidatorPolicy
-from agents.strategies.provider import CostPlusProvider, ThompsonPricingProvider
-
-PROVIDER_STRATEGIES = {"cost-plus": CostPlusProvider, "thompson": ThompsonPricingProvider}
+from agents.runtime.connection import MarketConnection
+from agents.strategies.registry import strategy, strategy_names
 
 
 def _load_key(alias: str | None, test_account: int | None):
@@ -63,8 +62,8 @@ def _load_key(alias: str | None, test_account: int | None):
 @click.option("--rpc", default="http://127.0.0.1:8545", show_default=True, help="The node's JSON-RPC URL.")
 @click.option("--deployment", "deployment_file", required=True, type=click.Path(exists=True, dir_okay=False),
               help="The deployments file of the market to trade on.")
-@click.option("--strategy", type=click.Choice(sorted(PROVIDER_STRATEGIES)), default="cost-plus",
-              show_default=True, help="Provider pricing strategy.")
+@click.option("--strategy", type=click.Choice(sorted(strategy_names(Role.PROVIDER, adversarial=False))),
+              default="cost-plus", show_default=True, help="Provider pricing strategy.")
 @click.option("--budget", type=float, default=1.0, show_default=True, help="Client: most it pays per job (tokens).")
 @click.option("--jobs", "jobs_file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Client: a JSON list of job specs to submit.")
@@ -87,7 +86,7 @@ def cli(role, alias, test_account, rpc, deployment_file, strategy, budget, jobs_
     asyncio.run(_run(Role(role), key, rpc, deployment, strategy, budget, jobs, Path(store_dir), serve_http, duration))
 
 
-async def _run(role, key, rpc, deployment, strategy, budget, jobs, store_dir, serve_http, duration):
+async def _run(role, key, rpc, deployment, provider_strategy, budget, jobs, store_dir, serve_http, duration):
     console = Console()
     connection = MarketConnection.open(rpc, deployment)
     store = HttpResultStore(store_dir) if serve_http else ResultStore(store_dir)
@@ -98,19 +97,19 @@ async def _run(role, key, rpc, deployment, strategy, budget, jobs, store_dir, se
         hardware = profile_machine()
         capacity = Capacity(hardware.logical_cores, hardware.ram_bytes, len(hardware.gpus))
         state = GlobalStateSource(gas=GasOracle(Web3(Web3.HTTPProvider(rpc))))
-        agent = ProviderAgent(name, role, key, connection, PROVIDER_STRATEGIES[strategy](), hardware=hardware,
-                              capacity=capacity, store=store, workdir=store_dir / "jobs", config=config,
-                              global_state_source=state)
+        policy = strategy(provider_strategy, role).build()
+        agent = ProviderAgent(name, role, key, connection, policy, hardware=hardware, capacity=capacity,
+                              store=store, workdir=store_dir / "jobs", config=config, global_state_source=state)
         console.print(f"{name}: {hardware.cpu_model}, {hardware.logical_cores} cores, "
                       f"{hardware.ram_bytes / 2**30:.1f} GiB")
     elif role == Role.CLIENT:
-        agent = ClientAgent(name, role, key, connection, BudgetClient(budget=int(budget * unit)), store=store,
-                            config=config)
+        policy = strategy("budget", role).build(budget=int(budget * unit))
+        agent = ClientAgent(name, role, key, connection, policy, store=store, config=config)
         for spec in jobs:
             agent.submit(spec)
     else:
-        agent = ValidatorAgent(name, role, key, connection, ValidatorPolicy(), workdir=store_dir / "jobs",
-                               config=config)
+        agent = ValidatorAgent(name, role, key, connection, strategy("validator", role).build(),
+                               workdir=store_dir / "jobs", config=config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, agent.stop)

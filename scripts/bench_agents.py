@@ -20,6 +20,7 @@ from eth_utils import keccak
 from rich.console import Console
 from rich.table import Table
 
+from agents.deploy.addresses import Deployment
 from agents.deploy.system import deploy_system
 from agents.jobs.spec import JobSpec, Limits
 from agents.jobs.store import ResultStore
@@ -27,9 +28,8 @@ from agents.policy import Capacity, Role
 from agents.protocol import Status
 from agents.roles import ClientAgent, ProviderAgent
 from agents.runtime.agent import Agent, AgentConfig
-from agents.runtime.connection import Deployment, MarketConnection
-from agents.strategies.client import BudgetClient
-from agents.strategies.provider import CostPlusProvider
+from agents.runtime.connection import MarketConnection
+from agents.strategies.registry import strategy
 
 UNIT = 10**18
 LIVE = AgentConfig(agent_timeout=0.01, services_interval=0.25, max_reactions=50)
@@ -51,13 +51,15 @@ async def _trade(deployment: Deployment, url: str, keys, providers: int, seconds
     agents, clients = [], []
     for i, key in enumerate(keys):
         if i < providers:
+            policy = strategy("cost-plus", Role.PROVIDER).build(margin=0.1 + 0.05 * i)
             agents.append(ProviderAgent(
-                f"provider-{i}", Role.PROVIDER, key, connection, CostPlusProvider(margin=0.1 + 0.05 * i),
+                f"provider-{i}", Role.PROVIDER, key, connection, policy,
                 capacity=Capacity(cores=64, ram_bytes=256 << 30), store=store, workdir=workdir / f"p{i}",
                 config=LIVE,
             ))
         else:
-            policy = BudgetClient(budget=UNIT, decision_delay=1, offer_window=30, validation_window=5)
+            policy = strategy("budget", Role.CLIENT).build(budget=UNIT, decision_delay=1, offer_window=30,
+                                                           validation_window=5)
             client = ClientAgent(f"client-{i}", Role.CLIENT, key, connection, policy, store=store, config=LIVE,
                                  max_open_requests=4)
             clients.append(client)

@@ -7,11 +7,6 @@ run's own transactions replayed pre-signed, block by block, after rewinding the 
 """
 
 import asyncio
-import os
-import signal
-import socket
-import subprocess
-import time
 from dataclasses import replace
 from pathlib import Path
 
@@ -21,49 +16,34 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from agents.deploy.addresses import Deployment
 from agents.deploy.system import deploy_system
-from agents.runtime.connection import Deployment
 from agents.simulation.run import simulate
 from agents.simulation.scenario import load_scenario
+from agents.testing.anvil import Anvil
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _start_anvil(port: int) -> subprocess.Popen:
+def _start_anvil() -> Anvil:
     """An anvil of the benchmark's own: it keeps only recent states in memory (a thousand agents' blocks
     otherwise grow it past 20 GB), which the anvil Ape starts cannot be told. Chain id 1337 is what Ape
     assumes for a network given by URL."""
-    anvil = subprocess.Popen(
-        ["anvil", "--port", str(port), "--chain-id", "1337", "--prune-history", "64", "--silent",
-         "--base-fee", "0", "--gas-price", "0"],
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return anvil
-        time.sleep(0.1)
-    os.killpg(anvil.pid, signal.SIGKILL)
-    raise click.ClickException("anvil did not start")
+    try:
+        return Anvil("--chain-id", "1337", "--prune-history", "64", "--silent", "--base-fee", "0",
+                     "--gas-price", "0", output=None)
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from error
 
 
 @click.command()
 @click.option("--sizes", default="10,100,1000", show_default=True, help="Agent counts to run.")
 @click.option("--out", "out_dir", default="runs/bench", show_default=True, type=click.Path(file_okay=False))
 def cli(sizes: str, out_dir: str):
-    port = _free_port()
-    anvil = _start_anvil(port)
+    anvil = _start_anvil()
     try:
-        with networks.parse_network_choice(f"ethereum:local:http://127.0.0.1:{port}"):
+        with networks.parse_network_choice(f"ethereum:local:{anvil.url}"):
             _bench(sizes, out_dir)
     finally:
-        os.killpg(anvil.pid, signal.SIGTERM)
-        anvil.wait(timeout=30)
+        anvil.stop(graceful=True)
 
 
 def _bench(sizes: str, out_dir: str):

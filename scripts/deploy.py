@@ -7,7 +7,7 @@ that was killed or cut off half way.
     ape run deploy --network base:sepolia:node --account deployer --with-test-token
     ape run deploy --network optimism:sepolia:node --account deployer --token 0x...   # an existing ERC-20
 
-The logic is in agents/deploy.py.
+The logic is in the agents.deploy package (plan, execute, record).
 """
 
 import click
@@ -18,18 +18,9 @@ from eth_utils import is_address, to_checksum_address
 from rich.console import Console
 from rich.table import Table
 
-from agents.deploy.plan import (
-    DeployError,
-    Record,
-    ape_chain,
-    ape_signer,
-    deployments_path_for,
-    estimate,
-    execute,
-    is_ephemeral,
-    node_chain_id,
-    plan,
-)
+from agents.deploy.execute import ape_chain, ape_signer, execute, is_ephemeral
+from agents.deploy.plan import estimate, plan
+from agents.deploy.record import DeployError, Record, deployments_path_for, node_chain_id
 
 
 @click.command(cls=ConnectedProviderCommand)

@@ -16,9 +16,9 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from agents.deploy.plan import deployments_path_for
+from agents.deploy.addresses import Deployment
+from agents.deploy.record import deployments_path_for
 from agents.deploy.system import deploy_system
-from agents.runtime.connection import Deployment
 from agents.simulation.run import run_blocking
 from agents.simulation.scenario import ScenarioError, load_scenario
 

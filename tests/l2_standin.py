@@ -10,24 +10,18 @@ copied to the predeploy addresses.
 
 from __future__ import annotations
 
-import json
 import os
-import signal
-import socket
-import subprocess
 import threading
-import time
 from contextlib import contextmanager
-import urllib.request
 from pathlib import Path
 
 from eth_abi import decode, encode
 from eth_utils import keccak
 
 from agents.deploy.system import eas_artifact
+from agents.testing.anvil import Anvil
 
 ROOT = Path(__file__).resolve().parent.parent
-ANVIL = ROOT / "node_modules" / ".bin" / "anvil"
 BASE_SEPOLIA = 84532
 REGISTRY = "0x4200000000000000000000000000000000000020"
 EAS = "0x4200000000000000000000000000000000000021"
@@ -36,68 +30,6 @@ ANVIL_KEYS = [  # anvil's first default accounts (the "test test ... junk" mnemo
     "0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d",
 ]
 HELPER = "0xa0Ee7A142d267C1f36714E4a8F75612F20a79720"  # anvil account 9: deploys the originals
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def rpc(url: str, method: str, params: list | None = None):
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        reply = json.loads(response.read())
-    if "error" in reply:
-        raise RuntimeError(f"{method}: {reply['error']}")
-    return reply["result"]
-
-
-class Anvil:
-    """An anvil subprocess on a free port; `stop()` kills it (fixtures call it in their finalizers)."""
-
-    def __init__(self, *args: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        # node_modules/.bin/anvil is a Node wrapper around the real binary: a session of their own lets
-        # stop() kill both; killing only the wrapper would orphan a running anvil.
-        self.process = subprocess.Popen([str(ANVIL), "--port", str(self.port), *args], start_new_session=True,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                rpc(self.url, "eth_chainId")
-                return
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError(f"anvil {' '.join(args)} did not start")
-                time.sleep(0.1)
-
-    def rpc(self, method: str, params: list | None = None):
-        return rpc(self.url, method, params)
-
-    def stop(self) -> None:
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass  # already gone
-        self.process.wait(timeout=10)
-
-    def nonce(self, address: str) -> int:
-        return int(self.rpc("eth_getTransactionCount", [address, "latest"]), 16)
-
-    def transact(self, sender: str, data: bytes, to: str | None = None) -> dict:
-        tx = {"from": sender, "data": "0x" + data.hex(), "gas": hex(8_000_000)}
-        if to:
-            tx["to"] = to
-        tx_hash = self.rpc("eth_sendTransaction", [tx])
-        deadline = time.monotonic() + 10
-        while not (receipt := self.rpc("eth_getTransactionReceipt", [tx_hash])) and time.monotonic() < deadline:
-            time.sleep(0.02)  # automine, but the receipt may trail the hash by a moment
-        assert receipt and receipt["status"] == "0x1", receipt
-        return receipt
 
 
 @contextmanager

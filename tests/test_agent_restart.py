@@ -14,7 +14,8 @@ from pathlib import Path
 
 from eth_account import Account
 
-from agents.runtime.connection import Deployment, MarketConnection
+from agents.deploy.addresses import Deployment
+from agents.runtime.connection import MarketConnection
 from agents.jobs.spec import JobSpec, Limits
 from agents.jobs.store import ResultStore
 from agents.protocol import Status

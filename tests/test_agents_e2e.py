@@ -7,13 +7,15 @@ import time
 import pytest
 from eth_account import Account
 
-from agents.runtime.connection import Deployment, MarketConnection
+from agents.deploy.addresses import Deployment
+from agents.runtime.connection import MarketConnection
 from agents.jobs.spec import JobSpec
 from agents.jobs.store import ResultStore
 from agents.protocol import Status, ValidationScheme
 from agents.roles import ClientAgent, ProviderAgent, ValidatorAgent
 from agents.runtime.agent import AgentConfig
-from agents.strategies.client import BudgetClient, ValidatorPolicy
+from agents.strategies.client import BudgetClient
+from agents.strategies.validator import HonestValidator
 from agents.strategies.provider import CostPlusProvider
 from agents.policy import Capacity, Role
 
@@ -120,7 +122,7 @@ def test_validator_scheme_end_to_end(chain, system, deployment, funded, tmp_path
         capacity=Capacity(cores=4, ram_bytes=8 << 30), store=store, workdir=tmp_path / "p", config=FAST,
     )
     validator = ValidatorAgent(
-        "validator", Role.VALIDATOR, validator_key, connection, ValidatorPolicy(), workdir=tmp_path / "v", config=FAST
+        "validator", Role.VALIDATOR, validator_key, connection, HonestValidator(), workdir=tmp_path / "v", config=FAST
     )
     client.submit(_spec(7))
 

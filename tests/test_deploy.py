@@ -18,16 +18,11 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak, to_checksum_address
 
-from agents.runtime.connection import Deployment
-from agents.deploy.plan import (
-    KILL_AFTER_SEND_ENV,
-    Chain,
-    immutable_offsets,
-    artifact,
-    code_matches,
-    create_address,
-    pending_state,
-)
+from agents.chain.sync import SyncClient
+from agents.deploy.addresses import Deployment
+from agents.deploy.contracts import artifact, code_matches, create_address, immutable_offsets
+from agents.deploy.execute import KILL_AFTER_SEND_ENV
+from agents.deploy.plan import pending_state
 from l2_standin import (
     BASE_SEPOLIA,
     EAS,
@@ -282,14 +277,14 @@ def test_bad_input_changes_nothing(standin, ape_data, tmp_path):
 # --- the decisions behind resuming, without a node -----------------------------------------------------
 
 
-def fake_chain(*, nonce: int, code: bytes = b"", receipt=None, transaction=None) -> Chain:
+def fake_chain(*, nonce: int, code: bytes = b"", receipt=None, transaction=None) -> SyncClient:
     answers = {
         "eth_getTransactionReceipt": receipt,
         "eth_getTransactionByHash": transaction,
         "eth_getTransactionCount": hex(nonce),
         "eth_getCode": "0x" + code.hex(),
     }
-    return Chain(lambda method, params: answers[method], poll_interval=0.01)
+    return SyncClient(lambda method, params: answers[method], poll_interval=0.01)
 
 
 PENDING = {"name": "SchemaRegistry", "sender": ADDRESSES["deployer"], "nonce": 4, "tx_hash": "0x" + "ab" * 32,

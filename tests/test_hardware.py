@@ -1,6 +1,5 @@
 """The hardware profile: measured on this machine, and described in scenario files for synthetic ones."""
 
-from types import SimpleNamespace
 
 import psutil
 import pytest
@@ -9,12 +8,13 @@ from agents.hardware import (
     GIB,
     Gpu,
     HardwareProfile,
-    JobRequirements,
     cpu_model_name,
     estimate_power,
     gpu_board_watts,
     profile_machine,
 )
+from agents.jobs.spec import Requirements
+from agents.policy import Capacity
 
 
 @pytest.fixture(scope="module")
@@ -81,20 +81,18 @@ def test_scenario_errors_are_explained():
 
 
 def test_can_serve():
-    assert LAPTOP.can_serve(JobRequirements(min_cores=8, min_ram_bytes=16 * GIB))
-    assert not LAPTOP.can_serve(JobRequirements(min_cores=9))  # logical cores count
-    assert not LAPTOP.can_serve(JobRequirements(min_ram_bytes=16 * GIB + 1))
-    assert not LAPTOP.can_serve(JobRequirements(needs_gpu=True))
-    assert GPU_BOX.can_serve(JobRequirements(needs_gpu=True))
-    assert GPU_BOX.can_serve({"needs_gpu": True, "min_gpu_memory_bytes": 40 * GIB})
-    assert not GPU_BOX.can_serve({"min_gpu_memory_bytes": 40 * GIB + 1})  # implies a GPU; none is that large
-    assert not LAPTOP.can_serve({"min_gpu_memory_bytes": 1})
-    with pytest.raises(ValueError, match="unknown job requirement"):
-        LAPTOP.can_serve({"min_gpus": 1})
+    assert LAPTOP.capacity == Capacity(cores=8, ram_bytes=16 * GIB, gpus=0)  # logical cores count
+    assert LAPTOP.can_serve(Capacity(cores=8, ram_bytes=16 * GIB))
+    assert not LAPTOP.can_serve(Capacity(cores=9))
+    assert not LAPTOP.can_serve(Capacity(ram_bytes=16 * GIB + 1))
+    assert not LAPTOP.can_serve(Capacity(gpus=1))
+    assert GPU_BOX.can_serve(Capacity(gpus=1))
+    assert GPU_BOX.can_serve(Capacity(gpus=1), min_gpu_memory_bytes=40 * GIB)
+    assert not GPU_BOX.can_serve(Capacity(), min_gpu_memory_bytes=40 * GIB + 1)  # implies a GPU; none is that large
+    assert not LAPTOP.can_serve(Capacity(), min_gpu_memory_bytes=1)
 
 
-def test_can_serve_reads_any_requirements_object():
-    # The shape of agents.jobs.spec.Requirements: no GPU memory figure.
-    job = SimpleNamespace(min_cores=4, min_ram_bytes=8 * GIB, needs_gpu=True)
-    assert GPU_BOX.can_serve(job) and not LAPTOP.can_serve(job)
-    assert LAPTOP.can_serve(SimpleNamespace(min_cores=4, min_ram_bytes=8 * GIB, needs_gpu=False))
+def test_can_serve_a_job_spec():
+    job = Requirements(min_cores=4, min_ram_bytes=8 * GIB, needs_gpu=True)
+    assert GPU_BOX.can_serve(job.capacity) and not LAPTOP.can_serve(job.capacity)
+    assert LAPTOP.can_serve(Requirements(min_cores=4, min_ram_bytes=8 * GIB).capacity)

@@ -6,9 +6,11 @@ row against what the scenario did and the timestamps of the blocks it mined."""
 import pandas as pd
 import pytest
 from web3 import Web3
-from web3.exceptions import Web3RPCError
 
-from agents.knowledge.history import ChainHistory, get_logs_chunked
+from agents.chain.logs import get_logs_chunked
+from agents.chain.rpc import RPCError
+from agents.chain.sync import SyncClient
+from agents.knowledge.history import ChainHistory
 from agents.testing.market_client import MarketClient
 from agents.protocol import Offer, Request, ValidationScheme, typed_hash
 
@@ -352,18 +354,15 @@ def test_a_failed_refresh_keeps_nothing_of_its_range(w3, system, scenario, histo
 
 
 def test_a_range_the_node_refuses_is_split():
-    class Node:
-        calls = []
+    calls = []
 
-        def get_logs(self, params):
-            self.calls.append((params["fromBlock"], params["toBlock"]))
-            if params["toBlock"] - params["fromBlock"] >= 2:
-                raise Web3RPCError("query returned more than 10000 results")
-            return [{"blockNumber": b} for b in range(params["fromBlock"], params["toBlock"] + 1)]
+    def request(method, params):
+        start, end = int(params[0]["fromBlock"], 16), int(params[0]["toBlock"], 16)
+        calls.append((start, end))
+        if end - start >= 2:
+            raise RPCError(method, {"code": -32005, "message": "query returned more than 10000 results"})
+        return [{"blockNumber": b} for b in range(start, end + 1)]
 
-    class FakeWeb3:
-        eth = Node()
-
-    chunks = list(get_logs_chunked(FakeWeb3(), "0x" + "00" * 20, [], 0, 9, chunk_size=5))
+    chunks = list(get_logs_chunked(SyncClient(request), "0x" + "00" * 20, [], 0, 9, chunk_size=5))
     assert [log["blockNumber"] for chunk in chunks for log in chunk] == list(range(10))
-    assert FakeWeb3.eth.calls[:5] == [(0, 4), (0, 2), (0, 1), (2, 2), (3, 4)]  # halved until accepted
+    assert calls[:5] == [(0, 4), (0, 2), (0, 1), (2, 2), (3, 4)]  # halved until accepted

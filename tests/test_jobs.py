@@ -30,10 +30,12 @@ from agents.jobs import (
     fetch_verified,
     revalidate,
     run_job,
+    runner,
     verify,
+    worker,
 )
-from agents.jobs import runner, worker
 from agents.jobs.workloads import MATMUL_MODULUS
+from agents.policy import Capacity
 
 SEED = 7
 SMALL_PARAMS = {
@@ -254,9 +256,10 @@ def test_bad_spec_json_raises_a_clear_error(text, message):
 
 def test_requirements_decide_who_can_serve():
     needs = Requirements(min_cores=4, min_ram_bytes=8 << 30, needs_gpu=True)
-    assert needs.met_by(cores=8, ram_bytes=16 << 30, has_gpu=True)
-    assert not needs.met_by(cores=8, ram_bytes=16 << 30, has_gpu=False)
-    assert not needs.met_by(cores=2, ram_bytes=16 << 30, has_gpu=True)
+    assert needs.capacity == Capacity(cores=4, ram_bytes=8 << 30, gpus=1)
+    assert needs.capacity.fits_within(Capacity(cores=8, ram_bytes=16 << 30, gpus=1))
+    assert not needs.capacity.fits_within(Capacity(cores=8, ram_bytes=16 << 30, gpus=0))
+    assert not needs.capacity.fits_within(Capacity(cores=2, ram_bytes=16 << 30, gpus=1))
     with pytest.raises(InvalidJobSpec, match="min_cores must be an integer >= 1"):
         Requirements(min_cores=0)
 

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 from agents.metrics import (
     DifferentialSharpe,
     PerformanceSummary,
-    PortfolioLedger,
     cumulative_return,
     downside_deviation,
     max_drawdown,
@@ -173,67 +172,3 @@ def test_cumulative_return_composes_multiplicatively(first, second):
 def test_a_period_at_or_above_target_never_raises_downside_deviation(returns, gain):
     # Over all observations a non-losing period dilutes the downside; over losing ones only it would not.
     assert downside_deviation(returns + [gain]) <= downside_deviation(returns) + 1e-15
-
-
-# --- ledger ----------------------------------------------------------------------------------------------
-
-PRICES = {
-    0.0: {"ETH": 3000.0, "TOK": 2.0, "USDC": 1.0},
-    10.0: {"ETH": 2000.0, "TOK": 2.5, "USDC": 1.0},
-    20.0: {"ETH": 2500.0, "TOK": 1.5, "USDC": 1.0},
-}
-
-
-def make_ledger():
-    calls = []
-
-    def prices(t):
-        calls.append(t)
-        return PRICES[t]
-
-    return PortfolioLedger(prices), calls
-
-
-def test_ledger_values_the_portfolio_net_of_gas_and_electricity_by_hand():
-    ledger, calls = make_ledger()
-    ledger.record_balances("provider", 0, wallet={"USDC": 100.0, "TOK": 10.0})
-    ledger.record_gas("provider", 10, eth=0.001)
-    ledger.record_electricity("provider", 10, usd=0.5)
-    ledger.record_balances("provider", 10, wallet={"USDC": 90.0, "TOK": 10.0}, escrow={"USDC": 10.0})
-    ledger.mark(20)
-    assert calls == [0.0, 10.0, 20.0]  # each time's prices read once
-
-    table = ledger.breakdown("provider")
-    assert list(table.index) == [0.0, 10.0, 20.0]
-    # t=0: 100 * 1 + 10 * 2.0 = 120
-    # t=10: 90 + 10 * 2.5 + escrow 10 - gas 0.001 * 2000 (= 2) - electricity 0.5 = 122.5
-    # t=20: 90 + 10 * 1.5 + 10 - 2 (gas stays booked at the ETH price when it was spent) - 0.5 = 112.5
-    assert table["value"].tolist() == pytest.approx([120.0, 122.5, 112.5])
-    assert table["escrow_value"].tolist() == pytest.approx([0.0, 10.0, 10.0])
-    assert table["gas_eth"].tolist() == pytest.approx([0.0, 0.001, 0.001])
-    assert table["gas_cost"].tolist() == pytest.approx([0.0, 2.0, 2.0])
-    assert table["electricity_cost"].tolist() == pytest.approx([0.0, 0.5, 0.5])
-    assert ledger.pnl_series("provider").tolist() == pytest.approx([0.0, 2.5, -7.5])
-    assert ledger.returns("provider").tolist() == pytest.approx([122.5 / 120 - 1, 112.5 / 122.5 - 1])
-
-
-def test_ledger_shows_a_volatile_payment_token_as_risk():
-    ledger, _ = make_ledger()
-    for t in PRICES:
-        ledger.record_balances("stable", t, wallet={"USDC": 100.0})
-        ledger.record_balances("volatile", t, wallet={"TOK": 50.0})
-    assert ledger.returns("stable").tolist() == [0.0, 0.0]
-    # 50 TOK: 100 -> 125 -> 75
-    assert ledger.returns("volatile").tolist() == pytest.approx([0.25, -0.4])
-    assert ledger.summary("volatile").max_drawdown == pytest.approx(0.4)
-
-
-def test_ledger_explains_missing_prices_and_agents():
-    ledger, _ = make_ledger()
-    ledger.record_balances("a", 0, wallet={"DOGE": 1.0})
-    with pytest.raises(ValueError, match="no price for DOGE"):
-        ledger.value_series("a")
-    with pytest.raises(ValueError, match="no balances recorded"):
-        ledger.value_series("nobody")
-    with pytest.raises(ValueError, match="negative"):
-        ledger.record_gas("a", 0, -1.0)

@@ -9,22 +9,17 @@ import pytest
 from ape import project
 
 from agents.chain.abi import project_abi
+from agents.oracles.feeds import AGGREGATOR_V3_ABI, PRICE_FEED_KEEPER_ABI, GasOracle, OnChainPriceFeed, OracleKeeper
 from agents.oracles.models import (
-    AGGREGATOR_V3_ABI,
     DEFAULT_REGIONS,
-    PRICE_FEED_KEEPER_ABI,
     SECONDS_PER_DAY,
     SECONDS_PER_HOUR,
     SECONDS_PER_YEAR,
     ElectricityPriceModel,
-    GasOracle,
-    GlobalStateSource,
-    OnChainPriceFeed,
-    OracleKeeper,
     RegionProfile,
     TokenPriceModel,
-    simulated_state_source,
 )
+from agents.oracles.source import GlobalStateSource, simulated_state_source
 
 GWEI = 10**9
 PROFILE = RegionProfile(

@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from agents.protocol import Domain, Offer, typed_hash, typed_message
-from agents.runtime.signing import Signer
+from agents.chain.transactions import Signer
 
 KEY = Account.from_key(b"\x42" * 32)
 MARKET = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0"

@@ -10,9 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from agents.runtime.connection import Deployment
+from agents.deploy.addresses import Deployment
+from agents.policy import Capacity, Role
 from agents.simulation.run import simulate
 from agents.simulation.scenario import ScenarioError, load_scenario, parse_scenario
+from agents.strategies.registry import strategy, strategy_names
 
 ROOT = Path(__file__).resolve().parent.parent
 TINY = ROOT / "tests" / "data" / "tiny.yaml"
@@ -35,6 +37,8 @@ def _minimal(**overrides):
         ({"steps": "many"}, "steps must be an integer"),
         ({"providers": []}, "at least one provider group"),
         ({"providers": [{"name": "p", "strategy": "psychic"}]}, "strategy must be one of"),
+        ({"clients": [{"name": "c", "strategy": "cost-plus"}]}, "clients[0]: strategy must be one of budget"),
+        ({"providers": [{"name": "p", "hardware": {"ram_gb": 0}}]}, "hardware: ram_gb must be at least 0.1"),
         ({"clients": [{"name": "c", "jobs_per_step": -1}]}, "jobs_per_step must be at least 0"),
         ({"jobs": [{"workload": "mine-bitcoin", "params": {}}]}, "jobs[0]"),
         ({"jobs": [{"workload": "sha256-chain", "params": {"iterations": 5}}]}, "unknown parameter"),
@@ -58,6 +62,23 @@ def test_unknown_scenario_name_lists_the_shipped_ones():
 def test_shipped_scenarios_load():
     for name in ("default", "large", "adversarial"):
         assert load_scenario(name).agent_count > 0
+
+
+def test_scenario_hardware_is_a_capacity_with_memory_in_bytes():
+    scenario = parse_scenario(_minimal(providers=[
+        {"name": "p", "hardware": {"cpu_cores": 4, "ram_gb": 1.5, "gpus": 1, "power_watts": 90, "speed": 2}},
+    ]))
+    hardware = scenario.providers[0].hardware
+    assert hardware.capacity == Capacity(cores=4, ram_bytes=3 * 2**29, gpus=1)
+    assert (hardware.power_watts, hardware.speed) == (90, 2)
+
+
+def test_strategy_registry_knows_each_name_once_with_its_role():
+    assert strategy_names(Role.PROVIDER, adversarial=False) == ("cost-plus", "thompson")
+    assert "never-deliver" in strategy_names(Role.PROVIDER)
+    assert strategy("budget", Role.CLIENT).build(budget=5).budget == 5
+    with pytest.raises(ValueError, match="no provider strategy 'budget'; choose one of cost-plus"):
+        strategy("budget", Role.PROVIDER)
 
 
 def _run(chain, system, accounts, tmp_path, name):

@@ -1,4 +1,5 @@
-"""Fast ABI encoding of calls and decoding of logs, straight from the ABIs with eth-abi.
+"""Fast ABI encoding of calls and decoding of logs, straight from the ABIs with eth-abi: the one event
+codec of the project (the runtime feed, the history and the directory use it).
 
 web3's contract objects do the same through several layers of validation; on the agents' hot path (every
 event decoded, every reply encoded) that overhead matters, so this module precomputes selectors and topic
@@ -73,21 +74,34 @@ class ContractCodec:
                 self.events_by_topic[topic] = spec
                 self.topics[entry["name"]] = topic
 
+    def function(self, name: str) -> tuple[bytes, list[str]]:
+        """(selector, input types) of a function, for decoding its calldata."""
+        return self._functions[name]
+
     def encode_call(self, function: str, *args) -> bytes:
         selector, types = self._functions[function]
         return selector + encode(types, list(args))
 
-    def decode_log(self, log: dict) -> tuple[str, dict] | None:
-        """(event name, arguments) of a raw log from eth_getLogs, or None for events not in this ABI."""
-        topics = [bytes.fromhex(t[2:]) for t in log["topics"]]
-        if not topics or topics[0] not in self.events_by_topic:
+    def decode_log(self, log) -> tuple[str, dict] | None:
+        """(event name, arguments) of a log, or None for events not in this ABI. Takes the node's raw
+        JSON-RPC log (hex strings: the agents' hot path) or web3's (bytes)."""
+        topics = log["topics"]
+        if not topics:
             return None
-        spec = self.events_by_topic[topics[0]]
+        if isinstance(topics[0], str):
+            topics = [bytes.fromhex(t[2:]) for t in topics]
+            data = bytes.fromhex(log["data"][2:])
+        else:
+            topics = [bytes(t) for t in topics]
+            data = bytes(log["data"])
+        spec = self.events_by_topic.get(topics[0])
+        if spec is None:
+            return None
         args = {}
         for param, kind, topic in zip(spec.indexed, spec.indexed_types, topics[1:]):
             # An indexed dynamic value (string, bytes, array, struct) is logged as its hash: keep the hash.
             args[param["name"]] = topic if _is_dynamic(kind) else _normalise(decode([kind], topic)[0], param)
-        values = decode(list(spec.data_types), bytes.fromhex(log["data"][2:]))
+        values = decode(list(spec.data_types), data)
         for param, value in zip(spec.data, values):
             args[param["name"]] = _normalise(value, param)
         return spec.name, args

@@ -89,10 +89,6 @@ class Requirements:
 
         return Capacity(self.min_cores, self.min_ram_bytes, 1 if self.needs_gpu else 0)
 
-    def met_by(self, cores: int, ram_bytes: int, has_gpu: bool) -> bool:
-        """Whether a machine with these resources can serve the job."""
-        return cores >= self.min_cores and ram_bytes >= self.min_ram_bytes and (has_gpu or not self.needs_gpu)
-
 
 @dataclass(frozen=True)
 class JobSpec:

@@ -24,10 +24,14 @@ from enum import IntFlag
 from eth_abi import decode, encode
 from eth_utils import to_checksum_address
 from web3 import Web3
-from web3.exceptions import ContractLogicError
 
 from agents.chain.abi import eas_abi
-from agents.knowledge.history import BlockCursor, EventCodec, get_logs_chunked, to_hex32
+from agents.chain.codec import ContractCodec
+from agents.chain.logs import BlockCursor, get_logs_chunked
+from agents.chain.rpc import RPCError
+from agents.chain.sync import SyncClient
+from agents.chain.transactions import Signer, TransactionReverted, send_transaction
+from agents.knowledge.history import to_hex32
 from agents.protocol import ValidationScheme, schema_uid
 
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -41,6 +45,7 @@ PROFILE_TYPES = [part.split(" ")[0] for part in PROFILE_SCHEMA.split(",")]
 PROFILE_RESOLVER = ZERO_ADDRESS
 PROFILE_REVOCABLE = True
 PROFILE_SCHEMA_UID = schema_uid(PROFILE_SCHEMA, PROFILE_RESOLVER, PROFILE_REVOCABLE)
+SEND_POLL_INTERVAL = 0.05  # seconds between receipt polls: listing is part of an agent's start-up
 
 
 class Role(IntFlag):
@@ -167,46 +172,26 @@ class SearchCriteria:
         return all(checks)
 
 
-class TransactionFailed(RuntimeError):
-    pass
-
-
-def send_transaction(w3: Web3, account, call, value: int = 0) -> dict:
-    """Sign `call` (a web3 contract function call) locally with `account` (an eth_account LocalAccount),
-    send it, and return its receipt. Gas is estimated first, so a call that would revert raises the
-    contract's error before anything is sent."""
-    tx = call.build_transaction(
-        {
-            "from": account.address,
-            "nonce": w3.eth.get_transaction_count(account.address, "pending"),
-            "value": value,
-        }
-    )
-    signed = account.sign_transaction(tx)
-    tx_hash = w3.eth.send_raw_transaction(signed.raw_transaction)
-    receipt = w3.eth.wait_for_transaction_receipt(tx_hash, timeout=120, poll_latency=0.05)
-    if receipt["status"] != 1:
-        raise TransactionFailed(f"transaction {to_hex32(tx_hash)} reverted")
-    return receipt
-
-
 def ensure_profile_schema(w3: Web3, registry_address: str, sender_account) -> bytes:
     """The profile schema's UID, registering the schema in the SchemaRegistry only if nobody has yet.
 
     The UID depends only on (schema, resolver, revocable), so it is the same for every agent on a chain;
     an agent that loses a registration race finds the schema registered and carries on."""
-    registry = w3.eth.contract(address=to_checksum_address(registry_address), abi=eas_abi("SchemaRegistry"))
+    client = SyncClient.from_web3(w3, poll_interval=SEND_POLL_INTERVAL)
+    registry = to_checksum_address(registry_address)
 
     def registered() -> bool:
-        return bytes(registry.functions.getSchema(PROFILE_SCHEMA_UID).call()[0]) == PROFILE_SCHEMA_UID
+        (found,) = client.call_function(registry, "getSchema(bytes32)", ["bytes32"], [PROFILE_SCHEMA_UID],
+                                        ["(bytes32,address,bool,string)"])
+        return bytes(found[0]) == PROFILE_SCHEMA_UID
 
     if registered():
         return PROFILE_SCHEMA_UID
+    register = ContractCodec(eas_abi("SchemaRegistry")).encode_call(
+        "register", PROFILE_SCHEMA, PROFILE_RESOLVER, PROFILE_REVOCABLE)
     try:
-        send_transaction(
-            w3, sender_account, registry.functions.register(PROFILE_SCHEMA, PROFILE_RESOLVER, PROFILE_REVOCABLE)
-        )
-    except (ContractLogicError, TransactionFailed):
+        send_transaction(client, Signer(sender_account.key), registry, register)
+    except (RPCError, TransactionReverted):
         if not registered():
             raise
     return PROFILE_SCHEMA_UID
@@ -228,12 +213,13 @@ class ServiceDirectory:
         chunk_size: int = 2_000,
     ):
         self.w3 = w3
+        self.client = SyncClient.from_web3(w3, poll_interval=SEND_POLL_INTERVAL)
         self.eas = w3.eth.contract(address=to_checksum_address(eas_address), abi=eas_abi("EAS"))
         self.account = account
         self.market = to_checksum_address(market) if market else None
         self.schema = bytes(schema)
         self.chunk_size = chunk_size
-        self._codec = EventCodec(eas_abi("EAS"), ["Attested", "Revoked"])
+        self._codec = ContractCodec(eas_abi("EAS"))
         self._cursor = BlockCursor(from_block)
         self._reset()
 
@@ -253,24 +239,25 @@ class ServiceDirectory:
 
     def refresh(self) -> None:
         """Read the listings attested and revoked since the last refresh."""
-        if self._cursor.rewound(self.w3):
+        if self._cursor.rewound(self.client):
             self._reset()
-        last = self.w3.eth.block_number
+        last = self.client.block_number()
         start = self._cursor.next_block
         if last < start:
             return
-        topics = [[self._codec.topic("Attested"), self._codec.topic("Revoked")], None, None, [self.schema]]
+        events = ["0x" + self._codec.topics[name].hex() for name in ("Attested", "Revoked")]
+        topics = [events, None, None, ["0x" + self.schema.hex()]]
         attested = []
-        for chunk in get_logs_chunked(self.w3, self.eas.address, topics, start, last, self.chunk_size):
+        for chunk in get_logs_chunked(self.client, self.eas.address, topics, start, last, self.chunk_size):
             for log in chunk:
-                name, args = self._codec.decode(log)
+                name, args = self._codec.decode_log(log)
                 uid = to_hex32(args["uid"])
                 if name == "Attested":
                     attested.append(uid)
                 else:
                     self._revoked.add(uid)
         self._load(attested)
-        self._cursor.advance(self.w3, last)
+        self._cursor.advance(self.client, last)
 
     def _load(self, uids: list[str]) -> None:
         """Fetch the data of new listings (one batch), keeping those whose data is a valid profile."""
@@ -348,17 +335,17 @@ class ServiceDirectory:
         previous = self.own_listing()
         ref = bytes.fromhex(previous.uid[2:]) if previous else ZERO_UID
         request = (self.schema, (account.address, expiration_time, True, ref, profile.encode(), 0))
-        receipt = send_transaction(self.w3, account, self.eas.functions.attest(request))
+        receipt = self._send(self._codec.encode_call("attest", request))
         uid = self._attested_uid(receipt)
         self._revoke_all(except_uid=uid)
         return uid
 
     def _attested_uid(self, receipt) -> str:
         for log in receipt["logs"]:
-            decoded = self._codec.decode(log)
+            decoded = self._codec.decode_log(log)
             if decoded is not None and decoded[0] == "Attested":
                 return to_hex32(decoded[1]["uid"])
-        raise TransactionFailed(f"no Attested event in {to_hex32(receipt['transactionHash'])}")
+        raise TransactionReverted(f"no Attested event in {receipt['transactionHash']}")
 
     def revoke(self) -> bool:
         """Withdraw this agent's listing. Returns False if it had none."""
@@ -379,11 +366,13 @@ class ServiceDirectory:
         if not stale:
             return False
         requests = [(self.schema, [(uid, 0) for uid in stale])]
-        send_transaction(self.w3, self._signer(), self.eas.functions.multiRevoke(requests))
+        self._send(self._codec.encode_call("multiRevoke", requests))
         return True
+
+    def _send(self, data: bytes) -> dict:
+        return send_transaction(self.client, Signer(self._signer().key), self.eas.address, data)
 
 __all__ = [
     "PROFILE_SCHEMA", "PROFILE_SCHEMA_UID", "Profile", "ProviderListing", "Role", "SearchCriteria",
-    "ServiceDirectory", "TransactionFailed", "ensure_profile_schema", "schemes_from_mask", "schemes_mask",
-    "send_transaction",
+    "ServiceDirectory", "ensure_profile_schema", "schemes_from_mask", "schemes_mask",
 ]

@@ -1,8 +1,8 @@
 """On-chain history of the market as pandas DataFrames: requests, offers, deals, attestations, closures.
 
 `ChainHistory` reads the market's events and the EAS attestations of the market's three schemas with
-eth_getLogs (address and topic filters, over block ranges of `chunk_size`), decodes them with eth-abi
-and keeps them as rows. `refresh()` reads only the blocks added since the last call; if the chain was
+eth_getLogs (address and topic filters, over block ranges of `chunk_size`: `agents.chain.logs`), decodes
+them with the chain layer's `ContractCodec` and keeps them as rows. `refresh()` reads only the blocks added since the last call; if the chain was
 rewound under it (a reorg, or a test's snapshot revert) it notices and rebuilds from its first block.
 
 Conventions of every table:
@@ -15,158 +15,21 @@ Conventions of every table:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-
 import pandas as pd
 from eth_abi import decode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 from web3 import Web3
-from web3.exceptions import BlockNotFound, Web3RPCError
 
 from agents.chain.abi import eas_abi, project_abi
-from agents.chain.codec import abi_type
+from agents.chain.codec import ContractCodec
+from agents.chain.logs import BlockCursor, BlockTimes, get_logs_chunked
 from agents.chain.scheme import MARKET_EVENTS
+from agents.chain.sync import SyncClient, as_int
 from agents.protocol import CloseReason, Domain, Offer, Request, Status, typed_hash
 
 
 def to_hex32(value: bytes) -> str:
     return "0x" + bytes(value).hex()
-
-
-# ------------------------------------------------------------------------------------------------------
-# Decoding logs with eth-abi (web3's contract event objects are several times slower per log)
-# ------------------------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _EventSpec:
-    name: str
-    topic: bytes
-    indexed: tuple[tuple[str, str], ...]  # (name, type) of the indexed inputs, in topic order
-    data: tuple[tuple[str, str], ...]  # (name, type) of the inputs ABI-encoded in the data
-
-
-class EventCodec:
-    """Decodes the logs of one contract's ABI into (event name, {input name: value})."""
-
-    def __init__(self, abi: list[dict], names: Iterable[str] | None = None):
-        wanted = set(names) if names is not None else None
-        self.events: dict[str, _EventSpec] = {}
-        for entry in abi:
-            if entry["type"] != "event" or (wanted is not None and entry["name"] not in wanted):
-                continue
-            inputs = entry["inputs"]
-            signature = f"{entry['name']}({','.join(abi_type(i) for i in inputs)})"
-            self.events[entry["name"]] = _EventSpec(
-                name=entry["name"],
-                topic=keccak(text=signature),
-                indexed=tuple((i["name"], abi_type(i)) for i in inputs if i.get("indexed")),
-                data=tuple((i["name"], abi_type(i)) for i in inputs if not i.get("indexed")),
-            )
-        if wanted is not None and wanted - set(self.events):
-            raise ValueError(f"events missing from the ABI: {sorted(wanted - set(self.events))}")
-        self._by_topic = {spec.topic: spec for spec in self.events.values()}
-
-    def topic(self, name: str) -> bytes:
-        return self.events[name].topic
-
-    @property
-    def topics(self) -> list[bytes]:
-        return list(self._by_topic)
-
-    def decode(self, log) -> tuple[str, dict] | None:
-        """The event's name and arguments, or None for a log of an event this codec does not know."""
-        topics = log["topics"]
-        spec = self._by_topic.get(bytes(topics[0])) if topics else None
-        if spec is None:
-            return None
-        args = {
-            name: decode([kind], bytes(topic))[0] for (name, kind), topic in zip(spec.indexed, topics[1:])
-        }
-        values = decode([kind for _, kind in spec.data], bytes(log["data"]))
-        args.update({name: value for (name, _), value in zip(spec.data, values)})
-        return spec.name, args
-
-
-# ------------------------------------------------------------------------------------------------------
-# Reading logs in chunks
-# ------------------------------------------------------------------------------------------------------
-
-
-def get_logs_chunked(
-    w3: Web3, address: str | list[str], topics: list, from_block: int, to_block: int, chunk_size: int
-) -> Iterator[list]:
-    """eth_getLogs over [from_block, to_block] in ranges of at most `chunk_size` blocks, yielding each
-    range's logs in chain order. A range the node refuses (too many results) is split in two."""
-    start = from_block
-    while start <= to_block:
-        end = min(start + chunk_size - 1, to_block)
-        yield from _get_logs_splitting(w3, address, topics, start, end)
-        start = end + 1
-
-
-def _get_logs_splitting(w3: Web3, address, topics, start: int, end: int) -> Iterator[list]:
-    try:
-        yield list(w3.eth.get_logs({"address": address, "topics": topics, "fromBlock": start, "toBlock": end}))
-    except Web3RPCError:
-        if start == end:
-            raise
-        middle = (start + end) // 2
-        yield from _get_logs_splitting(w3, address, topics, start, middle)
-        yield from _get_logs_splitting(w3, address, topics, middle + 1, end)
-
-
-class BlockCursor:
-    """Where an incremental reader stands: the next block to read, and the hash of the last block read,
-    so that a chain rewound under the reader (reorg, snapshot revert) is noticed rather than mixed in."""
-
-    def __init__(self, start_block: int):
-        self.start_block = start_block
-        self.next_block = start_block
-        self._last_hash: bytes | None = None
-
-    def rewound(self, w3: Web3) -> bool:
-        if self._last_hash is None:
-            return False
-        try:
-            return bytes(w3.eth.get_block(self.next_block - 1)["hash"]) != self._last_hash
-        except BlockNotFound:
-            return True
-
-    def advance(self, w3: Web3, last_block_read: int) -> None:
-        self.next_block = last_block_read + 1
-        self._last_hash = bytes(w3.eth.get_block(last_block_read)["hash"])
-
-    def reset(self) -> None:
-        self.next_block = self.start_block
-        self._last_hash = None
-
-
-class BlockTimes:
-    """Block timestamps, fetched once per block (in one JSON-RPC batch per refresh) and cached."""
-
-    def __init__(self, w3: Web3):
-        self.w3 = w3
-        self._times: dict[int, int] = {}
-
-    def fetch(self, blocks: Iterable[int]) -> None:
-        missing = sorted(set(blocks) - self._times.keys())
-        if not missing:
-            return
-        with self.w3.batch_requests() as batch:
-            for number in missing:
-                batch.add(self.w3.eth.get_block(number))
-            for block in batch.execute():
-                self._times[block["number"]] = block["timestamp"]
-
-    def __getitem__(self, block: int) -> int:
-        if block not in self._times:
-            self.fetch([block])
-        return self._times[block]
-
-    def clear(self) -> None:
-        self._times.clear()
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -238,6 +101,7 @@ class ChainHistory:
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
         self.w3 = w3
+        self.client = SyncClient.from_web3(w3)
         self.market_address = to_checksum_address(market_address)
         self.eas_address = to_checksum_address(eas_address)
         self.chunk_size = chunk_size
@@ -245,28 +109,24 @@ class ChainHistory:
         self.market = w3.eth.contract(address=self.market_address, abi=project_abi("ComputeMarket"))
         self.eas = w3.eth.contract(address=self.eas_address, abi=eas_abi("EAS"))
         self.domain = Domain(chain_id=w3.eth.chain_id, market=self.market_address)
-        self._market_codec = EventCodec(project_abi("ComputeMarket"), MARKET_EVENTS)
-        self._eas_codec = EventCodec(eas_abi("EAS"), ["Attested"])
+        self._market_codec = ContractCodec(project_abi("ComputeMarket"))
+        self._market_topics = [self._market_codec.topics[name] for name in MARKET_EVENTS]
+        self._eas_codec = ContractCodec(eas_abi("EAS"))
         schema_uids = (
             self.market.functions.commencementSchemaUID().call(),
             self.market.functions.completionSchemaUID().call(),
             self.market.functions.validationSchemaUID().call(),
         )
         self.schema_names = {bytes(uid): name for uid, name in zip(schema_uids, SCHEMA_NAMES)}
-        self._accept_selector, self._accept_types = self._function_types("accept")
+        self._accept_selector, self._accept_types = self._market_codec.function("accept")
         self.cursor = BlockCursor(from_block)
-        self.block_times = BlockTimes(w3)
+        self.block_times = BlockTimes(self.client)
         self._reset()
 
     @classmethod
     def from_system(cls, w3: Web3, system, **options) -> "ChainHistory":
         """A history of an `agents.deploy.system.System` (anything with `.market` and `.eas` addresses)."""
         return cls(w3, system.market.address, system.eas.address, **options)
-
-    def _function_types(self, name: str) -> tuple[bytes, list[str]]:
-        entry = next(e for e in project_abi("ComputeMarket") if e["type"] == "function" and e["name"] == name)
-        types = [abi_type(i) for i in entry["inputs"]]
-        return keccak(text=f"{name}({','.join(types)})")[:4], types
 
     def _reset(self) -> None:
         self.cursor.reset()
@@ -289,22 +149,26 @@ class ChainHistory:
     def refresh(self, to_block: int | None = None) -> int:
         """Read the blocks added since the last refresh (up to `to_block`, by default the latest block
         less `confirmations`), one chunk at a time. Returns the number of new events."""
-        if self.cursor.rewound(self.w3):
+        if self.cursor.rewound(self.client):
             self._reset()
-        last = self.w3.eth.block_number - self.confirmations
+        last = self.client.block_number() - self.confirmations
         if to_block is not None:
             last = min(last, to_block)
         count = 0
         for start in range(self.cursor.next_block, last + 1, self.chunk_size):
             end = min(start + self.chunk_size - 1, last)
             count += self._read_range(start, end)
-            self.cursor.advance(self.w3, end)  # per chunk, so an interrupted refresh keeps its progress
+            self.cursor.advance(self.client, end)  # per chunk, so an interrupted refresh keeps its progress
         return count
 
     def _read_range(self, start: int, end: int) -> int:
-        market_logs = self._get_logs(self.market_address, [self._market_codec.topics], start, end)
-        attested = [self._eas_codec.topic("Attested"), None, None, list(self.schema_names)]
+        market_topics = [["0x" + topic.hex() for topic in self._market_topics]]
+        market_logs = self._get_logs(self.market_address, market_topics, start, end)
+        attested = ["0x" + self._eas_codec.topics["Attested"].hex(), None, None,
+                    ["0x" + uid.hex() for uid in self.schema_names]]
         eas_logs = self._get_logs(self.eas_address, attested, start, end)
+        for log in market_logs + eas_logs:
+            log["blockNumber"], log["logIndex"] = as_int(log["blockNumber"]), as_int(log["logIndex"])
         logs = sorted(market_logs + eas_logs, key=lambda log: (log["blockNumber"], log["logIndex"]))
         if not logs:
             return 0
@@ -325,14 +189,14 @@ class ChainHistory:
         return len(logs)
 
     def _get_logs(self, address: str, topics: list, start: int, end: int) -> list:
-        chunks = get_logs_chunked(self.w3, address, topics, start, end, self.chunk_size)
+        chunks = get_logs_chunked(self.client, address, topics, start, end, self.chunk_size)
         return [log for chunk in chunks for log in chunk]
 
     def _ingest(self, log, new_attestations: list[dict]) -> None:
         block = log["blockNumber"]
-        where = {"block": block, "time": self.block_times[block], "tx_hash": to_hex32(log["transactionHash"])}
+        where = {"block": block, "time": self.block_times[block], "tx_hash": log["transactionHash"]}
         if to_checksum_address(log["address"]) == self.eas_address:
-            _, args = self._eas_codec.decode(log)
+            _, args = self._eas_codec.decode_log(log)
             row = {
                 "uid": to_hex32(args["uid"]),
                 "schema": self.schema_names[bytes(args["schemaUID"])],
@@ -347,13 +211,13 @@ class ChainHistory:
             self._attestations_by_uid[row["uid"]] = row
             new_attestations.append(row)
             return
-        decoded = self._market_codec.decode(log)
+        decoded = self._market_codec.decode_log(log)
         if decoded is None:
             return
         name, args = decoded
         deal_id = to_hex32(args["dealId"]) if "dealId" in args else None
         if name == "Requested":
-            request = Request.from_tuple(args["request"])
+            request = Request.from_tuple(tuple(args["request"].values()))
             self._rows["requests"].append({
                 "deal_id": deal_id, "client": request.client, "token": request.token,
                 "max_price": request.max_price, "min_collateral": request.min_collateral,
@@ -364,7 +228,7 @@ class ChainHistory:
                 **where,
             })
         elif name == "Offered":
-            offer = Offer.from_tuple(args["offer"])
+            offer = Offer.from_tuple(tuple(args["offer"].values()))
             signer = to_checksum_address(args["signer"])
             row = {
                 "deal_id": deal_id, "offer_hash": to_hex32(typed_hash(self.domain, offer)), "signer": signer,
@@ -407,8 +271,8 @@ class ChainHistory:
         offered = self._offers_by_hash.get(offer_hash)
         if offered is not None:
             return offered, "offer"
-        tx = self.w3.eth.get_transaction(tx_hash)
-        data = bytes(tx["input"])
+        tx = self.client.transaction(tx_hash)
+        data = bytes.fromhex(tx["input"][2:])
         if tx["to"] and to_checksum_address(tx["to"]) == self.market_address and data[:4] == self._accept_selector:
             _, terms, _ = decode(self._accept_types, data[4:])
             offer = Offer.from_tuple(terms)
@@ -553,4 +417,4 @@ def _latest_status(row) -> str:
     return Status.NONE.name
 
 
-__all__ = ["BlockCursor", "BlockTimes", "ChainHistory", "EventCodec", "abi_type", "get_logs_chunked", "to_hex32"]
+__all__ = ["ChainHistory", "to_hex32"]

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 
+from agents.chain.calls import call_uint
 from agents.chain.rpc import RPCError, RPCUnavailable
 from agents.policy import Arrival, Capacity, Context, Dialogue, Notice, NoticeKind, Reply, Role
 from agents.protocol import Message, Performative, Status, is_valid_reply
@@ -338,11 +339,10 @@ class Agent:
                                    time.perf_counter()))
 
     async def escrow_balance(self) -> int:
-        data = self.connection.market_codec.encode_call("available", self.connection.deployment.token, self.address)
-        raw = await self.connection.rpc.call(
-            "eth_call", [{"to": self.connection.deployment.market, "data": "0x" + data.hex()}, "latest"]
-        )
-        return int(raw, 16)
+        """This agent's available (unlocked) balance in the market's escrow."""
+        deployment = self.connection.deployment
+        data = self.connection.market_codec.encode_call("available", deployment.token, self.address)
+        return await call_uint(self.connection.rpc, deployment.market, data)
 
     # --- inspection ---------------------------------------------------------------------------------
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from agents.chain.codec import ContractCodec
+from agents.chain.logs import get_logs_chunked_async
 from agents.chain.rpc import RPCClient, RPCError
 from agents.chain.scheme import message_from_event
 from agents.protocol import Message
@@ -67,11 +68,7 @@ class EventFeed:
         if cached and cached[0] == (from_block, head):
             return list(cached[1])
         messages = []
-        for start in range(from_block, head + 1, chunk):
-            end = min(start + chunk - 1, head)
-            logs = await self.rpc.call(
-                "eth_getLogs", [{"address": self.market_address, "fromBlock": hex(start), "toBlock": hex(end)}]
-            )
+        async for logs in get_logs_chunked_async(self.rpc, self.market_address, None, from_block, head, chunk):
             messages.extend(await self._decode(logs))
         self._history_cache = ((from_block, head), messages)
         return list(messages)

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from eth_account.signers.local import LocalAccount
 
 from agents.chain.rpc import RPCClient, RPCError, RPCUnavailable
-from agents.runtime.signing import Signer
+from agents.chain.transactions import Signer
 
 log = logging.getLogger(__name__)
 

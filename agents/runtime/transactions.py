@@ -7,10 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from agents.chain.scheme import MAX_UINT256, Call, Deal, MarketCalls, Schema
+from agents.chain.transactions import Signer
 from agents.policy import Reply
 from agents.runtime.connection import MarketConnection
 from agents.runtime.outbox import Outbox, SentTransaction
-from agents.runtime.signing import Signer
 
 
 def market_calls(connection: MarketConnection) -> MarketCalls:

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from eth_abi import decode
 
+from agents.chain.calls import call
 from agents.chain.codec import ContractCodec
 from agents.chain.rpc import RPCClient
 from agents.protocol import Status
@@ -69,16 +70,14 @@ class Verifier:
 
     async def deal(self, deal_id: bytes) -> DealRecord:
         data = self.market_codec.encode_call("getDeal", deal_id)
-        raw = await self.rpc.call("eth_call", [{"to": self.market, "data": "0x" + data.hex()}, "latest"])
-        (fields,) = decode(DEAL_TYPES, bytes.fromhex(raw[2:]))
+        (fields,) = decode(DEAL_TYPES, await call(self.rpc, self.market, data))
         values = list(fields)
         values[5] = Status(values[5])
         return DealRecord(*values)
 
     async def attestation(self, uid: bytes) -> AttestationRecord:
         data = self.eas_codec.encode_call("getAttestation", uid)
-        raw = await self.rpc.call("eth_call", [{"to": self.eas, "data": "0x" + data.hex()}, "latest"])
-        (fields,) = decode(ATTESTATION_TYPES, bytes.fromhex(raw[2:]))
+        (fields,) = decode(ATTESTATION_TYPES, await call(self.rpc, self.eas, data))
         return AttestationRecord(*fields)
 
     async def payment_locked(self, deal_id: bytes, price: int | None = None, collateral: int | None = None) -> Check:

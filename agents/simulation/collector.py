@@ -1,12 +1,64 @@
-"""The data collector: after every step it copies each agent's holdings and costs into plain rows
-(Mesa's rule: record values, never references to live objects), valued in USD through the price models."""
+"""The data collector: after every step it observes each agent's holdings and costs as plain values
+(Mesa's rule: record values, never references to live objects), valued in USD through the price models,
+and turns them into rows with reporters, Mesa's name -> function tables: `agent_reporters` make one row
+per agent and step (agent_steps.csv), `model_reporters` one row per step."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
+from agents.chain.calls import call_batch
 from agents.policy import Role
+from agents.simulation.builders import AgentSpec
 from agents.simulation.model import TOKEN_SYMBOL, MarketModel
+
+
+@dataclass(frozen=True)
+class AgentObservation:
+    """One agent at the end of a step. Amounts in token units; gas and electricity summed across the
+    agent's restarts."""
+
+    step: int
+    time: int
+    spec: AgentSpec
+    up: bool
+    wallet: int
+    escrow: int
+    locked: int  # held in its open deals
+    unit: int  # token units per token
+    token_usd: float
+    eth_usd: float
+    gas_eth: float
+    electricity_usd: float
+
+
+# The columns of agent_steps.csv, in order.
+AGENT_REPORTERS: dict[str, Callable[[AgentObservation], Any]] = {
+    "step": lambda o: o.step,
+    "time": lambda o: o.time,
+    "agent": lambda o: o.spec.name,
+    "group": lambda o: o.spec.group,
+    "role": lambda o: o.spec.role.value,
+    "strategy": lambda o: o.spec.strategy,
+    "up": lambda o: o.up,
+    "wallet_tokens": lambda o: o.wallet / o.unit,
+    "escrow_tokens": lambda o: o.escrow / o.unit,
+    "locked_tokens": lambda o: o.locked / o.unit,
+    "token_usd": lambda o: o.token_usd,
+    "eth_usd": lambda o: o.eth_usd,
+    "gas_eth": lambda o: o.gas_eth,
+    "gas_usd": lambda o: o.gas_eth * o.eth_usd,
+    "electricity_usd": lambda o: o.electricity_usd,
+    "holdings_usd": lambda o: (o.wallet + o.escrow + o.locked) / o.unit * o.token_usd,
+}
+MODEL_REPORTERS: dict[str, Callable[[MarketModel], Any]] = {
+    "step": lambda m: m.step_index,
+    "time": lambda m: m.time,
+    "live_agents": lambda m: len(m.live),
+    "open_deals": lambda m: len(m.open_deal_ids()),
+}
 
 
 @dataclass
@@ -23,24 +75,33 @@ class _Running:
 @dataclass
 class DataCollector:
     model: MarketModel
-    rows: list[dict] = field(default_factory=list)
+    agent_reporters: dict[str, Callable[[AgentObservation], Any]] = field(default_factory=lambda: AGENT_REPORTERS)
+    model_reporters: dict[str, Callable[[MarketModel], Any]] = field(default_factory=lambda: MODEL_REPORTERS)
+    rows: list[dict] = field(default_factory=list)  # one per agent and step
+    model_rows: list[dict] = field(default_factory=list)  # one per step
     _running: dict[str, _Running] = field(default_factory=dict)
 
     async def collect(self) -> None:
+        model = self.model
+        self.model_rows.append({name: report(model) for name, report in self.model_reporters.items()})
+        for observation in await self.observe():
+            self.rows.append({name: report(observation) for name, report in self.agent_reporters.items()})
+
+    async def observe(self) -> list[AgentObservation]:
+        """Every planned agent now, up or down: its balances on chain and its costs so far."""
         model = self.model
         connection = model.connection
         calls = []
         for spec in model.specs:
             balance = connection.token_codec.encode_call("balanceOf", spec.key.address)
             available = connection.market_codec.encode_call("available", model.deployment.token, spec.key.address)
-            calls.append(("eth_call", [{"to": model.deployment.token, "data": "0x" + balance.hex()}, "latest"]))
-            calls.append(("eth_call", [{"to": model.deployment.market, "data": "0x" + available.hex()}, "latest"]))
-        results = await model.direct.batch(calls)
+            calls.append((model.deployment.token, balance))
+            calls.append((model.deployment.market, available))
+        results = await call_batch(model.direct, calls)
         state = model.state_source.snapshot(model.time)
         token_usd, eth_usd = state.token_prices[TOKEN_SYMBOL], state.token_prices["ETH"]
-        unit = model.unit
+        observations = []
         for i, spec in enumerate(model.specs):
-            wallet, escrow = int(results[2 * i], 16), int(results[2 * i + 1], 16)
             agent = model.live.get(spec.name)
             running = self._running.setdefault(spec.name, _Running())
             locked = 0
@@ -55,12 +116,10 @@ class DataCollector:
                     kwh = spec.power_watts / 1000 * new_seconds / 3600
                     running.electricity_usd += kwh * state.electricity_prices.get(spec.region, 0.15)
                 locked = sum(d.my_locked for d in agent.dialogues.open())
-            gas_eth = running.gas_wei / 1e18
-            tokens = (wallet + escrow + locked) / unit
-            self.rows.append({
-                "step": model.step_index, "time": model.time, "agent": spec.name, "group": spec.group,
-                "role": spec.role.value, "strategy": spec.strategy, "up": agent is not None,
-                "wallet_tokens": wallet / unit, "escrow_tokens": escrow / unit, "locked_tokens": locked / unit,
-                "token_usd": token_usd, "eth_usd": eth_usd, "gas_eth": gas_eth, "gas_usd": gas_eth * eth_usd,
-                "electricity_usd": running.electricity_usd, "holdings_usd": tokens * token_usd,
-            })
+            observations.append(AgentObservation(
+                step=model.step_index, time=model.time, spec=spec, up=agent is not None,
+                wallet=int.from_bytes(results[2 * i], "big"), escrow=int.from_bytes(results[2 * i + 1], "big"), locked=locked, unit=model.unit,
+                token_usd=token_usd, eth_usd=eth_usd, gas_eth=running.gas_wei / 1e18,
+                electricity_usd=running.electricity_usd,
+            ))
+        return observations

@@ -10,7 +10,6 @@ the model waits for them inside the step, so their wall time never leaks into ch
 from __future__ import annotations
 
 import asyncio
-import itertools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -19,52 +18,28 @@ from pathlib import Path
 
 import numpy as np
 from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
 from web3 import Web3
 
 from agents.chain.rpc import RetryPolicy, RPCClient, RPCError
-from agents.hardware import HardwareProfile
+from agents.deploy.addresses import Deployment
 from agents.jobs.store import ResultStore
-from agents.knowledge.directory import PROFILE_SCHEMA_UID, Profile, ServiceDirectory, ensure_profile_schema
-from agents.knowledge.directory import Role as DirectoryRole
+from agents.knowledge.directory import PROFILE_SCHEMA_UID, ServiceDirectory, ensure_profile_schema
 from agents.knowledge.history import ChainHistory
 from agents.knowledge.reputation import ReputationBook
-from agents.oracles.models import TokenSpec, simulated_state_source
-from agents.policy import Capacity, Role
+from agents.oracles.source import TokenSpec, simulated_state_source
+from agents.policy import Role
 from agents.protocol import ValidationScheme
-from agents.roles import ClientAgent, ProviderAgent, ValidatorAgent
 from agents.roles.client import QueuedJob
 from agents.runtime.agent import Agent, AgentConfig
-from agents.runtime.connection import Deployment, MarketConnection
+from agents.runtime.connection import MarketConnection
 from agents.runtime.outbox import Outbox
 from agents.runtime.transactions import MarketTransactions
+from agents.simulation.builders import TOKEN_SYMBOL, AgentBuilder, AgentSpec, directory_profile
 from agents.simulation.proxy import FaultyRPCProxy
-from agents.simulation.scenario import ClientGroup, ProviderGroup, Scenario
-from agents.strategies.adversarial import (
-    AbandonProvider,
-    AlwaysRejectClient,
-    NeverConfirmClient,
-    NeverDeliverProvider,
-    WrongResultProvider,
-)
-from agents.strategies.client import BudgetClient, ValidatorPolicy
-from agents.strategies.costs import CostModel
-from agents.strategies.provider import CostPlusProvider, ThompsonPricingProvider
+from agents.simulation.scenario import Scenario
 
 log = logging.getLogger(__name__)
 
-TOKEN_SYMBOL = "tUSD"
-# Seconds one work unit of each workload takes on the reference machine (measured on a 2-core dev VM).
-# Simulated providers bill electricity on work units / their scenario speed, not on measured wall time,
-# which varies from run to run: the same seed must give the same P&L.
-REFERENCE_SECONDS_PER_UNIT = {
-    "sha256-chain": 6.0e-7,
-    "matmul": 4.7e-10,
-    "monte-carlo-pi": 2.7e-8,
-    "prime-sieve": 1.3e-9,
-    "sort": 5.0e-9,
-}
 MAX_ROUNDS_PER_STEP = 8
 SIMULATED_BLOCK_GAS_LIMIT = 10**12
 # Chain history, the directory and reputations are re-read every this many steps: they change on the
@@ -75,14 +50,6 @@ SIMULATED_TOKENS = {
     TOKEN_SYMBOL: TokenSpec(initial_price=1.0, volatility_per_year=0.05),
     "ETH": TokenSpec(initial_price=3000.0, volatility_per_year=0.7),
 }
-PROVIDER_POLICIES = {
-    "cost-plus": CostPlusProvider,
-    "thompson": ThompsonPricingProvider,
-    "never-deliver": NeverDeliverProvider,
-    "wrong-result": WrongResultProvider,
-    "abandon": AbandonProvider,
-}
-CLIENT_POLICIES = {"budget": BudgetClient, "always-reject": AlwaysRejectClient, "never-confirm": NeverConfirmClient}
 # The simulated RPC fails fast: a step must not stall for long on an outage the scenario planned.
 AGENT_RETRY = RetryPolicy(attempts=3, first_delay=0.02, max_delay=0.1)
 # Stepped agents queue their transactions; the model submits every queue in one batch, in agent order,
@@ -90,44 +57,16 @@ AGENT_RETRY = RetryPolicy(attempts=3, first_delay=0.02, max_delay=0.1)
 STEPPED = AgentConfig(agent_timeout=0.0, services_interval=0.0, max_reactions=10_000, sending="deferred")
 
 
-def simulated_job_seconds(spec, speed: float) -> float:
-    """How long a job takes on a simulated machine `speed` times as fast as the reference machine."""
-    if spec.workload is None:
-        return spec.limits.wall_seconds
-    return spec.estimated_cost() * REFERENCE_SECONDS_PER_UNIT[spec.workload] / speed
-
-
-@dataclass
-class AgentSpec:
-    """How to (re)build one agent: the model keeps it so a restarted agent is the same agent."""
-
-    name: str
-    group: str
-    role: Role
-    strategy: str
-    key: LocalAccount
-    build: Callable[[], Agent]
-    region: str | None = None
-    power_watts: float = 0.0
-
-
-@dataclass
-class StepSnapshot:
-    step: int
-    time: int
-    phase: str  # "market" or "drain"
-    live_agents: int
-    open_deals: int
-
-
 @dataclass
 class MarketModel:
+    """Mesa's Model: owns the agents (built by agents.simulation.builders), the clock and the random
+    generator, and steps them; the DataCollector (agents.simulation.collector) observes it after each step."""
+
     scenario: Scenario
     node_url: str
     deployment: Deployment
     funder_key: str
     workdir: Path
-    snapshots: list[StepSnapshot] = field(default_factory=list)
     phase_seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase of the steps
     events_log: list[str] = field(default_factory=list)
 
@@ -166,7 +105,12 @@ class MarketModel:
         self.state_source = simulated_state_source(
             self.scenario.seed, start_time=self.start_time, tokens=SIMULATED_TOKENS
         )
-        self._plan_agents()
+        builder = AgentBuilder(self.scenario, self.connection, self.store, self.workdir, shared={
+            "config": STEPPED, "global_state_source": self.state_source, "reputation": self.provider_reputation,
+            "directory": self.live_listings, "client_reputation": self.client_reputation,
+        })
+        self.specs = builder.plan()
+        self.validator_addresses = [s.key.address for s in self.specs if s.role == Role.VALIDATOR]
         for spec in self.specs:
             await self.direct.call("anvil_setBalance", [spec.key.address, hex(100 * 10**18)])
         # This run's own history starts here (a deployment may have served earlier runs).
@@ -177,84 +121,6 @@ class MarketModel:
         await self._refresh_market_knowledge()
         for spec in self.specs:
             await self._start_agent(spec)
-
-    def _key(self, index: int) -> LocalAccount:
-        return Account.from_key(keccak(text=f"compute-market agent {self.scenario.seed} {index}"))
-
-    def _plan_agents(self) -> None:
-        indices = itertools.count(1)  # one key per agent, in a fixed order: the seed decides who is who
-
-        def members(prefix: str, count: int):
-            for n in range(count):
-                index = next(indices)
-                yield f"{prefix}-{n}", self._key(index - 1), index
-
-        for name, key, _ in members("validator", self.scenario.validators):
-            self.specs.append(AgentSpec(name, "validator", Role.VALIDATOR, "validator", key,
-                                        self._validator_builder(name, key)))
-        self.validator_addresses = [s.key.address for s in self.specs if s.role == Role.VALIDATOR]
-        for group in self.scenario.providers:
-            for name, key, index in members(group.name, group.count):
-                self.specs.append(AgentSpec(name, group.name, Role.PROVIDER, group.strategy, key,
-                                            self._provider_builder(name, key, group, index),
-                                            region=group.region, power_watts=group.hardware.power_watts))
-        for group in self.scenario.clients:
-            for name, key, _ in members(group.name, group.count):
-                self.specs.append(AgentSpec(name, group.name, Role.CLIENT, group.strategy, key,
-                                            self._client_builder(name, key, group)))
-
-    def _agent_kwargs(self) -> dict:
-        return {"config": STEPPED, "global_state_source": self.state_source,
-                "reputation": self.provider_reputation, "directory": self.live_listings,
-                "client_reputation": self.client_reputation}
-
-    def _provider_builder(self, name: str, key, group: ProviderGroup, index: int):
-        hardware = HardwareProfile.from_dict({
-            "cpu_model": "simulated", "physical_cores": group.hardware.cpu_cores,
-            "logical_cores": group.hardware.cpu_cores, "ram_bytes": int(group.hardware.ram_gb * 2**30),
-            "gpus": [], "benchmark_score": 1.0, "power_idle_watts": group.hardware.power_watts * 0.3,
-            "power_full_watts": group.hardware.power_watts,
-        })
-        capacity = Capacity(group.hardware.cpu_cores, int(group.hardware.ram_gb * 2**30), group.hardware.gpus)
-        cost_model = CostModel(token_symbol=TOKEN_SYMBOL, token_decimals=self.scenario.token_decimals)
-
-        def build() -> Agent:
-            params = dict(group.params)
-            if group.strategy == "thompson":
-                params.setdefault("seed", self.scenario.seed * 1000 + index)
-            policy = PROVIDER_POLICIES[group.strategy](cost_model=cost_model, **params)
-            return ProviderAgent(
-                name, Role.PROVIDER, key, self.connection, policy, hardware=hardware, capacity=capacity,
-                store=self.store, workdir=self.workdir / "jobs" / name, region=group.region,
-                billed_seconds=lambda spec, result: simulated_job_seconds(spec, group.hardware.speed),
-                **self._agent_kwargs(),
-            )
-
-        return build
-
-    def _client_builder(self, name: str, key, group: ClientGroup):
-        def build() -> Agent:
-            params = dict(group.params)
-            params["budget"] = int(float(params.get("budget", 2.0)) * self.unit)
-            params.setdefault("offer_window", 4 * self.scenario.step_seconds)
-            params.setdefault("commence_within", 3 * self.scenario.step_seconds)
-            params.setdefault("validation_window", 3 * self.scenario.step_seconds)
-            params.setdefault("job_duration", 3 * self.scenario.step_seconds)
-            params.setdefault("decision_delay", 1)
-            params.setdefault("invite", 3)
-            params.setdefault("seed", self.scenario.seed * 1000 + int.from_bytes(keccak(text=name)[:4], "big"))
-            policy = CLIENT_POLICIES[group.strategy](**params)
-            return ClientAgent(name, Role.CLIENT, key, self.connection, policy, store=self.store,
-                               max_open_requests=3, **self._agent_kwargs())
-
-        return build
-
-    def _validator_builder(self, name: str, key):
-        def build() -> Agent:
-            return ValidatorAgent(name, Role.VALIDATOR, key, self.connection, ValidatorPolicy(),
-                                  workdir=self.workdir / "jobs" / name, **self._agent_kwargs())
-
-        return build
 
     async def _fund_agents(self) -> None:
         """Give every agent gas money and its float: minted, approved and deposited in the escrow."""
@@ -288,11 +154,7 @@ class MarketModel:
         and submitted in one batch, like any round of the market."""
         outboxes = []
         for spec, group in self._provider_groups():
-            profile = Profile(
-                roles=DirectoryRole.SELLER, market=self.deployment.market, token=self.deployment.token,
-                region=group.region, cpu_cores=group.hardware.cpu_cores,
-                ram_bytes=int(group.hardware.ram_gb * 2**30), gpu_count=group.hardware.gpus,
-            )
+            profile = directory_profile(group, self.deployment)
             outbox = Outbox(self.direct, spec.key, self.deployment.chain_id, self.connection.feed.fees,
                             mode="deferred")
             request = (PROFILE_SCHEMA_UID, (spec.key.address, 0, True, b"\x00" * 32, profile.encode(), 0))
@@ -404,8 +266,6 @@ class MarketModel:
         await Outbox.collect_receipts_of(self.direct, [self.live[name].outbox for name in sorted(self.live)])
         await self._drain_all()
         self._timed("receipts", started)
-        self.snapshots.append(StepSnapshot(self.step_index, self.time, "market" if submitting else "drain",
-                                           len(self.live), len(self.open_deal_ids())))
 
     def _transactions_sent(self) -> int:
         return sum(len(agent.outbox.sent) for agent in self.live.values())

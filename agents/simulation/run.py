@@ -13,7 +13,8 @@ from types import SimpleNamespace
 
 import pandas as pd
 
-from agents.runtime.connection import Deployment
+from agents.chain.calls import call_batch
+from agents.deploy.addresses import Deployment
 from agents.runtime.outbox import Outbox
 from agents.simulation.collector import DataCollector
 from agents.simulation.model import TOKEN_SYMBOL, MarketModel
@@ -42,12 +43,10 @@ class RunResult:
 async def _token_totals(model: MarketModel) -> tuple[int, int, int]:
     """(sum of agents' wallet balances + the market's balance, the market's balance, what it owes)."""
     codec = model.connection
-    calls = [("eth_call", [{"to": model.deployment.token, "data": "0x" + codec.token_codec.encode_call(
-        "balanceOf", address).hex()}, "latest"]) for address in [s.key.address for s in model.specs] + [
-        model.deployment.market]]
-    calls.append(("eth_call", [{"to": model.deployment.market, "data": "0x" + codec.market_codec.encode_call(
-        "totalOwed", model.deployment.token).hex()}, "latest"]))
-    values = [int(v, 16) for v in await model.direct.batch(calls)]
+    calls = [(model.deployment.token, codec.token_codec.encode_call("balanceOf", address))
+             for address in [s.key.address for s in model.specs] + [model.deployment.market]]
+    calls.append((model.deployment.market, codec.market_codec.encode_call("totalOwed", model.deployment.token)))
+    values = [int.from_bytes(v, "big") for v in await call_batch(model.direct, calls)]
     return sum(values[:-1]), values[-2], values[-1]
 
 

@@ -14,9 +14,9 @@ from typing import Any
 import yaml
 
 from agents.jobs.spec import InvalidJobSpec, JobSpec, Limits, Requirements
+from agents.policy import Capacity, Role
+from agents.strategies.registry import strategy_names
 
-PROVIDER_STRATEGIES = ("cost-plus", "thompson", "never-deliver", "wrong-result", "abandon")
-CLIENT_STRATEGIES = ("budget", "always-reject", "never-confirm")
 FAULT_KINDS = ("restart", "rpc-outage")
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -25,11 +25,15 @@ class ScenarioError(ValueError):
     """A scenario file is malformed; the message names the field."""
 
 
+GIB = 2**30
+
+
 @dataclass(frozen=True)
 class Hardware:
-    cpu_cores: int = 8
-    ram_gb: float = 32
-    gpus: int = 0
+    """A simulated provider's machine: its resources, and what the simulation needs beyond them. The file
+    gives memory as `ram_gb`; the capacity holds it in bytes, like every other machine in the project."""
+
+    capacity: Capacity = Capacity(cores=8, ram_bytes=32 * GIB)
     power_watts: float = 250  # at full load
     speed: float = 1.0  # how many times faster than the reference machine it runs jobs
 
@@ -229,13 +233,15 @@ def _provider_group(data, where) -> ProviderGroup:
     return ProviderGroup(
         name=r.str("name"),
         count=r.int("count", 1, minimum=0),
-        strategy=r.str("strategy", "cost-plus", PROVIDER_STRATEGIES),
+        strategy=r.str("strategy", "cost-plus", strategy_names(Role.PROVIDER)),
         params=r.mapping("params"),
         region=r.str("region", "eu-west"),
         hardware=Hardware(
-            cpu_cores=hw.int("cpu_cores", 8, minimum=1),
-            ram_gb=hw.number("ram_gb", 32, minimum=0.1),
-            gpus=hw.int("gpus", 0, minimum=0),
+            capacity=Capacity(
+                cores=hw.int("cpu_cores", 8, minimum=1),
+                ram_bytes=int(hw.number("ram_gb", 32, minimum=0.1) * GIB),
+                gpus=hw.int("gpus", 0, minimum=0),
+            ),
             power_watts=hw.number("power_watts", 250, minimum=1),
             speed=hw.number("speed", 1.0, minimum=0.01),
         ),
@@ -248,7 +254,7 @@ def _client_group(data, where) -> ClientGroup:
     return ClientGroup(
         name=r.str("name"),
         count=r.int("count", 1, minimum=0),
-        strategy=r.str("strategy", "budget", CLIENT_STRATEGIES),
+        strategy=r.str("strategy", "budget", strategy_names(Role.CLIENT)),
         params=r.mapping("params"),
         jobs_per_step=r.number("jobs_per_step", 0.3, minimum=0.0),
         float_tokens=r.number("float", 100.0, minimum=0.0),

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from agents.policy import Notice, NoticeKind, Reply, RequestTerms
+from agents.policy import Notice, Reply, RequestTerms
 from agents.protocol import Offer, Performative, Status, ValidationScheme
 
 
@@ -136,20 +136,3 @@ class BudgetClient:
         if signed is None:
             return None
         return Reply(Performative.ACCEPT, dialogue.deal_id, offer=signed.offer, signature=signed.signature)
-
-
-@dataclass
-class ValidatorPolicy:
-    """A validator re-runs the job (the role does it) and attests match or mismatch."""
-
-    def react(self, message, context) -> Reply | None:
-        if isinstance(message, Notice) and message.kind == NoticeKind.VALIDATION_FINISHED:
-            dialogue = context.dialogue
-            if dialogue is None or dialogue.status != Status.COMPLETED:
-                return None
-            verdict = Performative.APPROVE if message.payload["match"] else Performative.REJECT
-            return Reply(verdict, dialogue.deal_id)
-        return None
-
-    def act(self, context) -> list[Reply]:
-        return []

@@ -44,7 +44,7 @@ class ProviderPolicy:
         if spec is None:
             return False
         hardware = local.hardware
-        if hardware is not None and not hardware.can_serve(spec.requirements):
+        if hardware is not None and not hardware.can_serve(spec.requirements.capacity):
             return False
         needed = spec.requirements.capacity
         return needed.fits_within(local.free_capacity) and local.free_funds >= context.dialogue.request.min_collateral
