@@ -29,7 +29,7 @@ from agents.jobs.spec import JobSpec
 from agents.jobs.store import HttpResultStore, ResultStore
 from agents.oracles.feeds import GasOracle
 from agents.oracles.source import GlobalStateSource
-from agents.policy import Capacity, Role
+from agents.policy import Role
 from agents.roles import ClientAgent, ProviderAgent, ValidatorAgent
 from agents.runtime.agent import AgentConfig
 from agents.runtime.connection import MarketConnection
@@ -95,10 +95,9 @@ async def _run(role, key, rpc, deployment, provider_strategy, budget, jobs, stor
     config = AgentConfig()
     if role == Role.PROVIDER:
         hardware = profile_machine()
-        capacity = Capacity(hardware.logical_cores, hardware.ram_bytes, len(hardware.gpus))
         state = GlobalStateSource(gas=GasOracle(Web3(Web3.HTTPProvider(rpc))))
         policy = strategy(provider_strategy, role).build()
-        agent = ProviderAgent(name, role, key, connection, policy, hardware=hardware, capacity=capacity,
+        agent = ProviderAgent(name, role, key, connection, policy, hardware=hardware, capacity=hardware.capacity,
                               store=store, workdir=store_dir / "jobs", config=config, global_state_source=state)
         console.print(f"{name}: {hardware.cpu_model}, {hardware.logical_cores} cores, "
                       f"{hardware.ram_bytes / 2**30:.1f} GiB")

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from agents.policy import Notice, Reply, RequestTerms
-from agents.protocol import Offer, Performative, Status, ValidationScheme
+from agents.policy import Context, Notice, Reply, RequestTerms
+from agents.protocol import Message, Offer, Performative, Status, ValidationScheme
 
 
 @dataclass
@@ -34,7 +35,7 @@ class BudgetClient:
     def __post_init__(self):
         self._rng = np.random.default_rng(self.seed)
 
-    def choose_providers(self, spec, context) -> tuple[str, ...]:
+    def choose_providers(self, spec: Any, context: Context) -> tuple[str, ...]:
         """Whom to address a request to: `invite` providers drawn from the directory's live listings that
         can run the job, the better their reputation the likelier (seeded, so runs repeat). Broadcast when
         inviting nobody, or when the directory knows too few."""
@@ -53,7 +54,7 @@ class BudgetClient:
         chosen = self._rng.choice(len(listings), size=self.invite, replace=False, p=weights / weights.sum())
         return tuple(listings[i].attester for i in sorted(chosen))
 
-    def terms_for(self, spec, context) -> RequestTerms:
+    def terms_for(self, spec: Any, context: Context) -> RequestTerms:
         return RequestTerms(
             max_price=self.budget,
             min_collateral=int(self.budget * self.collateral_fraction),
@@ -69,12 +70,12 @@ class BudgetClient:
     def target(self) -> int:
         return int(self.budget * self.target_fraction)
 
-    def score(self, offer: Offer, context) -> float:
+    def score(self, offer: Offer, context: Context) -> float:
         """Lower is better: price, inflated for providers with a poor record."""
         reputation = context.reputation(offer.provider) if context.reputation else 1.0
         return offer.price * (2.0 - reputation)
 
-    def react(self, message, context) -> Reply | None:
+    def react(self, message: Message | Notice, context: Context) -> Reply | None:
         dialogue = context.dialogue
         if isinstance(message, Notice):
             return None
@@ -89,7 +90,7 @@ class BudgetClient:
             return self.verdict(context)
         return None
 
-    def verdict(self, context) -> Reply | None:
+    def verdict(self, context: Context) -> Reply | None:
         """On a delivered result the client checked (`result_ok`): reject a bad one where it is the judge,
         approve a good one early if it chooses to."""
         dialogue = context.dialogue
@@ -102,7 +103,7 @@ class BudgetClient:
             return Reply(Performative.APPROVE, dialogue.deal_id)
         return None
 
-    def act(self, context) -> list[Reply]:
+    def act(self, context: Context) -> list[Reply]:
         replies = []
         for dialogue in context.parallel:
             if dialogue.status != Status.NONE or dialogue.request is None or Performative.ACCEPT in dialogue.in_flight:

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from agents.policy import Context
+
 # Gas the provider itself spends per deal: offer, commencement and completion attestations, settlement
 # (gas-snapshot.json, rounded up).
 PROVIDER_GAS_PER_DEAL = 720_000
@@ -26,7 +28,7 @@ class CostModel:
     risk_premium: float = 0.02  # fraction of the collateral at stake
     min_duration_seconds: float = 1.0
 
-    def job_cost(self, estimated_seconds: float, collateral: int, context) -> int:
+    def job_cost(self, estimated_seconds: float, collateral: int, context: Context) -> int:
         """Cost floor of one job in token units."""
         local, state = context.local, context.global_state
         watts = getattr(local.hardware, "power_full_watts", None) or self.default_power_watts

@@ -6,13 +6,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agents.policy import Notice, NoticeKind, Reply
+from agents.policy import Context, Notice, NoticeKind, Reply
 from agents.protocol import Message, Offer, Performative, Status
 from agents.strategies.costs import CostModel
 
 
 @dataclass
-class ProviderPolicy:
+class QuotingProvider:
     """The lifecycle: answer requests it can serve, lock collateral when asked, commence once the client's
     payment is verified locked (collateral_missing otherwise), complete with the job's result, abort a job
     that failed. Subclasses set prices through `quote` and `accept_counter`."""
@@ -27,7 +27,7 @@ class ProviderPolicy:
 
     # --- pricing (subclasses) -----------------------------------------------------------------------
 
-    def quote(self, context, floor: int) -> int | None:
+    def quote(self, context: Context, floor: int) -> int | None:
         raise NotImplementedError
 
     def on_outcome(self, deal_id: bytes, won: bool) -> None:
@@ -35,11 +35,11 @@ class ProviderPolicy:
 
     # --- reactions ----------------------------------------------------------------------------------
 
-    def floor(self, context) -> int:
+    def floor(self, context: Context) -> int:
         request = context.dialogue.request
         return self.cost_model.job_cost(context.spec.estimated_seconds(), request.min_collateral, context)
 
-    def can_serve(self, context) -> bool:
+    def can_serve(self, context: Context) -> bool:
         spec, local = context.spec, context.local
         if spec is None:
             return False
@@ -49,7 +49,7 @@ class ProviderPolicy:
         needed = spec.requirements.capacity
         return needed.fits_within(local.free_capacity) and local.free_funds >= context.dialogue.request.min_collateral
 
-    def react(self, message, context) -> Reply | None:
+    def react(self, message: Message | Notice, context: Context) -> Reply | None:
         dialogue = context.dialogue
         if isinstance(message, Notice):
             return self._on_notice(message, context)
@@ -67,12 +67,12 @@ class ProviderPolicy:
             return self._after_agreement(context)
         return None
 
-    def owed_move(self, context) -> Reply | None:
+    def owed_move(self, context: Context) -> Reply | None:
         """The move a provider owes on an agreed deal (re-asked every act, so a reply lost to an outage
         or a restart is sent again): lock awaited collateral, or commence once payment is locked."""
         return self._after_agreement(context)
 
-    def _after_agreement(self, context) -> Reply | None:
+    def _after_agreement(self, context: Context) -> Reply | None:
         dialogue = context.dialogue
         if dialogue.status == Status.AWAITING_COLLATERAL:
             return Reply(Performative.FUND, dialogue.deal_id)
@@ -83,7 +83,7 @@ class ProviderPolicy:
             return None  # the chain disagrees with the event: do not start work
         return Reply(Performative.COMMENCE, dialogue.deal_id)
 
-    def _on_notice(self, notice: Notice, context) -> Reply | None:
+    def _on_notice(self, notice: Notice, context: Context) -> Reply | None:
         dialogue = context.dialogue
         if dialogue is None:
             return None
@@ -96,7 +96,7 @@ class ProviderPolicy:
             return Reply(Performative.ABORT, dialogue.deal_id)
         return None
 
-    def _first_offer(self, context) -> Reply | None:
+    def _first_offer(self, context: Context) -> Reply | None:
         if not self.can_serve(context):
             return None
         client = context.dialogue.request.client
@@ -109,7 +109,7 @@ class ProviderPolicy:
             return None
         return self._offer(context, price, round_=0)
 
-    def _answer_counter(self, message: Message, context) -> Reply | None:
+    def _answer_counter(self, message: Message, context: Context) -> Reply | None:
         dialogue = context.dialogue
         counter = message.offer
         floor = self.floor(context)
@@ -126,29 +126,29 @@ class ProviderPolicy:
         price = max(int(floor * (1 + self.min_margin)), (anchor + counter.price) // 2)
         return self._offer(context, min(price, dialogue.request.max_price), round_=counter.round + 1)
 
-    def _offer(self, context, price: int, round_: int) -> Reply:
+    def _offer(self, context: Context, price: int, round_: int) -> Reply:
         dialogue = context.dialogue
         request = dialogue.request
         expiry = min(request.offer_deadline, context.now + self.offer_ttl)
         offer = Offer(dialogue.deal_id, context.me, price, request.min_collateral, expiry, round_)
         return Reply(Performative.OFFER, dialogue.deal_id, offer=offer, capacity=context.spec.requirements.capacity)
 
-    def act(self, context) -> list[Reply]:
+    def act(self, context: Context) -> list[Reply]:
         return []
 
 
 @dataclass
-class CostPlusProvider(ProviderPolicy):
+class CostPlusProvider(QuotingProvider):
     """Baseline: cost (electricity x power x duration + gas + risk premium) plus a fixed margin."""
 
     margin: float = 0.25
 
-    def quote(self, context, floor: int) -> int | None:
+    def quote(self, context: Context, floor: int) -> int | None:
         return int(floor * (1 + self.margin))
 
 
 @dataclass
-class ThompsonPricingProvider(ProviderPolicy):
+class ThompsonPricingProvider(QuotingProvider):
     """Learns its markup from experience: one Beta posterior of "the offer is accepted" per markup level,
     Thompson sampling picks the level with the highest sampled expected profit."""
 
@@ -163,7 +163,7 @@ class ThompsonPricingProvider(ProviderPolicy):
         self.beta = np.ones(len(self.markups))
         self._rng = np.random.default_rng(self.seed)
 
-    def quote(self, context, floor: int) -> int | None:
+    def quote(self, context: Context, floor: int) -> int | None:
         sampled_acceptance = self._rng.beta(self.alpha, self.beta)
         expected_profit = sampled_acceptance * np.array(self.markups)
         arm = int(np.argmax(expected_profit))
@@ -179,7 +179,7 @@ class ThompsonPricingProvider(ProviderPolicy):
         else:
             self.beta[arm] += 1
 
-    def act(self, context) -> list[Reply]:
+    def act(self, context: Context) -> list[Reply]:
         # Offers on requests that expired without any acceptance count as losses.
         open_ids = {d.deal_id for d in context.parallel}
         for deal_id in [d for d in self._pending if d not in open_ids]:
