@@ -1,1 +1,3 @@
-"""Agents of the compute marketplace: protocol mirror, deployment, market client, runtime and strategies."""
+"""The compute marketplace's Python package: the scheme as data (`protocol`), the policy seam (`policy`),
+the chain layer, deployment, market knowledge, oracles, jobs, the agent runtime, roles, strategies and the
+simulation. README "How it is built" says what each module is for."""

@@ -33,6 +33,7 @@ from agents.policy import Role
 from agents.roles import ClientAgent, ProviderAgent, ValidatorAgent
 from agents.runtime.agent import AgentConfig
 from agents.runtime.connection import MarketConnection
+from agents.runtime.context import ContextSources
 from agents.strategies.registry import strategy, strategy_names
 
 
@@ -97,8 +98,9 @@ async def _run(role, key, rpc, deployment, provider_strategy, budget, jobs, stor
         hardware = profile_machine()
         state = GlobalStateSource(gas=GasOracle(Web3(Web3.HTTPProvider(rpc))))
         policy = strategy(provider_strategy, role).build()
-        agent = ProviderAgent(name, role, key, connection, policy, hardware=hardware, capacity=hardware.capacity,
-                              store=store, workdir=store_dir / "jobs", config=config, global_state_source=state)
+        agent = ProviderAgent(name, role, key, connection, policy, capacity=hardware.capacity, store=store,
+                              workdir=store_dir / "jobs", config=config,
+                              sources=ContextSources(hardware=hardware, global_state_source=state))
         console.print(f"{name}: {hardware.cpu_model}, {hardware.logical_cores} cores, "
                       f"{hardware.ram_bytes / 2**30:.1f} GiB")
     elif role == Role.CLIENT:

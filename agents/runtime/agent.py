@@ -57,13 +57,8 @@ class Agent:
         policy,
         *,
         config: AgentConfig | None = None,
-        hardware=None,
         capacity: Capacity = Capacity(),
-        global_state_source=None,
-        reputation=None,
-        region: str | None = None,
-        directory=None,
-        client_reputation=None,
+        sources: ContextSources | None = None,
     ):
         self.name = name
         self.role = role
@@ -71,7 +66,7 @@ class Agent:
         self.connection = connection
         self.policy = policy
         self.config = config or AgentConfig()
-        self.sources = ContextSources(hardware, region, global_state_source, reputation, directory, client_reputation)
+        self.sources = sources or ContextSources()  # what the agent knows beyond its own deals
         deployment = connection.deployment
         self.outbox = Outbox(connection.rpc, account, deployment.chain_id, connection.feed.fees, self._on_receipt,
                              on_failure=self._on_refused, mode=self.config.sending)

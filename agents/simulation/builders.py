@@ -9,9 +9,8 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -24,8 +23,9 @@ from agents.knowledge.directory import Profile
 from agents.knowledge.directory import Role as DirectoryRole
 from agents.policy import Role
 from agents.roles import ClientAgent, ProviderAgent, ValidatorAgent
-from agents.runtime.agent import Agent
+from agents.runtime.agent import Agent, AgentConfig
 from agents.runtime.connection import MarketConnection
+from agents.runtime.context import ContextSources
 from agents.simulation.scenario import ClientGroup, ProviderGroup, Scenario
 from agents.strategies.costs import CostModel
 from agents.strategies.registry import strategy
@@ -71,14 +71,15 @@ class AgentSpec:
 
 @dataclass
 class AgentBuilder:
-    """Builds a scenario's agents on one connection. `shared` holds what every agent is built with (its
-    config, the global state source, reputation and directory lookups)."""
+    """Builds a scenario's agents on one connection, every one with the same `config` and the same
+    `sources` of knowledge (global state, reputations, the directory); providers add their machine."""
 
     scenario: Scenario
     connection: MarketConnection
     store: ResultStore
     workdir: Path
-    shared: dict[str, Any]
+    config: AgentConfig
+    sources: ContextSources
 
     def plan(self) -> list[AgentSpec]:
         """Every agent of the scenario, in a fixed order: validators, then provider and client groups."""
@@ -120,9 +121,9 @@ class AgentBuilder:
                 params.setdefault("seed", self.scenario.seed * 1000 + index)
             return ProviderAgent(
                 name, Role.PROVIDER, key, self.connection, chosen.build(cost_model=cost_model, **params),
-                hardware=hardware, capacity=capacity, store=self.store, workdir=self.workdir / "jobs" / name,
-                region=group.region, billed_seconds=lambda spec, result: simulated_job_seconds(spec, machine.speed),
-                **self.shared,
+                capacity=capacity, store=self.store, workdir=self.workdir / "jobs" / name,
+                billed_seconds=lambda spec, result: simulated_job_seconds(spec, machine.speed), config=self.config,
+                sources=replace(self.sources, hardware=hardware, region=group.region),
             )
 
         return build
@@ -143,7 +144,7 @@ class AgentBuilder:
             if chosen.seeded:
                 params.setdefault("seed", scenario.seed * 1000 + int.from_bytes(keccak(text=name)[:4], "big"))
             return ClientAgent(name, Role.CLIENT, key, self.connection, chosen.build(**params), store=self.store,
-                               max_open_requests=3, **self.shared)
+                               max_open_requests=3, config=self.config, sources=self.sources)
 
         return build
 
@@ -152,7 +153,8 @@ class AgentBuilder:
 
         def build() -> Agent:
             return ValidatorAgent(name, Role.VALIDATOR, key, self.connection, chosen.build(),
-                                  workdir=self.workdir / "jobs" / name, **self.shared)
+                                  workdir=self.workdir / "jobs" / name, config=self.config,
+                                  sources=self.sources)
 
         return build
 

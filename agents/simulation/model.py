@@ -32,6 +32,7 @@ from agents.protocol import ValidationScheme
 from agents.roles.client import QueuedJob
 from agents.runtime.agent import Agent, AgentConfig
 from agents.runtime.connection import MarketConnection
+from agents.runtime.context import ContextSources
 from agents.runtime.outbox import Outbox
 from agents.runtime.transactions import MarketTransactions
 from agents.simulation.builders import TOKEN_SYMBOL, AgentBuilder, AgentSpec, directory_profile
@@ -105,10 +106,9 @@ class MarketModel:
         self.state_source = simulated_state_source(
             self.scenario.seed, start_time=self.start_time, tokens=SIMULATED_TOKENS
         )
-        builder = AgentBuilder(self.scenario, self.connection, self.store, self.workdir, shared={
-            "config": STEPPED, "global_state_source": self.state_source, "reputation": self.provider_reputation,
-            "directory": self.live_listings, "client_reputation": self.client_reputation,
-        })
+        sources = ContextSources(global_state_source=self.state_source, reputation=self.provider_reputation,
+                                 directory=self.live_listings, client_reputation=self.client_reputation)
+        builder = AgentBuilder(self.scenario, self.connection, self.store, self.workdir, STEPPED, sources)
         self.specs = builder.plan()
         self.validator_addresses = [s.key.address for s in self.specs if s.role == Role.VALIDATOR]
         for spec in self.specs:
