@@ -8,16 +8,16 @@ import pytest
 from eth_account import Account
 
 from agents.deploy.addresses import Deployment
-from agents.runtime.connection import MarketConnection
 from agents.jobs.spec import JobSpec
 from agents.jobs.store import ResultStore
+from agents.policy import Capacity, Role
 from agents.protocol import Status, ValidationScheme
 from agents.roles import ClientAgent, ProviderAgent, ValidatorAgent
 from agents.runtime.agent import AgentConfig
+from agents.runtime.connection import MarketConnection
 from agents.strategies.client import BudgetClient
-from agents.strategies.validator import HonestValidator
 from agents.strategies.provider import CostPlusProvider
-from agents.policy import Capacity, Role
+from agents.strategies.validator import HonestValidator
 
 UNIT = 10**18
 FAST = AgentConfig(agent_timeout=0.02, services_interval=0.2, max_reactions=50)
