@@ -1,16 +1,18 @@
 """Anvil as a subprocess of our own, on a free port: for tests that need a chain Ape does not manage and
-for benchmarks that need flags Ape's anvil cannot be given. With a plain JSON-RPC helper to talk to it."""
+for benchmarks that need flags Ape's anvil cannot be given. It is talked to through the chain layer's
+blocking JSON-RPC."""
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import socket
 import subprocess
 import time
-import urllib.request
 from pathlib import Path
+
+from agents.chain.rpc import RetryPolicy, RPCUnavailable
+from agents.chain.sync import http_request
 
 # The project's pinned anvil (npm installs it); the one on PATH where there is none.
 PROJECT_ANVIL = Path(__file__).resolve().parents[2] / "node_modules" / ".bin" / "anvil"
@@ -21,17 +23,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return probe.getsockname()[1]
-
-
-def rpc(url: str, method: str, params: list | None = None):
-    """One JSON-RPC call over HTTP; an error reply raises RuntimeError naming the method."""
-    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}).encode()
-    request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        reply = json.loads(response.read())
-    if "error" in reply:
-        raise RuntimeError(f"{method}: {reply['error']}")
-    return reply["result"]
 
 
 class Anvil:
@@ -47,19 +38,21 @@ class Anvil:
         # stop() signal both; signalling only the wrapper would orphan a running anvil.
         self.process = subprocess.Popen([binary, "--port", str(self.port), *args], start_new_session=True,
                                         stdout=output, stderr=output)
+        self._request = http_request(self.url, RetryPolicy(attempts=1))  # a local node: no backoff
         deadline = time.monotonic() + 30
         while True:
             try:
-                rpc(self.url, "eth_chainId")
+                self.rpc("eth_chainId")
                 return
-            except OSError:
+            except RPCUnavailable:
                 if self.process.poll() is not None or time.monotonic() > deadline:
                     self.stop()
                     raise RuntimeError(f"anvil {' '.join(args)} did not start") from None
                 time.sleep(0.1)
 
     def rpc(self, method: str, params: list | None = None):
-        return rpc(self.url, method, params)
+        """One JSON-RPC call; a node's error raises `RPCError`."""
+        return self._request(method, params or [])
 
     def stop(self, graceful: bool = False) -> None:
         """Kill it at once, or with `graceful` let it shut down (SIGTERM) and wait up to 30 s."""
