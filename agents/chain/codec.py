@@ -1,5 +1,5 @@
-"""Fast ABI encoding of calls and decoding of logs, straight from the ABIs with eth-abi: the one event
-codec of the project (the runtime feed, the history and the directory use it).
+"""Fast ABI encoding of calls and decoding of their results and of logs, straight from the ABIs with
+eth-abi: the one codec of the project (the runtime feed, the history, the directory and the oracles use it).
 
 web3's contract objects do the same through several layers of validation; on the agents' hot path (every
 event decoded, every reply encoded) that overhead matters, so this module precomputes selectors and topic
@@ -57,6 +57,7 @@ class ContractCodec:
 
     def __init__(self, abi: list[dict]):
         self._functions: dict[str, tuple[bytes, list[str]]] = {}
+        self._outputs: dict[str, tuple[list[dict], list[str]]] = {}
         self.events_by_topic: dict[bytes, EventSpec] = {}
         self.topics: dict[str, bytes] = {}
         for entry in abi:
@@ -64,6 +65,8 @@ class ContractCodec:
                 types = [abi_type(p) for p in entry["inputs"]]
                 selector = keccak(text=f"{entry['name']}({','.join(types)})")[:4]
                 self._functions[entry["name"]] = (selector, types)
+                outputs = entry.get("outputs", [])
+                self._outputs[entry["name"]] = (outputs, [abi_type(p) for p in outputs])
             elif entry["type"] == "event" and not entry.get("anonymous"):
                 types = [abi_type(p) for p in entry["inputs"]]
                 topic = keccak(text=f"{entry['name']}({','.join(types)})")
@@ -81,6 +84,12 @@ class ContractCodec:
     def encode_call(self, function: str, *args) -> bytes:
         selector, types = self._functions[function]
         return selector + encode(types, list(args))
+
+    def decode_result(self, function: str, data: bytes) -> tuple:
+        """The return values of a call of `function`, in the shapes `decode_log` gives (checksummed
+        addresses, dicts for structs): a tuple with one item per output."""
+        outputs, types = self._outputs[function]
+        return tuple(_normalise(value, param) for value, param in zip(decode(types, data), outputs))
 
     def decode_log(self, log) -> tuple[str, dict] | None:
         """(event name, arguments) of a log, or None for events not in this ABI. Takes the node's raw

@@ -1,10 +1,11 @@
 """The synchronous JSON-RPC client: deployment, the service directory, the oracle keeper and the history
-reader use it, over any `request(method, params) -> result` callable (`http_request(url)` here, Ape's
-`provider.make_request`, or a fake in tests).
+reader, the gas oracle and the price feeds use it, over any `request(method, params) -> result` callable
+(`http_request(url)` here, Ape's `provider.make_request`, or a fake in tests) and, where the transport has
+one, a `batch_request` (`http_batch_request(url)`).
 
 The agents' hot path is asynchronous (`agents.chain.rpc.RPCClient`); these users make a few calls at a
-time, where blocking is simpler. `http_request` retries transient failures with the same backoff as the
-async client.
+time, where blocking is simpler. The HTTP transport retries transient failures with the same backoff as
+the async client.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from agents.chain.rpc import RetryPolicy, RPCError, RPCUnavailable
 log = logging.getLogger(__name__)
 
 Request = Callable[[str, list], Any]
+BatchRequest = Callable[[list[tuple[str, list]]], list]
 
 
 class TransactionTimeout(TimeoutError):
@@ -36,22 +38,25 @@ class TransactionTimeout(TimeoutError):
         super().__init__(f"transaction {tx_hash} not mined after {timeout:.0f} s")
 
 
-def http_request(url: str, retry: RetryPolicy | None = None, timeout: float = 30.0) -> Request:
-    """A blocking `request(method, params) -> result` over HTTP, retrying unreachable or busy nodes
-    (connection errors, 5xx, 429) with exponential backoff. JSON-RPC errors raise `RPCError`."""
-    retry = retry or RetryPolicy()
-    ids = itertools.count()
+def _result(method: str, answer: dict):
+    if "error" in answer:
+        raise RPCError(method, answer["error"])
+    return answer["result"]
 
-    def request(method: str, params: list):
-        body = json.dumps({"jsonrpc": "2.0", "id": next(ids), "method": method, "params": params}).encode()
+
+def _http_post(url: str, retry: RetryPolicy, timeout: float) -> Callable[[str, object], Any]:
+    """`post(what, payload) -> answer` of one JSON-RPC endpoint, retrying unreachable or busy nodes
+    (connection errors, 5xx, 429) with exponential backoff; `what` names the call in logs and errors."""
+
+    def post(what: str, payload):
+        body = json.dumps(payload).encode()
         delays = retry.delays()
         last_error: Exception | None = None
         for attempt in range(retry.attempts):
             try:
-                post = urllib.request.Request(url, body, {"Content-Type": "application/json"})
-                with urllib.request.urlopen(post, timeout=timeout) as response:
-                    answer = json.loads(response.read())
-                break
+                request = urllib.request.Request(url, body, {"Content-Type": "application/json"})
+                with urllib.request.urlopen(request, timeout=timeout) as response:
+                    return json.loads(response.read())
             except urllib.error.HTTPError as error:
                 if error.code != 429 and error.code < 500:
                     raise
@@ -60,15 +65,38 @@ def http_request(url: str, retry: RetryPolicy | None = None, timeout: float = 30
                 last_error = error
             delay = next(delays, None)
             if delay is None:
-                raise RPCUnavailable(f"{method}: node unreachable at {url} after {retry.attempts} attempts") from (
+                raise RPCUnavailable(f"{what}: node unreachable at {url} after {retry.attempts} attempts") from (
                     last_error)
-            log.warning("RPC %s failed (%s), retry %d in %.2fs", method, last_error, attempt + 1, delay)
+            log.warning("RPC %s failed (%s), retry %d in %.2fs", what, last_error, attempt + 1, delay)
             time.sleep(delay)
-        if "error" in answer:
-            raise RPCError(method, answer["error"])
-        return answer["result"]
+
+    return post
+
+
+def http_request(url: str, retry: RetryPolicy | None = None, timeout: float = 30.0) -> Request:
+    """A blocking `request(method, params) -> result` over HTTP, retrying transient failures (see
+    `_http_post`). JSON-RPC errors raise `RPCError`."""
+    post = _http_post(url, retry or RetryPolicy(), timeout)
+    ids = itertools.count()
+
+    def request(method: str, params: list):
+        return _result(method, post(method, {"jsonrpc": "2.0", "id": next(ids), "method": method, "params": params}))
 
     return request
+
+
+def http_batch_request(url: str, retry: RetryPolicy | None = None, timeout: float = 30.0) -> BatchRequest:
+    """A blocking `batch_request([(method, params), ...]) -> [result, ...]` over HTTP: one JSON-RPC batch,
+    results in the order of the calls. A JSON-RPC error in any answer raises `RPCError`."""
+    post = _http_post(url, retry or RetryPolicy(), timeout)
+    ids = itertools.count()
+
+    def batch_request(calls: list[tuple[str, list]]) -> list:
+        payload = [{"jsonrpc": "2.0", "id": next(ids), "method": method, "params": params} for method, params in calls]
+        answers = {answer["id"]: answer for answer in post("batch:" + calls[0][0], payload)}
+        return [_result(call["method"], answers[call["id"]]) for call in payload]
+
+    return batch_request
 
 
 def as_hex(value) -> str:
@@ -84,25 +112,18 @@ def as_int(value) -> int:
     return int(as_hex(value), 16)
 
 
-def _result(method: str, answer: dict):
-    if "error" in answer:
-        raise RPCError(method, answer["error"])
-    return answer["result"]
-
-
 class SyncClient:
     """The JSON-RPC calls the project's blocking users need, over `request(method, params) -> result`
     (and, where the transport has one, `batch_request([(method, params), ...]) -> [result, ...]`)."""
 
-    def __init__(self, request: Request, poll_interval: float = 0.2,
-                 batch_request: Callable[[list[tuple[str, list]]], list] | None = None):
+    def __init__(self, request: Request, poll_interval: float = 0.2, batch_request: BatchRequest | None = None):
         self.request = request
         self.poll_interval = poll_interval
         self.batch_request = batch_request
 
     @classmethod
     def connect(cls, url: str, poll_interval: float = 0.2) -> "SyncClient":
-        return cls(http_request(url), poll_interval)
+        return cls(http_request(url), poll_interval, http_batch_request(url))
 
     @classmethod
     def from_web3(cls, w3, poll_interval: float = 0.2) -> "SyncClient":
@@ -115,6 +136,11 @@ class SyncClient:
 
         return cls(lambda method, params: _result(method, provider.make_request(method, params)), poll_interval,
                    batch)
+
+    def with_poll_interval(self, poll_interval: float) -> "SyncClient":
+        """The same connection, waiting for receipts at another pace (a sender that is part of start-up
+        polls faster than the default)."""
+        return SyncClient(self.request, poll_interval, self.batch_request)
 
     def batch(self, calls: list[tuple[str, list]]) -> list:
         """Several calls' results, in order: one batch where the transport supports it."""
@@ -151,12 +177,31 @@ class SyncClient:
         fee = block.get("baseFeePerGas") if block else None
         return as_int(fee) if fee is not None else None
 
+    def timestamp(self, block: int | str = "latest") -> int:
+        """A block's timestamp in Unix seconds."""
+        return as_int(self.block(block)["timestamp"])
+
+    def fee_history(self, block_count: int, percentiles: list[float]) -> dict:
+        """The node's eth_feeHistory over the last `block_count` blocks, as it answers (hex quantities)."""
+        return self.request("eth_feeHistory", [hex(block_count), "latest", percentiles])
+
     def block_number(self) -> int:
         return as_int(self.request("eth_blockNumber", []))
 
     def call(self, to: str, data: bytes, block: str = "latest") -> bytes:
         """The return data of an eth_call."""
         return bytes.fromhex(as_hex(self.request(*call_request(to, data, block))).removeprefix("0x"))
+
+    def read(self, to: str, codec, function: str, *args) -> tuple:
+        """The return values of a view `function` of the contract at `to`, encoded and decoded by `codec`
+        (the contract's `ContractCodec`)."""
+        return codec.decode_result(function, self.call(to, codec.encode_call(function, *args)))
+
+    def call_batch(self, calls: list[tuple[str, bytes]], block: str = "latest") -> list[bytes]:
+        """The return data of several eth_calls, (to, data) each, in one batch where the transport
+        supports it, in order."""
+        results = self.batch([call_request(to, data, block) for to, data in calls])
+        return [bytes.fromhex(as_hex(result).removeprefix("0x")) for result in results]
 
     def call_function(self, to: str, signature: str, types: list[str] | None = None, args: list | None = None,
                       returns: list[str] | None = None):
