@@ -21,8 +21,8 @@ import click
 from ape import accounts
 from eth_account import Account
 from rich.console import Console
-from web3 import Web3
 
+from agents.chain.sync import SyncClient
 from agents.deploy.addresses import Deployment
 from agents.hardware import profile_machine
 from agents.jobs.spec import JobSpec
@@ -96,7 +96,7 @@ async def _run(role, key, rpc, deployment, provider_strategy, budget, jobs, stor
     config = AgentConfig()
     if role == Role.PROVIDER:
         hardware = profile_machine()
-        state = GlobalStateSource(gas=GasOracle(Web3(Web3.HTTPProvider(rpc))))
+        state = GlobalStateSource(gas=GasOracle(SyncClient.connect(rpc)))
         policy = strategy(provider_strategy, role).build()
         agent = ProviderAgent(name, role, key, connection, policy, capacity=hardware.capacity, store=store,
                               workdir=store_dir / "jobs", config=config,

@@ -6,7 +6,6 @@ from dataclasses import replace
 import pytest
 from eth_abi import encode
 from eth_account import Account
-from web3 import Web3
 
 from agents.chain.abi import eas_abi
 from agents.chain.codec import ContractCodec
@@ -23,11 +22,17 @@ from agents.knowledge.directory import (
 )
 from agents.protocol import ValidationScheme, schema_uid
 
+EAS_CODEC = ContractCodec(eas_abi("EAS"))
 
-def attest(w3, system, key, request) -> dict:
+
+def attest(node, system, key, request) -> dict:
     """An EAS attestation made outside the directory, as any EAS tool could."""
-    data = ContractCodec(eas_abi("EAS")).encode_call("attest", request)
-    return send_transaction(SyncClient.from_web3(w3), Signer(key.key), system.eas.address, data)
+    return send_transaction(node, Signer(key.key), system.eas.address, EAS_CODEC.encode_call("attest", request))
+
+
+def attestation(node, system, uid: str) -> dict:
+    (found,) = node.read(system.eas.address, EAS_CODEC, "getAttestation", bytes.fromhex(uid[2:]))
+    return found
 
 
 GIB = 2**30
@@ -35,8 +40,8 @@ ZERO_ADDRESS = "0x" + "00" * 20
 
 
 @pytest.fixture(scope="module")
-def w3(chain):
-    return Web3(Web3.HTTPProvider(chain.provider.uri))
+def node(chain):
+    return SyncClient.connect(chain.provider.uri)
 
 
 @pytest.fixture(scope="module")
@@ -47,26 +52,26 @@ def keys(accounts):
 
 
 @pytest.fixture(scope="module")
-def schema_registration(w3, system, keys):
+def schema_registration(node, system, keys):
     """Registers the profile schema through ensure_profile_schema three times, recording what it sent."""
     sender, other = keys["buyer"], keys["trader"]
-    registry = w3.eth.contract(address=system.registry.address, abi=eas_abi("SchemaRegistry"))
-    before = registry.functions.getSchema(PROFILE_SCHEMA_UID).call()
-    nonces = [w3.eth.get_transaction_count(sender.address), w3.eth.get_transaction_count(other.address)]
-    uids = [ensure_profile_schema(w3, system.registry.address, sender)]
-    after_first = [w3.eth.get_transaction_count(sender.address), w3.eth.get_transaction_count(other.address)]
-    uids += [ensure_profile_schema(w3, system.registry.address, key) for key in (other, sender)]
-    after_all = [w3.eth.get_transaction_count(sender.address), w3.eth.get_transaction_count(other.address)]
-    record = registry.functions.getSchema(PROFILE_SCHEMA_UID).call()
+    registry, registry_codec = system.registry.address, ContractCodec(eas_abi("SchemaRegistry"))
+    (before,) = node.read(registry, registry_codec, "getSchema", PROFILE_SCHEMA_UID)
+    nonces = [node.nonce(sender.address), node.nonce(other.address)]
+    uids = [ensure_profile_schema(node, registry, sender)]
+    after_first = [node.nonce(sender.address), node.nonce(other.address)]
+    uids += [ensure_profile_schema(node, registry, key) for key in (other, sender)]
+    after_all = [node.nonce(sender.address), node.nonce(other.address)]
+    (record,) = node.read(registry, registry_codec, "getSchema", PROFILE_SCHEMA_UID)
     return dict(before=before, nonces=nonces, after_first=after_first, after_all=after_all, uids=uids, record=record)
 
 
 def test_registering_the_schema_twice_is_a_no_op(schema_registration, directories):
     r = schema_registration
-    assert bytes(r["before"][0]) == b"\x00" * 32  # not registered before
+    assert r["before"]["uid"] == b"\x00" * 32  # not registered before
     assert r["uids"] == [PROFILE_SCHEMA_UID] * 3
-    uid, resolver, revocable, schema = r["record"]
-    assert (bytes(uid), resolver, revocable, schema) == (PROFILE_SCHEMA_UID, ZERO_ADDRESS, True, PROFILE_SCHEMA)
+    uid, resolver, revocable, schema = r["record"].values()
+    assert (uid, resolver, revocable, schema) == (PROFILE_SCHEMA_UID, ZERO_ADDRESS, True, PROFILE_SCHEMA)
     assert r["after_first"] == [r["nonces"][0] + 1, r["nonces"][1]]  # one registration transaction
     assert r["after_all"] == r["after_first"]  # then none
 
@@ -87,12 +92,12 @@ def profiles(system, token):
 
 
 @pytest.fixture(scope="module")
-def directories(w3, system, keys, profiles, schema_registration):
+def directories(node, system, keys, profiles, schema_registration):
     """Every agent listed, each through its own directory handle."""
-    start = w3.eth.block_number + 1
+    start = node.block_number() + 1
     handles = {
         name: ServiceDirectory.connect(
-            w3, system.eas.address, key, market=system.market.address, from_block=start, chunk_size=3
+            node, system.eas.address, key, market=system.market.address, from_block=start, chunk_size=3
         )
         for name, key in keys.items()
     }
@@ -136,48 +141,46 @@ def test_search_filters_really_filter(directories, keys, system, accounts):
     assert listed(directories["gpu_seller"], role=Role.BUYER, max_cpu_cores=8, max_ram_bytes=16 * GIB) == {buyer}
 
 
-def test_update_links_to_the_previous_listing_and_revokes_it(w3, system, directories, keys, profiles):
+def test_update_links_to_the_previous_listing_and_revokes_it(node, system, directories, keys, profiles):
     seller = directories["gpu_seller"]
     old_uid = directories["uids"]["gpu_seller"]
     cheaper = replace(profiles["gpu_seller"], min_price=80, max_price=150)
     new_uid = seller.update(cheaper)
     assert new_uid != old_uid and seller.own_listing().uid == new_uid
 
-    eas = w3.eth.contract(address=system.eas.address, abi=eas_abi("EAS"))
-    new = eas.functions.getAttestation(new_uid).call()
-    assert "0x" + bytes(new[5]).hex() == old_uid  # refUID
-    assert new[7] == keys["gpu_seller"].address and new[6] == keys["gpu_seller"].address and new[8] is True
-    assert eas.functions.getAttestation(old_uid).call()[4] > 0  # revocationTime
+    new = attestation(node, system, new_uid)
+    assert "0x" + new["refUID"].hex() == old_uid
+    assert new["attester"] == new["recipient"] == keys["gpu_seller"].address and new["revocable"] is True
+    assert attestation(node, system, old_uid)["revocationTime"] > 0
 
     mine = [listing for listing in directories["buyer"].search() if listing.attester == keys["gpu_seller"].address]
     assert [(m.uid, m.ref_uid, m.profile.min_price) for m in mine] == [(new_uid, old_uid, 80)]
     assert listed(directories["buyer"], max_price=85) == {keys["small_seller"].address, keys["gpu_seller"].address}
 
 
-def test_a_revoked_listing_disappears(w3, system, directories, keys, profiles):
+def test_a_revoked_listing_disappears(node, system, directories, keys, profiles):
     small = directories["small_seller"]
     assert keys["small_seller"].address in listed(directories["buyer"])
     # As if the agent died between attesting a new listing and revoking the old: two live listings.
-    eas = w3.eth.contract(address=system.eas.address, abi=eas_abi("EAS"))
     data = profiles["small_seller"].encode()
     request = (PROFILE_SCHEMA_UID, (keys["small_seller"].address, 0, True, b"\x00" * 32, data, 0))
-    attest(w3, system, keys["small_seller"], request)
+    attest(node, system, keys["small_seller"], request)
     assert len([x for x in small.search() if x.attester == keys["small_seller"].address]) == 1  # newest only
     assert small.revoke() is True
     old_uid = directories["uids"]["small_seller"]
-    assert eas.functions.getAttestation(old_uid).call()[4] > 0  # both revoked, the old one too
+    assert attestation(node, system, old_uid)["revocationTime"] > 0  # both revoked, the old one too
     assert keys["small_seller"].address not in listed(directories["buyer"])
     assert small.own_listing() is None
     assert small.revoke() is False  # nothing left to revoke
 
 
-def test_register_is_idempotent_and_survives_a_restart(w3, system, directories, keys, profiles):
+def test_register_is_idempotent_and_survives_a_restart(node, system, directories, keys, profiles):
     key = keys["trader"]
-    nonce = w3.eth.get_transaction_count(key.address)
-    restarted = ServiceDirectory(w3, system.eas.address, key, market=system.market.address)  # reads from block 0
+    nonce = node.nonce(key.address)
+    restarted = ServiceDirectory(node, system.eas.address, key, market=system.market.address)  # reads from block 0
     assert restarted.own_listing().uid == directories["uids"]["trader"]
     assert restarted.register(profiles["trader"]) == directories["uids"]["trader"]
-    assert w3.eth.get_transaction_count(key.address) == nonce  # nothing sent
+    assert node.nonce(key.address) == nonce  # nothing sent
     # Registering something else replaces the listing, linked to the old one.
     moved = replace(profiles["trader"], region="ap-south")
     uid = restarted.register(moved)
@@ -186,9 +189,9 @@ def test_register_is_idempotent_and_survives_a_restart(w3, system, directories, 
     assert listed(directories["buyer"], region="ap-south") == {key.address}
 
 
-def test_expired_and_malformed_listings_are_skipped(chain, w3, system, directories, keys, profiles):
+def test_expired_and_malformed_listings_are_skipped(chain, node, system, directories, keys, profiles):
     seller = directories["small_seller"]
-    expiry = w3.eth.get_block("latest")["timestamp"] + 100
+    expiry = node.timestamp() + 100
     seller.update(profiles["small_seller"], expiration_time=expiry)
     assert keys["small_seller"].address in listed(directories["buyer"])
     chain.pending_timestamp += 200
@@ -198,7 +201,7 @@ def test_expired_and_malformed_listings_are_skipped(chain, w3, system, directori
     # Anyone can attest junk to a schema without resolver: it is not a listing.
     junk = encode(["string"], ["not a profile"])
     request = (PROFILE_SCHEMA_UID, (keys["buyer"].address, 0, True, b"\x00" * 32, junk, 0))
-    attest(w3, system, keys["buyer"], request)
+    attest(node, system, keys["buyer"], request)
     buyers = directories["buyer"].search(SearchCriteria(role=Role.BUYER))
     assert {listing.attester for listing in buyers} == {keys["trader"].address, keys["buyer"].address}
     # The junk, although newer, did not replace the buyer's listing.
@@ -222,8 +225,8 @@ def test_profile_encoding_round_trips(profiles):
         assert Profile.decode(profile.encode()) == profile
 
 
-def test_anyone_can_search_but_listing_needs_an_account(w3, system, directories, keys, profiles):
-    anonymous = ServiceDirectory(w3, system.eas.address)
+def test_anyone_can_search_but_listing_needs_an_account(node, system, directories, keys, profiles):
+    anonymous = ServiceDirectory(node, system.eas.address)
     sellers = {listing.attester for listing in anonymous.search(SearchCriteria(market=system.market.address))}
     assert sellers == {keys[n].address for n in ("gpu_seller", "small_seller", "trader")}
     with pytest.raises(ValueError, match="no account"):

@@ -5,7 +5,6 @@ row against what the scenario did and the timestamps of the blocks it mined."""
 
 import pandas as pd
 import pytest
-from web3 import Web3
 
 from agents.chain.logs import get_logs_chunked
 from agents.chain.rpc import RPCError
@@ -22,14 +21,14 @@ COMMENCE_WITHIN, JOB_DURATION, VALIDATION_WINDOW = 600, 3600, 600
 class Scenario:
     """Runs deals through the MarketClient fixtures and remembers what it did."""
 
-    def __init__(self, chain, w3, token, client, provider):
-        self.chain, self.w3, self.token = chain, w3, token
+    def __init__(self, chain, node, token, client, provider):
+        self.chain, self.node, self.token = chain, node, token
         self.client, self.provider = client, provider
         self.nonce = 0
         self.deals = {}
 
     def time_of(self, receipt) -> int:
-        return self.w3.eth.get_block(receipt.block_number)["timestamp"]
+        return self.node.timestamp(receipt.block_number)
 
     def advance(self, seconds: int) -> None:
         self.chain.pending_timestamp += seconds
@@ -118,8 +117,8 @@ class Scenario:
 
 
 @pytest.fixture(scope="module")
-def w3(chain):
-    return Web3(Web3.HTTPProvider(chain.provider.uri))
+def node(chain):
+    return SyncClient.connect(chain.provider.uri)
 
 
 @pytest.fixture(scope="module")
@@ -133,10 +132,10 @@ def broke_client(system, accounts):
 
 
 @pytest.fixture(scope="module")
-def scenario(chain, w3, system, token, client, provider, second_provider, broke_client):
+def scenario(chain, node, system, token, client, provider, second_provider, broke_client):
     for party in (client, provider, second_provider):
         party.deposit(token, 10**19)
-    run = Scenario(chain, w3, token, client, provider)
+    run = Scenario(chain, node, token, client, provider)
     run.start_block = chain.blocks.head.number + 1
     run.settled("settled", provider)
     run.after_first_deal = chain.blocks.head.number
@@ -148,8 +147,8 @@ def scenario(chain, w3, system, token, client, provider, second_provider, broke_
 
 
 @pytest.fixture(scope="module")
-def history(w3, system, scenario):
-    history = ChainHistory.from_system(w3, system, from_block=scenario.start_block, chunk_size=4)
+def history(node, system, scenario):
+    history = ChainHistory.from_system(node, system, from_block=scenario.start_block, chunk_size=4)
     history.refresh()
     return history
 
@@ -297,8 +296,8 @@ def test_deal_table_one_row_per_deal(history, scenario, client, provider, second
     assert (unfunded["status_at_acceptance"], unfunded["outcome"]) == ("AWAITING_PAYMENT", "UNFUNDED")
 
 
-def test_incremental_refresh_reads_only_new_blocks(w3, system, scenario, history):
-    partial = ChainHistory.from_system(w3, system, from_block=scenario.start_block, chunk_size=1_000)
+def test_incremental_refresh_reads_only_new_blocks(node, system, scenario, history):
+    partial = ChainHistory.from_system(node, system, from_block=scenario.start_block, chunk_size=1_000)
     partial.refresh(to_block=scenario.after_first_deal)
     assert len(partial.deal_table()) == 1
     assert partial.next_block == scenario.after_first_deal + 1
@@ -316,8 +315,8 @@ def test_incremental_refresh_reads_only_new_blocks(w3, system, scenario, history
     assert partial.deal_table().equals(history.deal_table())
 
 
-def test_refresh_notices_a_rewound_chain(chain, w3, system, scenario, client, token):
-    history = ChainHistory.from_system(w3, system, from_block=scenario.start_block)
+def test_refresh_notices_a_rewound_chain(chain, node, system, scenario, client, token):
+    history = ChainHistory.from_system(node, system, from_block=scenario.start_block)
     history.refresh()
     before = len(history.requests)
     snapshot = chain.snapshot()
@@ -330,16 +329,16 @@ def test_refresh_notices_a_rewound_chain(chain, w3, system, scenario, client, to
     assert len(history.requests) == before
 
 
-def test_empty_range_gives_empty_tables_with_columns(w3, system):
-    history = ChainHistory.from_system(w3, system, from_block=w3.eth.block_number + 1)
+def test_empty_range_gives_empty_tables_with_columns(node, system):
+    history = ChainHistory.from_system(node, system, from_block=node.block_number() + 1)
     assert history.refresh() == 0
     table = history.deal_table()
     assert table.empty and "time_to_agreement" in table.columns
     assert history.slashings.empty
 
 
-def test_a_failed_refresh_keeps_nothing_of_its_range(w3, system, scenario, history, monkeypatch):
-    flaky = ChainHistory.from_system(w3, system, from_block=scenario.start_block)
+def test_a_failed_refresh_keeps_nothing_of_its_range(node, system, scenario, history, monkeypatch):
+    flaky = ChainHistory.from_system(node, system, from_block=scenario.start_block)
 
     def fail(rows):
         raise ConnectionError("node went away")

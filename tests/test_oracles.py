@@ -9,6 +9,8 @@ import pytest
 from ape import project
 
 from agents.chain.abi import project_abi
+from agents.chain.sync import SyncClient, as_int
+from agents.chain.transactions import Signer
 from agents.oracles.feeds import AGGREGATOR_V3_ABI, PRICE_FEED_KEEPER_ABI, GasOracle, OnChainPriceFeed, OracleKeeper
 from agents.oracles.models import (
     DEFAULT_REGIONS,
@@ -256,11 +258,15 @@ def test_inline_abis_match_the_compiled_contract():
     }
 
 
-def test_keeper_pushes_model_prices_and_the_reader_reports_their_age(feed, keeper_account, chain):
-    web3 = chain.provider.web3
+@pytest.fixture(scope="module")
+def node(chain):
+    return SyncClient.connect(chain.provider.uri)
+
+
+def test_keeper_pushes_model_prices_and_the_reader_reports_their_age(feed, keeper_account, chain, node):
     model = TokenPriceModel("ETH", 3000.0, seed=4, volatility_per_year=0.7, start_time=chain.pending_timestamp)
-    keeper = OracleKeeper(web3, feed.address, keeper_account.private_key, model)
-    reader = OnChainPriceFeed(web3, feed.address)
+    keeper = OracleKeeper(node, feed.address, keeper_account.private_key, model)
+    reader = OnChainPriceFeed(node, feed.address)
 
     now = chain.pending_timestamp + 3600
     update = keeper.push(now)
@@ -277,7 +283,7 @@ def test_keeper_pushes_model_prices_and_the_reader_reports_their_age(feed, keepe
     assert second.round_id == 2 and reader.latest().price == pytest.approx(model.price(now + 3600), rel=1e-8)
     assert reader.round(1).answer == update.answer
 
-    light = GlobalStateSource(gas=GasOracle(web3), token_prices={"ETH": reader})
+    light = GlobalStateSource(gas=GasOracle(node), token_prices={"ETH": reader})
     snapshot = light.snapshot(second.block_timestamp + 30)
     assert light.observes == {"gas", "token_prices"}
     assert snapshot.token_prices["ETH"] == reader.latest().price
@@ -287,41 +293,38 @@ def test_keeper_pushes_model_prices_and_the_reader_reports_their_age(feed, keepe
     assert snapshot.electricity_prices is None and snapshot.electricity_forecasts is None
 
 
-def test_keeper_refuses_a_price_the_feed_would_reject(feed, keeper_account, chain):
-    keeper = OracleKeeper(chain.provider.web3, feed.address, keeper_account.private_key, None)
+def test_keeper_refuses_a_price_the_feed_would_reject(feed, keeper_account, node):
+    keeper = OracleKeeper(node, feed.address, keeper_account.private_key, None)
     with pytest.raises(ValueError, match="not positive"):
         keeper.answer_for(1e-9)  # rounds to 0 at 8 decimals
 
 
 @pytest.fixture
-def base_fee(chain):
+def base_fee(node):
     """Sets the next block's base fee; puts back the configured 0 afterwards, because anvil keeps its fee
     state across snapshot reverts and the other tests expect free gas."""
-    web3 = chain.provider.web3
 
     def set_next_base_fee(wei: int):
-        web3.provider.make_request("anvil_setNextBlockBaseFeePerGas", [hex(wei)])
+        node.request("anvil_setNextBlockBaseFeePerGas", [hex(wei)])
 
     yield set_next_base_fee
     set_next_base_fee(0)
 
 
-def test_gas_oracle_reads_fee_history(chain, accounts, base_fee):
-    web3 = chain.provider.web3
-    sender = accounts[6]
+def test_gas_oracle_reads_fee_history(chain, node, accounts, base_fee):
+    sender = Signer(bytes.fromhex(accounts[6].private_key[2:]))
     base_fee(10 * GWEI)
     # Three blocks, one transfer each, paying priority fees of 1, 3 and 2 gwei.
     for tip in (1, 3, 2):
-        transaction = {
-            "to": accounts[7].address, "value": 1, "gas": 21_000, "chainId": web3.eth.chain_id,
-            "nonce": web3.eth.get_transaction_count(sender.address),
-            "maxPriorityFeePerGas": tip * GWEI, "maxFeePerGas": 30 * GWEI,
-        }
-        signed = web3.eth.account.sign_transaction(transaction, sender.private_key)
-        web3.eth.wait_for_transaction_receipt(web3.eth.send_raw_transaction(signed.raw_transaction))
+        raw, tx_hash = sender.sign_eip1559(
+            chain_id=node.chain_id(), nonce=node.nonce(sender.address), max_priority_fee=tip * GWEI,
+            max_fee=30 * GWEI, gas=21_000, to=accounts[7].address, value=1, data=b"",
+        )
+        node.send_raw(raw)
+        node.wait_receipt(tx_hash, timeout=10)
 
-    gas = GasOracle(web3, block_count=3).read()
-    head = web3.eth.get_block("latest")
+    gas = GasOracle(node, block_count=3).read()
+    head = {key: as_int(node.block("latest")[key]) for key in ("number", "gasLimit", "gasUsed", "baseFeePerGas")}
     assert gas.block_number == head["number"]
     assert gas.priority_fee_wei == 2 * GWEI  # median of the three blocks' tips
     # EIP-1559: the base fee falls by (target - used) / target / 8 below the gas target (half the limit).
@@ -330,8 +333,8 @@ def test_gas_oracle_reads_fee_history(chain, accounts, base_fee):
     assert gas.base_fee_wei == expected > 0
     assert gas.fee_per_gas_wei == expected + 2 * GWEI
     assert gas.max_fee_per_gas_wei() == 2 * expected + 2 * GWEI
-    assert GasOracle(web3, block_count=3, min_priority_fee_wei=5 * GWEI).read().priority_fee_wei == 5 * GWEI
+    assert GasOracle(node, block_count=3, min_priority_fee_wei=5 * GWEI).read().priority_fee_wei == 5 * GWEI
 
     # Empty blocks say nothing about competition: the floor applies.
     chain.mine(3)
-    assert GasOracle(web3, block_count=3, min_priority_fee_wei=7).read().priority_fee_wei == 7
+    assert GasOracle(node, block_count=3, min_priority_fee_wei=7).read().priority_fee_wei == 7

@@ -4,8 +4,9 @@ import math
 
 import pandas as pd
 import pytest
-from web3 import Web3
+from eth_utils import to_checksum_address
 
+from agents.chain.sync import SyncClient
 from agents.knowledge.history import ChainHistory
 from agents.testing.market_client import MarketClient
 from agents.knowledge.reputation import ReputationBook, ReputationParams
@@ -14,7 +15,7 @@ from test_history import SPEC_URI, Scenario  # the deal-running helper shared wi
 HOUR = 3_600
 GOOD, SLOW = "0x" + "aa" * 20, "0x" + "bb" * 20
 HONEST, PICKY, BROKE = "0x" + "11" * 20, "0x" + "22" * 20, "0x" + "33" * 20
-GOOD, SLOW, HONEST, PICKY, BROKE = (Web3.to_checksum_address(a) for a in (GOOD, SLOW, HONEST, PICKY, BROKE))
+GOOD, SLOW, HONEST, PICKY, BROKE = (to_checksum_address(a) for a in (GOOD, SLOW, HONEST, PICKY, BROKE))
 NOW = 1_000_000
 
 
@@ -50,19 +51,19 @@ class ReputationScenario(Scenario):
 
 @pytest.fixture(scope="module")
 def chain_book(chain, system, token, client, provider, accounts):
-    w3 = Web3(Web3.HTTPProvider(chain.provider.uri))
+    node = SyncClient.connect(chain.provider.uri)
     slow_provider, picky_client, broke_client = (MarketClient(system, accounts[i]) for i in (5, 4, 3))
     for party in (client, provider, slow_provider, picky_client):
         party.deposit(token, 10**19)
     start = chain.blocks.head.number + 1
-    run = ReputationScenario(chain, w3, token, client, provider)
+    run = ReputationScenario(chain, node, token, client, provider)
     run.settled("settled", provider)
     run.timed_out("timed_out", slow_provider)
     run.rejected(picky_client, provider)
     run.unfunded("unfunded", broke_client, provider)
-    history = ChainHistory.from_system(w3, system, from_block=start)
+    history = ChainHistory.from_system(node, system, from_block=start)
     history.refresh()
-    now = w3.eth.get_block("latest")["timestamp"]
+    now = node.timestamp()
     book = ReputationBook.from_history(history, now=now, params=ReputationParams(half_life=None))
     return book, dict(client=client, provider=provider, slow=slow_provider, picky=picky_client, broke=broke_client)
 

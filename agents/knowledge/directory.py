@@ -23,7 +23,6 @@ from enum import IntFlag
 
 from eth_abi import decode, encode
 from eth_utils import to_checksum_address
-from web3 import Web3
 
 from agents.chain.abi import eas_abi
 from agents.chain.codec import ContractCodec
@@ -172,12 +171,12 @@ class SearchCriteria:
         return all(checks)
 
 
-def ensure_profile_schema(w3: Web3, registry_address: str, sender_account) -> bytes:
+def ensure_profile_schema(client: SyncClient, registry_address: str, sender_account) -> bytes:
     """The profile schema's UID, registering the schema in the SchemaRegistry only if nobody has yet.
 
     The UID depends only on (schema, resolver, revocable), so it is the same for every agent on a chain;
     an agent that loses a registration race finds the schema registered and carries on."""
-    client = SyncClient.from_web3(w3, poll_interval=SEND_POLL_INTERVAL)
+    client = client.with_poll_interval(SEND_POLL_INTERVAL)
     registry = to_checksum_address(registry_address)
 
     def registered() -> bool:
@@ -203,7 +202,7 @@ class ServiceDirectory:
 
     def __init__(
         self,
-        w3: Web3,
+        client: SyncClient,
         eas_address: str,
         account=None,
         *,
@@ -212,9 +211,8 @@ class ServiceDirectory:
         from_block: int = 0,
         chunk_size: int = 2_000,
     ):
-        self.w3 = w3
-        self.client = SyncClient.from_web3(w3, poll_interval=SEND_POLL_INTERVAL)
-        self.eas = w3.eth.contract(address=to_checksum_address(eas_address), abi=eas_abi("EAS"))
+        self.client = client.with_poll_interval(SEND_POLL_INTERVAL)
+        self.eas_address = to_checksum_address(eas_address)
         self.account = account
         self.market = to_checksum_address(market) if market else None
         self.schema = bytes(schema)
@@ -224,11 +222,11 @@ class ServiceDirectory:
         self._reset()
 
     @classmethod
-    def connect(cls, w3: Web3, eas_address: str, account, **options) -> "ServiceDirectory":
+    def connect(cls, client: SyncClient, eas_address: str, account, **options) -> "ServiceDirectory":
         """A directory on the EAS at `eas_address`, registering the profile schema if it is missing."""
-        eas = w3.eth.contract(address=to_checksum_address(eas_address), abi=eas_abi("EAS"))
-        registry = eas.functions.getSchemaRegistry().call()
-        return cls(w3, eas_address, account, schema=ensure_profile_schema(w3, registry, account), **options)
+        eas = to_checksum_address(eas_address)
+        (registry,) = client.read(eas, ContractCodec(eas_abi("EAS")), "getSchemaRegistry")
+        return cls(client, eas_address, account, schema=ensure_profile_schema(client, registry, account), **options)
 
     def _reset(self) -> None:
         self._cursor.reset()
@@ -248,7 +246,7 @@ class ServiceDirectory:
         events = ["0x" + self._codec.topics[name].hex() for name in ("Attested", "Revoked")]
         topics = [events, None, None, ["0x" + self.schema.hex()]]
         attested = []
-        for chunk in get_logs_chunked(self.client, self.eas.address, topics, start, last, self.chunk_size):
+        for chunk in get_logs_chunked(self.client, self.eas_address, topics, start, last, self.chunk_size):
             for log in chunk:
                 name, args = self._codec.decode_log(log)
                 uid = to_hex32(args["uid"])
@@ -263,29 +261,25 @@ class ServiceDirectory:
         """Fetch the data of new listings (one batch), keeping those whose data is a valid profile."""
         if not uids:
             return
-        with self.w3.batch_requests() as batch:
-            for uid in uids:
-                batch.add(self.eas.functions.getAttestation(uid))
-            attestations = batch.execute()
-        for uid, a in zip(uids, attestations):
-            # Attestation: uid, schema, time, expirationTime, revocationTime, refUID, recipient, attester,
-            # revocable, data
+        calls = [(self.eas_address, self._codec.encode_call("getAttestation", bytes.fromhex(uid[2:]))) for uid in uids]
+        for uid, result in zip(uids, self.client.call_batch(calls)):
+            (attestation,) = self._codec.decode_result("getAttestation", result)
             try:
-                profile = Profile.decode(bytes(a[9]))
+                profile = Profile.decode(attestation["data"])
             except Exception:  # anyone can attest garbage to a resolver-less schema: not a listing
                 continue
-            if a[4]:
+            if attestation["revocationTime"]:
                 self._revoked.add(uid)
             self._listings[uid] = ProviderListing(
-                uid=uid, attester=to_checksum_address(a[7]), profile=profile, time=a[2], ref_uid=to_hex32(a[5]),
-                expiration_time=a[3],
+                uid=uid, attester=attestation["attester"], profile=profile, time=attestation["time"],
+                ref_uid=to_hex32(attestation["refUID"]), expiration_time=attestation["expirationTime"],
             )
 
     def listings(self, *, refresh: bool = True) -> list[ProviderListing]:
         """Each agent's newest live (unrevoked, unexpired) listing, newest first."""
         if refresh:
             self.refresh()
-        now = self.w3.eth.get_block("latest")["timestamp"]
+        now = self.client.timestamp()
         newest: dict[str, ProviderListing] = {}
         for listing in self._listings.values():
             if listing.uid in self._revoked or 0 < listing.expiration_time <= now:
@@ -356,7 +350,7 @@ class ServiceDirectory:
         that is one listing; more if an agent died between attesting a new listing and revoking the old."""
         self.refresh()
         me = self._signer().address
-        now = self.w3.eth.get_block("latest")["timestamp"]
+        now = self.client.timestamp()
         stale = [
             bytes.fromhex(listing.uid[2:])
             for listing in self._listings.values()
@@ -370,7 +364,7 @@ class ServiceDirectory:
         return True
 
     def _send(self, data: bytes) -> dict:
-        return send_transaction(self.client, Signer(self._signer().key), self.eas.address, data)
+        return send_transaction(self.client, Signer(self._signer().key), self.eas_address, data)
 
 __all__ = [
     "PROFILE_SCHEMA", "PROFILE_SCHEMA_UID", "Profile", "ProviderListing", "Role", "SearchCriteria",

@@ -1,9 +1,10 @@
 """On-chain history of the market as pandas DataFrames: requests, offers, deals, attestations, closures.
 
 `ChainHistory` reads the market's events and the EAS attestations of the market's three schemas with
-eth_getLogs (address and topic filters, over block ranges of `chunk_size`: `agents.chain.logs`), decodes
-them with the chain layer's `ContractCodec` and keeps them as rows. `refresh()` reads only the blocks added since the last call; if the chain was
-rewound under it (a reorg, or a test's snapshot revert) it notices and rebuilds from its first block.
+eth_getLogs (address and topic filters, over block ranges of `chunk_size`: `agents.chain.logs`) through a
+`SyncClient`, decodes them with the chain layer's `ContractCodec` and keeps them as rows. `refresh()` reads
+only the blocks added since the last call; if the chain was rewound under it (a reorg, or a test's snapshot
+revert) it notices and rebuilds from its first block.
 
 Conventions of every table:
 - deal ids, offer hashes, attestation UIDs and other bytes32 values are "0x"-prefixed hex strings;
@@ -18,7 +19,6 @@ from __future__ import annotations
 import pandas as pd
 from eth_abi import decode
 from eth_utils import to_checksum_address
-from web3 import Web3
 
 from agents.chain.abi import eas_abi, project_abi
 from agents.chain.codec import ContractCodec
@@ -83,14 +83,14 @@ def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
 class ChainHistory:
     """The market's history over [from_block, latest - confirmations], kept up to date by `refresh()`.
 
-    >>> history = ChainHistory(w3, market_address, eas_address, from_block=deployment_block)
+    >>> history = ChainHistory(SyncClient.connect(url), market_address, eas_address, from_block=deployment_block)
     >>> history.refresh()
     >>> history.deal_table()
     """
 
     def __init__(
         self,
-        w3: Web3,
+        client: SyncClient,
         market_address: str,
         eas_address: str,
         *,
@@ -100,34 +100,28 @@ class ChainHistory:
     ):
         if chunk_size < 1:
             raise ValueError(f"chunk_size must be at least 1, got {chunk_size}")
-        self.w3 = w3
-        self.client = SyncClient.from_web3(w3)
+        self.client = client
         self.market_address = to_checksum_address(market_address)
         self.eas_address = to_checksum_address(eas_address)
         self.chunk_size = chunk_size
         self.confirmations = confirmations
-        self.market = w3.eth.contract(address=self.market_address, abi=project_abi("ComputeMarket"))
-        self.eas = w3.eth.contract(address=self.eas_address, abi=eas_abi("EAS"))
-        self.domain = Domain(chain_id=w3.eth.chain_id, market=self.market_address)
+        self.domain = Domain(chain_id=client.chain_id(), market=self.market_address)
         self._market_codec = ContractCodec(project_abi("ComputeMarket"))
         self._market_topics = [self._market_codec.topics[name] for name in MARKET_EVENTS]
         self._eas_codec = ContractCodec(eas_abi("EAS"))
-        schema_uids = (
-            self.market.functions.commencementSchemaUID().call(),
-            self.market.functions.completionSchemaUID().call(),
-            self.market.functions.validationSchemaUID().call(),
-        )
-        self.schema_names = {bytes(uid): name for uid, name in zip(schema_uids, SCHEMA_NAMES)}
+        self.schema_names = {
+            client.read(self.market_address, self._market_codec, f"{name}SchemaUID")[0]: name
+            for name in SCHEMA_NAMES
+        }
         self._accept_selector, self._accept_types = self._market_codec.function("accept")
         self.cursor = BlockCursor(from_block)
         self.block_times = BlockTimes(self.client)
         self._reset()
 
     @classmethod
-    def from_system(cls, w3: Web3, system, **options) -> "ChainHistory":
+    def from_system(cls, client: SyncClient, system, **options) -> "ChainHistory":
         """A history of an `agents.deploy.system.System` (anything with `.market` and `.eas` addresses)."""
-        return cls(w3, system.market.address, system.eas.address, **options)
-
+        return cls(client, system.market.address, system.eas.address, **options)
     def _reset(self) -> None:
         self.cursor.reset()
         self.block_times.clear()
@@ -286,12 +280,12 @@ class ChainHistory:
         unnamed = [row for row in rows if row["deal_id"] is None or row["schema"] == "validation"]
         if not unnamed:
             return
-        with self.w3.batch_requests() as batch:
-            for row in unnamed:
-                batch.add(self.eas.functions.getAttestation(row["uid"]))
-            attestations = batch.execute()
-        for row, attestation in zip(unnamed, attestations):
-            data = bytes(attestation[9])  # Attestation.data
+        calls = [(self.eas_address, self._eas_codec.encode_call("getAttestation", bytes.fromhex(row["uid"][2:])))
+                 for row in unnamed]
+        results = self.client.call_batch(calls)
+        for row, result in zip(unnamed, results):
+            (attestation,) = self._eas_codec.decode_result("getAttestation", result)
+            data = attestation["data"]
             row["deal_id"] = to_hex32(data[:32])
             if row["schema"] == "validation":
                 row["approved"] = bool(decode(["bytes32", "bool"], data)[1])

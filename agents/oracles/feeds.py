@@ -1,18 +1,17 @@
 """Chain readers of the global state: gas fees (`eth_feeHistory`), Chainlink-compatible price feeds
 (`AggregatorV3Interface`, e.g. `contracts/oracles/PriceFeed.sol`), and the `OracleKeeper` that fills a
-`PriceFeed` from a price model, with their ABIs."""
+`PriceFeed` from a price model, with their ABIs. All of them reach the node through a `SyncClient`."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from statistics import median_low
 
-from eth_abi import decode
 from eth_account import Account
 from eth_utils import to_checksum_address
 
 from agents.chain.codec import ContractCodec
-from agents.chain.sync import SyncClient
+from agents.chain.sync import SyncClient, as_int
 from agents.chain.transactions import Signer, send_transaction
 from agents.oracles.models import GasPrice, PriceQuote, PriceSource
 
@@ -26,26 +25,27 @@ class GasOracle:
     below it, `min_priority_fee_wei`.
     """
 
-    def __init__(self, web3, *, block_count: int = 20, reward_percentile: float = 50.0, min_priority_fee_wei: int = 0):
+    def __init__(self, client: SyncClient, *, block_count: int = 20, reward_percentile: float = 50.0,
+                 min_priority_fee_wei: int = 0):
         if block_count < 1:
             raise ValueError(f"block_count must be at least 1, got {block_count}")
         if not 0 <= reward_percentile <= 100:
             raise ValueError(f"reward_percentile must be in [0, 100], got {reward_percentile}")
-        self.web3 = web3
+        self.client = client
         self.block_count = block_count
         self.reward_percentile = reward_percentile
         self.min_priority_fee_wei = min_priority_fee_wei
 
     def read(self) -> GasPrice:
-        history = self.web3.eth.fee_history(self.block_count, "latest", [self.reward_percentile])
+        history = self.client.fee_history(self.block_count, [self.reward_percentile])
         used_ratios = history["gasUsedRatio"]
-        rewards = [int(tips[0]) for tips, ratio in zip(history.get("reward", []), used_ratios) if ratio > 0]
+        rewards = [as_int(tips[0]) for tips, ratio in zip(history.get("reward", []), used_ratios) if ratio > 0]
         priority_fee = max(median_low(rewards), self.min_priority_fee_wei) if rewards else self.min_priority_fee_wei
         return GasPrice(
             # baseFeePerGas has one more entry than there are blocks: the next block's base fee.
-            base_fee_wei=int(history["baseFeePerGas"][-1]),
+            base_fee_wei=as_int(history["baseFeePerGas"][-1]),
             priority_fee_wei=priority_fee,
-            block_number=int(history["oldestBlock"]) + len(used_ratios) - 1,
+            block_number=as_int(history["oldestBlock"]) + len(used_ratios) - 1,
         )
 
     def gas(self, now: float) -> GasPrice:
@@ -115,30 +115,28 @@ class FeedReading:
 
 
 class OnChainPriceFeed:
-    """Reads a Chainlink-compatible (`AggregatorV3Interface`) feed through web3."""
+    """Reads a Chainlink-compatible (`AggregatorV3Interface`) feed."""
 
-    def __init__(self, web3, address: str):
-        self.web3 = web3
-        self.contract = web3.eth.contract(address=to_checksum_address(address), abi=AGGREGATOR_V3_ABI)
+    def __init__(self, client: SyncClient, address: str):
+        self.client = client
+        self.address = to_checksum_address(address)
+        self.codec = ContractCodec(AGGREGATOR_V3_ABI)
         self._decimals: int | None = None
-
-    @property
-    def address(self) -> str:
-        return self.contract.address
 
     @property
     def decimals(self) -> int:
         if self._decimals is None:  # immutable on-chain: one call is enough
-            self._decimals = self.contract.functions.decimals().call()
+            (self._decimals,) = self.client.read(self.address, self.codec, "decimals")
         return self._decimals
 
     def description(self) -> str:
-        return self.contract.functions.description().call()
+        (description,) = self.client.read(self.address, self.codec, "description")
+        return description
 
     def _reading(self, values, now: float | None) -> FeedReading:
         round_id, answer, _started_at, updated_at, answered_in_round = values
         if now is None:
-            now = self.web3.eth.get_block("latest")["timestamp"]
+            now = self.client.timestamp()
         return FeedReading(
             round_id=round_id,
             answer=answer,
@@ -150,10 +148,10 @@ class OnChainPriceFeed:
 
     def latest(self, now: float | None = None) -> FeedReading:
         """The latest round; its age is measured against `now`, or the latest block's timestamp if None."""
-        return self._reading(self.contract.functions.latestRoundData().call(), now)
+        return self._reading(self.client.read(self.address, self.codec, "latestRoundData"), now)
 
     def round(self, round_id: int, now: float | None = None) -> FeedReading:
-        return self._reading(self.contract.functions.getRoundData(round_id).call(), now)
+        return self._reading(self.client.read(self.address, self.codec, "getRoundData", round_id), now)
 
     def quote(self, now: float) -> PriceQuote:
         return self.latest(now).quote
@@ -177,14 +175,14 @@ class OracleKeeper:
     carries on without nonce errors (it must be the only user of its key).
     """
 
-    def __init__(self, web3, feed_address: str, private_key: str | bytes, prices: PriceSource):
-        self.client = SyncClient.from_web3(web3, poll_interval=0.1)
+    def __init__(self, client: SyncClient, feed_address: str, private_key: str | bytes, prices: PriceSource):
+        self.client = client.with_poll_interval(0.1)
         self.account = Account.from_key(private_key)
         self.signer = Signer(self.account.key)
         self.address = to_checksum_address(feed_address)
         self.codec = ContractCodec(PRICE_FEED_KEEPER_ABI)
         self.prices = prices
-        (self.decimals,) = decode(["uint8"], self.client.call(self.address, self.codec.encode_call("decimals")))
+        (self.decimals,) = self.client.read(self.address, self.codec, "decimals")
 
     def answer_for(self, price: float) -> int:
         """The on-chain answer for a price: scaled by 10**decimals and rounded."""

@@ -30,8 +30,9 @@ from agents.oracles.models import (
 class GlobalStateSource:
     """Composes whichever feeds an agent observes into `GlobalState` snapshots.
 
-    Every part is optional: `GlobalStateSource(gas=GasOracle(w3), token_prices={"ETH": OnChainPriceFeed(w3,
-    feed)})` is a light agent that sees only the chain; its snapshots have no electricity prices (None).
+    Every part is optional: `GlobalStateSource(gas=GasOracle(client), token_prices={"ETH":
+    OnChainPriceFeed(client, feed)})` (over a `SyncClient`) is a light agent that sees only the chain; its
+    snapshots have no electricity prices (None).
     Forecasts are made for every region of the electricity model, `forecast_horizon` seconds ahead.
     """
 

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 from eth_account import Account
-from web3 import Web3
 
 from agents.chain.rpc import RetryPolicy, RPCClient, RPCError
+from agents.chain.sync import SyncClient
 from agents.deploy.addresses import Deployment
 from agents.jobs.store import ResultStore
 from agents.knowledge.directory import PROFILE_SCHEMA_UID, ServiceDirectory, ensure_profile_schema
@@ -93,8 +93,8 @@ class MarketModel:
         self.connection.rpc.retry = AGENT_RETRY
         self.connection.feed.extrapolate = False
         # The directory's schema is registered once per chain (a transaction that waits for its receipt).
-        web3 = Web3(Web3.HTTPProvider(self.node_url))
-        await asyncio.to_thread(ensure_profile_schema, web3, self.deployment.registry, Account.from_key(self.funder_key))
+        node = SyncClient.connect(self.node_url)
+        await asyncio.to_thread(ensure_profile_schema, node, self.deployment.registry, Account.from_key(self.funder_key))
         # From here on the model mines every block, at times it chooses: nothing else may mine meanwhile.
         await self.direct.call("evm_setAutomine", [False])
         # A round of the market is one block, however many agents act in it (a thousand agents' round is
@@ -115,7 +115,7 @@ class MarketModel:
             await self.direct.call("anvil_setBalance", [spec.key.address, hex(100 * 10**18)])
         # This run's own history starts here (a deployment may have served earlier runs).
         self.first_block = int(await self.direct.call("eth_blockNumber"), 16) + 1
-        await self._register_providers(web3)
+        await self._register_providers(node)
         await self._fund_agents()
         self.connection.feed.latest_block = int(await self.direct.call("eth_blockNumber"), 16)
         await self._refresh_market_knowledge()
@@ -148,7 +148,7 @@ class MarketModel:
             await escrow.deposit(amount)
         await self.mine()
 
-    async def _register_providers(self, web3: Web3) -> None:
+    async def _register_providers(self, node: SyncClient) -> None:
         """Every provider lists what it sells in the service directory (revocable EAS attestations of the
         profile schema), where clients find whom to address their requests to. Signed by each provider
         and submitted in one batch, like any round of the market."""
@@ -166,8 +166,8 @@ class MarketModel:
         receipts = await Outbox.collect_receipts_of(self.direct, outboxes)
         if len(receipts) != len(outboxes) or not all(tx.succeeded for tx in receipts):
             raise RuntimeError("registering the providers in the service directory failed")
-        self.directory = ServiceDirectory(web3, self.deployment.eas, market=self.deployment.market)
-        self.history = ChainHistory(web3, self.deployment.market, self.deployment.eas, from_block=self.first_block)
+        self.directory = ServiceDirectory(node, self.deployment.eas, market=self.deployment.market)
+        self.history = ChainHistory(node, self.deployment.market, self.deployment.eas, from_block=self.first_block)
 
     def _provider_groups(self):
         for spec in self.specs:
