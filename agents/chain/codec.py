@@ -93,16 +93,11 @@ class ContractCodec:
 
     def decode_log(self, log) -> tuple[str, dict] | None:
         """(event name, arguments) of a log, or None for events not in this ABI. Takes the node's raw
-        JSON-RPC log (hex strings: the agents' hot path) or web3's (bytes)."""
-        topics = log["topics"]
-        if not topics:
+        JSON-RPC log (hex strings)."""
+        if not log["topics"]:
             return None
-        if isinstance(topics[0], str):
-            topics = [bytes.fromhex(t[2:]) for t in topics]
-            data = bytes.fromhex(log["data"][2:])
-        else:
-            topics = [bytes(t) for t in topics]
-            data = bytes(log["data"])
+        topics = [bytes.fromhex(t[2:]) for t in log["topics"]]
+        data = bytes.fromhex(log["data"][2:])
         spec = self.events_by_topic.get(topics[0])
         if spec is None:
             return None

@@ -125,18 +125,6 @@ class SyncClient:
     def connect(cls, url: str, poll_interval: float = 0.2) -> "SyncClient":
         return cls(http_request(url), poll_interval, http_batch_request(url))
 
-    @classmethod
-    def from_web3(cls, w3, poll_interval: float = 0.2) -> "SyncClient":
-        """Over the provider of a web3 instance a caller (a test, Ape) already holds: raw JSON-RPC, no
-        middleware, batches as one request."""
-        provider = w3.provider
-
-        def batch(calls: list[tuple[str, list]]) -> list:
-            return [_result(method, answer) for (method, _), answer in zip(calls, provider.make_batch_request(calls))]
-
-        return cls(lambda method, params: _result(method, provider.make_request(method, params)), poll_interval,
-                   batch)
-
     def with_poll_interval(self, poll_interval: float) -> "SyncClient":
         """The same connection, waiting for receipts at another pace (a sender that is part of start-up
         polls faster than the default)."""
