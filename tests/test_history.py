@@ -10,8 +10,8 @@ from agents.chain.logs import get_logs_chunked
 from agents.chain.rpc import RPCError
 from agents.chain.sync import SyncClient
 from agents.knowledge.history import ChainHistory
-from agents.testing.market_client import MarketClient
 from agents.protocol import Offer, Request, ValidationScheme, typed_hash
+from agents.testing.market_client import MarketClient
 
 ZERO_ADDRESS = "0x" + "00" * 20
 SPEC_URI = "ipfs://spec"

@@ -5,12 +5,12 @@ import math
 import pandas as pd
 import pytest
 from eth_utils import to_checksum_address
+from test_history import SPEC_URI, Scenario  # the deal-running helper shared with the history tests
 
 from agents.chain.sync import SyncClient
 from agents.knowledge.history import ChainHistory
-from agents.testing.market_client import MarketClient
 from agents.knowledge.reputation import ReputationBook, ReputationParams
-from test_history import SPEC_URI, Scenario  # the deal-running helper shared with the history tests
+from agents.testing.market_client import MarketClient
 
 HOUR = 3_600
 GOOD, SLOW = "0x" + "aa" * 20, "0x" + "bb" * 20
