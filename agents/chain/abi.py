@@ -1,5 +1,6 @@
-"""ABIs of the deployed contracts as plain JSON lists, for web3.py and eth-abi, without Ape's high-level
-call path (which is far too slow for agents: see the transaction rates in the README)."""
+"""ABIs of the deployed contracts as plain JSON lists, for the chain layer's codec: the project's from Ape's
+build, EAS's from its npm package's artifacts. Agents do not go through Ape's high-level call path, which
+is far too slow for them (see the transaction rates in the README)."""
 
 from __future__ import annotations
 
