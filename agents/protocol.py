@@ -22,6 +22,7 @@ def to_checksum_address(address: str) -> str:
     """EIP-55 checksummed address, memoised: a market has few addresses and they recur in every event."""
     return _to_checksum_address(address)
 
+
 DOMAIN_NAME = "ComputeMarket"
 DOMAIN_VERSION = "1"
 

@@ -37,7 +37,6 @@ def canonical_eas() -> dict[int, dict[str, str]]:
     return found
 
 
-
 @dataclass(frozen=True)
 class Artifact:
     name: str

@@ -198,7 +198,6 @@ def _finish(chain: SyncClient, record: Record, payment: str | None) -> None:
         record.save()
 
 
-
 def ape_chain(provider) -> SyncClient:
     return SyncClient(provider.make_request)
 

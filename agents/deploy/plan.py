@@ -186,7 +186,6 @@ def jsonable_args(args: tuple) -> list:
     return [a if isinstance(a, (int, str)) else str(a) for a in args]
 
 
-
 def estimate(chain: SyncClient, the_plan: Plan) -> dict:
     """Gas of every planned deployment (eth_estimateGas; contracts this plan has yet to deploy are put in
     place with a state override) and its cost at the node's current gas price."""

@@ -23,7 +23,6 @@ class DeployError(Exception):
     """Bad input or an unexpected chain: reported as is, after changing nothing."""
 
 
-
 def deployments_dir() -> Path:
     return Path(os.environ.get(DEPLOYMENTS_DIR_ENV) or DEPLOYMENTS_DIR)
 
@@ -51,8 +50,6 @@ def node_chain_id(provider) -> int:
     """The chain id the node reports. Ape's own `provider.chain_id` is the configured one, which for
     `ethereum:local:<url>` is 1337 whatever the node is (anvil: 31337)."""
     return int(provider.make_request("eth_chainId", []), 16)
-
-
 
 
 @dataclass

@@ -366,6 +366,7 @@ class ServiceDirectory:
     def _send(self, data: bytes) -> dict:
         return send_transaction(self.client, Signer(self._signer().key), self.eas_address, data)
 
+
 __all__ = [
     "PROFILE_SCHEMA", "PROFILE_SCHEMA_UID", "Profile", "ProviderListing", "Role", "SearchCriteria",
     "ServiceDirectory", "ensure_profile_schema", "schemes_from_mask", "schemes_mask",

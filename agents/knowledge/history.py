@@ -122,6 +122,7 @@ class ChainHistory:
     def from_system(cls, client: SyncClient, system, **options) -> "ChainHistory":
         """A history of an `agents.deploy.system.System` (anything with `.market` and `.eas` addresses)."""
         return cls(client, system.market.address, system.eas.address, **options)
+
     def _reset(self) -> None:
         self.cursor.reset()
         self.block_times.clear()
