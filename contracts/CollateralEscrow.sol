@@ -24,8 +24,8 @@ abstract contract CollateralEscrow is ICollateralEscrow, ReentrancyGuardTransien
     /// @inheritdoc ICollateralEscrow
     function deposit(address token, uint256 amount) external nonReentrant {
         if (amount == 0) revert ZeroAmount();
-        _pull(token, msg.sender, amount);
         _available[token][msg.sender] += amount;
+        _pull(token, msg.sender, amount);
         emit Deposited(token, msg.sender, amount);
     }
 
@@ -60,19 +60,26 @@ abstract contract CollateralEscrow is ICollateralEscrow, ReentrancyGuardTransien
         return _totalOwed[token];
     }
 
-    /// @dev Moves `amount` from `account`'s unlocked balance into a deal. When the balance falls short and
-    /// `pullShortfall` is set (the account is the caller), the rest is pulled from its wallet; otherwise
-    /// nothing changes and false is returned, so the deal can wait for the account to fund it.
-    function _lock(address token, address account, uint256 amount, bool pullShortfall) internal returns (bool) {
+    /// @dev Moves `amount` from `account`'s unlocked balance into a deal if the balance covers it; otherwise
+    /// changes nothing and returns false, so the deal can wait for the account to fund it. No external call.
+    function _lockFromAccount(address token, address account, uint256 amount) internal returns (bool) {
+        uint256 balance = _available[token][account];
+        if (balance < amount) return false;
+        if (amount != 0) _available[token][account] = balance - amount;
+        return true;
+    }
+
+    /// @dev Moves `amount` into a deal from `account`'s unlocked balance, pulling what it lacks from the
+    /// account's wallet (the account is the caller). Callers write their own state first: the pull calls the
+    /// token, which may call back.
+    function _lockOrPull(address token, address account, uint256 amount) internal {
         uint256 balance = _available[token][account];
         if (balance >= amount) {
             if (amount != 0) _available[token][account] = balance - amount;
-            return true;
+            return;
         }
-        if (!pullShortfall) return false;
         if (balance != 0) _available[token][account] = 0;
         _pull(token, account, amount - balance);
-        return true;
     }
 
     /// @dev Returns deal funds to an account's unlocked balance.
@@ -80,15 +87,15 @@ abstract contract CollateralEscrow is ICollateralEscrow, ReentrancyGuardTransien
         if (amount != 0) _available[token][account] += amount;
     }
 
-    /// @dev Transfers tokens in and checks that exactly `amount` arrived.
+    /// @dev Transfers tokens in and checks that exactly `amount` arrived (the books are written first).
     function _pull(address token, address from, uint256 amount) private {
         if (token.code.length == 0) revert NotAToken(token);
+        _totalOwed[token] += amount;
         uint256 balanceBefore = IERC20(token).balanceOf(address(this));
         IERC20(token).safeTransferFrom(from, address(this), amount);
         uint256 balanceAfter = IERC20(token).balanceOf(address(this));
         // A token whose transfer shrinks the recipient's balance counts as having delivered nothing.
         uint256 received = balanceAfter > balanceBefore ? balanceAfter - balanceBefore : 0;
         if (received != amount) revert FeeOnTransferNotSupported(token, amount, received);
-        _totalOwed[token] += amount;
     }
 }

@@ -106,7 +106,7 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
     }
 
     /// @inheritdoc IComputeMarket
-    function cancelRequest(Request calldata req) external {
+    function cancelRequest(Request calldata req) external nonReentrant {
         if (msg.sender != req.client) revert NotTheClient();
         bytes32 dealId = hashRequest(req);
         Deal storage deal = _deals[dealId];
@@ -127,7 +127,7 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
     }
 
     /// @inheritdoc IComputeMarket
-    function cancelOffer(Offer calldata terms) external {
+    function cancelOffer(Offer calldata terms) external nonReentrant {
         bytes32 offerHash = hashOffer(terms);
         _offerCancelled[msg.sender][offerHash] = true;
         emit OfferCancelled(offerHash, msg.sender);
@@ -156,12 +156,14 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
         if (_offerCancelled[signer][offerHash]) revert OfferIsCancelled();
         if (!SignatureChecker.isValidSignatureNow(signer, offerHash, signature)) revert InvalidSignature();
 
-        // The accepted terms bind the escrow: exactly the price and the collateral are locked.
-        bool paymentLocked = _lock(req.token, req.client, terms.price, callerIsClient);
-        bool collateralLocked = _lock(req.token, terms.provider, terms.collateral, !callerIsClient);
-        Status status = !paymentLocked
-            ? Status.AwaitingPayment
-            : (collateralLocked ? Status.Agreed : Status.AwaitingCollateral);
+        // The accepted terms bind the escrow: exactly the price and the collateral are locked. The signer's
+        // side comes from its escrow account or is awaited; the caller's side cannot fail short (its wallet
+        // covers what its account lacks, or the call reverts), so the deal is written before that pull.
+        bool signerLocked = callerIsClient
+            ? _lockFromAccount(req.token, terms.provider, terms.collateral)
+            : _lockFromAccount(req.token, req.client, terms.price);
+        Status status =
+            signerLocked ? Status.Agreed : (callerIsClient ? Status.AwaitingCollateral : Status.AwaitingPayment);
 
         deal.client = req.client;
         deal.price = terms.price;
@@ -174,6 +176,9 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
         deal.validationWindow = req.validationWindow;
         if (req.validator != address(0)) deal.validator = req.validator;
         if (status != Status.Agreed) deal.commenceWithin = req.commenceWithin;
+
+        if (callerIsClient) _lockOrPull(req.token, req.client, terms.price);
+        else _lockOrPull(req.token, terms.provider, terms.collateral);
 
         emit Accepted(dealId, req.client, terms.provider, offerHash, status);
     }
@@ -190,17 +195,16 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
             revert UnexpectedStatus(dealId, uint8(status));
         }
         if (_time() > deal.deadline) revert DeadlinePassed(dealId, deal.deadline);
-        uint256 amount = status == Status.AwaitingCollateral ? deal.collateral : deal.price;
-        _lock(deal.token, msg.sender, amount, true);
         // The provider gets its whole commencement window from now: a client that funds at the last moment
         // must not leave it no time to commence and then claim its collateral.
         deal.status = Status.Agreed;
         deal.deadline = _time() + deal.commenceWithin;
+        _lockOrPull(deal.token, msg.sender, status == Status.AwaitingCollateral ? deal.collateral : deal.price);
         emit Funded(dealId, msg.sender);
     }
 
     /// @inheritdoc IComputeMarket
-    function collateralMissing(bytes32 dealId) external {
+    function collateralMissing(bytes32 dealId) external nonReentrant {
         Deal storage deal = _deals[dealId];
         Status status = deal.status;
         address waitingParty;
@@ -218,7 +222,7 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
     // ---------------------------------------------------------------------------------------------------
 
     /// @inheritdoc IComputeMarket
-    function settle(bytes32 dealId) external {
+    function settle(bytes32 dealId) external nonReentrant {
         Deal storage deal = _deals[dealId];
         _expectStatus(dealId, deal.status, Status.Completed);
         if (_time() <= deal.deadline) revert DeadlineNotReached(dealId, deal.deadline);
@@ -226,7 +230,7 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
     }
 
     /// @inheritdoc IComputeMarket
-    function claimTimeout(bytes32 dealId) external {
+    function claimTimeout(bytes32 dealId) external nonReentrant {
         Deal storage deal = _deals[dealId];
         Status status = deal.status;
         CloseReason reason;
@@ -238,7 +242,7 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
     }
 
     /// @inheritdoc IComputeMarket
-    function abort(bytes32 dealId) external {
+    function abort(bytes32 dealId) external nonReentrant {
         Deal storage deal = _deals[dealId];
         if (msg.sender != deal.provider) revert NotTheProvider();
         Status status = deal.status;
@@ -251,7 +255,12 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
     // ---------------------------------------------------------------------------------------------------
 
     /// @dev Routes an attestation of one of the market's schemas to its transition.
-    function onAttest(Attestation calldata attestation, uint256 /* value */ ) internal override returns (bool) {
+    function onAttest(Attestation calldata attestation, uint256 /* value */ )
+        internal
+        override
+        nonReentrant
+        returns (bool)
+    {
         if (attestation.expirationTime != 0) revert AttestationMustNotExpire();
         bytes32 schema = attestation.schema;
         if (schema == commencementSchemaUID) _onCommencement(attestation);
