@@ -51,8 +51,9 @@ import { CloseReason, Deal, Offer, Request, Status, ValidationScheme } from "./T
 /// an offer is accepted, and the accepted terms are what the escrow locks.
 ///
 /// Attestations are made by the agents themselves on EAS; EAS calls this contract as the resolver of the
-/// three schemas it registers at deployment, and the attestation moves the deal along only if it comes
-/// from the right party, names the right recipient, and references the deal's previous attestation.
+/// three schemas it registers at deployment (adopting any already registered for it), and the attestation
+/// moves the deal along only if it comes from the right party, names the right recipient, and references
+/// the deal's previous attestation.
 /// The schemas are irrevocable and attestations must not expire, so a referenced attestation stays valid.
 contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP712 {
     /// @dev keccak256("Request(address client,address token,uint96 maxPrice,uint96 minCollateral,uint40 offerDeadline,uint24 commenceWithin,uint24 jobDuration,uint24 validationWindow,uint8 scheme,address validator,bytes32 specHash,uint64 nonce)")
@@ -83,9 +84,18 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
 
     constructor(IEAS eas) SchemaResolver(eas) EIP712("ComputeMarket", "1") {
         ISchemaRegistry registry = eas.getSchemaRegistry();
-        commencementSchemaUID = registry.register(COMMENCEMENT_SCHEMA, ISchemaResolver(address(this)), false);
-        completionSchemaUID = registry.register(COMPLETION_SCHEMA, ISchemaResolver(address(this)), false);
-        validationSchemaUID = registry.register(VALIDATION_SCHEMA, ISchemaResolver(address(this)), false);
+        commencementSchemaUID = _registerSchema(registry, COMMENCEMENT_SCHEMA);
+        completionSchemaUID = _registerSchema(registry, COMPLETION_SCHEMA);
+        validationSchemaUID = _registerSchema(registry, VALIDATION_SCHEMA);
+    }
+
+    /// @dev Registers `schema` irrevocable with this contract as resolver, unless it already is: anyone can
+    /// register a schema naming any resolver, so one registered for this address beforehand is adopted (its
+    /// UID fixes schema, resolver and revocability, so it is exactly the schema this contract would register)
+    /// rather than blocking the deployment.
+    function _registerSchema(ISchemaRegistry registry, string memory schema) private returns (bytes32 uid) {
+        uid = keccak256(abi.encodePacked(schema, address(this), false));
+        if (registry.getSchema(uid).uid != uid) registry.register(schema, ISchemaResolver(address(this)), false);
     }
 
     // ---------------------------------------------------------------------------------------------------
