@@ -5,7 +5,14 @@ import { IERC20 } from "@openzeppelin/contracts/token/ERC20/IERC20.sol";
 import { SafeERC20 } from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.sol";
 import { ReentrancyGuardTransient } from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
-import { FeeOnTransferNotSupported, InsufficientBalance, NotAToken, NothingToSkim, ZeroAmount } from "./Common.sol";
+import {
+    FeeOnTransferNotSupported,
+    InsufficientBalance,
+    NotAToken,
+    NothingToSkim,
+    SkimWouldMoveOwedFunds,
+    ZeroAmount
+} from "./Common.sol";
 import { ICollateralEscrow } from "./interfaces/ICollateralEscrow.sol";
 
 /// @title CollateralEscrow
@@ -20,6 +27,11 @@ abstract contract CollateralEscrow is ICollateralEscrow, ReentrancyGuardTransien
 
     /// @dev Unlocked balances plus locked deal funds, per token.
     mapping(address token => uint256 amount) private _totalOwed;
+
+    /// @dev Every token (every token address) the escrow has owed, in order of first deposit or lock: `skim`
+    /// checks that none of their balances moves.
+    address[] private _owedTokens;
+    mapping(address token => bool listed) private _isOwedToken;
 
     /// @inheritdoc ICollateralEscrow
     function deposit(address token, uint256 amount) external nonReentrant {
@@ -46,7 +58,22 @@ abstract contract CollateralEscrow is ICollateralEscrow, ReentrancyGuardTransien
         uint256 owed = _totalOwed[token];
         if (balance <= owed) revert NothingToSkim(token);
         amount = balance - owed;
+
+        // A token can be reachable through two addresses (legacy TrueUSD, Synthetix proxies) that share one
+        // balance, which the books of either address cannot see. So, whatever the token: the transfer may
+        // lower `token`'s balance by `amount` and must leave every other owed token's balance where it was.
+        address[] storage owedTokens = _owedTokens;
+        uint256 count = owedTokens.length;
+        uint256[] memory held = new uint256[](count);
+        for (uint256 i; i < count; ++i) {
+            held[i] = IERC20(owedTokens[i]).balanceOf(address(this));
+        }
         IERC20(token).safeTransfer(to, amount);
+        for (uint256 i; i < count; ++i) {
+            address owedToken = owedTokens[i];
+            uint256 expected = owedToken == token ? held[i] - amount : held[i];
+            if (IERC20(owedToken).balanceOf(address(this)) < expected) revert SkimWouldMoveOwedFunds(owedToken);
+        }
         emit Skimmed(token, to, amount);
     }
 
@@ -90,7 +117,12 @@ abstract contract CollateralEscrow is ICollateralEscrow, ReentrancyGuardTransien
     /// @dev Transfers tokens in and checks that exactly `amount` arrived (the books are written first).
     function _pull(address token, address from, uint256 amount) private {
         if (token.code.length == 0) revert NotAToken(token);
-        _totalOwed[token] += amount;
+        uint256 owed = _totalOwed[token];
+        if (owed == 0 && !_isOwedToken[token]) {
+            _isOwedToken[token] = true;
+            _owedTokens.push(token);
+        }
+        _totalOwed[token] = owed + amount;
         uint256 balanceBefore = IERC20(token).balanceOf(address(this));
         IERC20(token).safeTransferFrom(from, address(this), amount);
         uint256 balanceAfter = IERC20(token).balanceOf(address(this));

@@ -9,6 +9,7 @@ error NotAToken(address token);
 error InsufficientBalance(uint256 available, uint256 requested);
 error FeeOnTransferNotSupported(address token, uint256 expected, uint256 received);
 error NothingToSkim(address token);
+error SkimWouldMoveOwedFunds(address token);
 
 // --- Requests and offers ---
 error NotTheClient();

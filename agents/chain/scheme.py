@@ -232,7 +232,8 @@ class MarketCalls:
         return Call(self.token, self.token_codec.encode_call("approve", self.market, amount), 80_000, "approve")
 
     def deposit(self, amount: int) -> Call:
-        return Call(self.market, self.market_codec.encode_call("deposit", self.token, amount), 150_000, "deposit")
+        # The escrow's very first deposit of a token also lists the token for `skim` (about 173k in all).
+        return Call(self.market, self.market_codec.encode_call("deposit", self.token, amount), 250_000, "deposit")
 
     def withdraw(self, amount: int) -> Call:
         return Call(self.market, self.market_codec.encode_call("withdraw", self.token, amount), 100_000, "withdraw")

@@ -22,7 +22,9 @@ interface ICollateralEscrow {
     function withdraw(address token, uint256 amount) external;
 
     /// @notice Send whatever the escrow holds of `token` beyond what it owes (tokens transferred to it
-    /// directly, which no account owns) to `to`. Anyone may call it; it can never touch owed funds.
+    /// directly, which no account owns) to `to`. Anyone may call it; it can never touch owed funds: it
+    /// reverts if the transfer moves the balance of any token the escrow owes other than by exactly that
+    /// surplus, so a token reachable through two addresses (one balance, two sets of books) is refused.
     function skim(address token, address to) external returns (uint256 amount);
 
     /// @notice The unlocked balance of `account` in `token`.

@@ -8,13 +8,19 @@ import { SafeERC20 } from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.s
 import { MarketTestBase } from "./Base.t.sol";
 import { ICollateralEscrow } from "../../contracts/interfaces/ICollateralEscrow.sol";
 import {
-    FeeOnTransferNotSupported, InsufficientBalance, NotAToken, NothingToSkim, ZeroAmount
+    FeeOnTransferNotSupported,
+    InsufficientBalance,
+    NotAToken,
+    NothingToSkim,
+    SkimWouldMoveOwedFunds,
+    ZeroAmount
 } from "../../contracts/Common.sol";
 import { Offer, Request, Status } from "../../contracts/Types.sol";
 import { TestToken } from "../../contracts/tokens/TestToken.sol";
 import { FalseReturningToken } from "../../contracts/mocks/FalseReturningToken.sol";
 import { FeeOnTransferToken } from "../../contracts/mocks/FeeOnTransferToken.sol";
 import { NoReturnToken } from "../../contracts/mocks/NoReturnToken.sol";
+import { SecondAddress, TwoAddressToken } from "../../contracts/mocks/TwoAddressToken.sol";
 
 /// @notice deposit / withdraw, and the tokens the escrow accepts or refuses.
 contract EscrowTest is MarketTestBase {
@@ -134,6 +140,70 @@ contract EscrowTest is MarketTestBase {
 
         vm.expectRevert(abi.encodeWithSelector(NothingToSkim.selector, address(token)));
         market.skim(address(token), validator);
+    }
+
+    /// Skim through the second address of a token the escrow owes: the shared balance looks like a surplus
+    /// against the zero owed in the second address. Before the fix every escrowed token went to the caller.
+    function test_skim_secondAddressOfOwedTokenIsRefused() public {
+        TwoAddressToken two = new TwoAddressToken();
+        address second = address(two.secondAddress());
+        fundAccount(address(two), client, MINTED, DEPOSITED);
+        fundAccount(address(two), provider, MINTED, DEPOSITED);
+        Snapshot memory before = snapshotOf(bytes32(0), address(two));
+
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(SkimWouldMoveOwedFunds.selector, address(two)));
+        market.skim(second, stranger);
+
+        assertUnchangedOf(before, bytes32(0), address(two));
+        assertEq(two.balanceOf(stranger), 0);
+        assertSolvent(address(two));
+    }
+
+    /// Tokens sent to the escrow directly are skimmable however many other tokens it owes.
+    function test_skim_leavesEveryOwedTokenUntouched() public {
+        TestToken other = new TestToken("Other", "OTH", 6);
+        fundAccount(address(other), client, 1_000e6, 300e6);
+        vm.prank(stranger);
+        assertTrue(token.transfer(address(market), 3e18));
+        uint256 otherHeld = other.balanceOf(address(market));
+
+        vm.prank(stranger);
+        assertEq(market.skim(address(token), stranger), 3e18);
+        assertEq(token.balanceOf(stranger), MINTED);
+        assertEq(other.balanceOf(address(market)), otherHeld);
+        assertSolvent(address(token));
+        assertSolvent(address(other));
+    }
+
+    /// A token reachable through two addresses shares one balance, so the escrow cannot tell a surplus in
+    /// one from funds owed in the other: skim refuses it through either address.
+    function test_skim_twoAddressTokenRefusedThroughEitherAddress() public {
+        TwoAddressToken two = new TwoAddressToken();
+        SecondAddress second = two.secondAddress();
+        fundAccount(address(two), client, MINTED, DEPOSITED);
+        two.mint(provider, MINTED);
+        vm.startPrank(provider);
+        second.approve(address(market), type(uint256).max);
+        market.deposit(address(second), 100e18); // owed under the second address as well
+        vm.stopPrank();
+        two.mint(stranger, 1e18);
+        vm.prank(stranger);
+        assertTrue(two.transfer(address(market), 1e18));
+
+        vm.expectRevert(abi.encodeWithSelector(SkimWouldMoveOwedFunds.selector, address(second)));
+        market.skim(address(two), stranger);
+        vm.expectRevert(abi.encodeWithSelector(SkimWouldMoveOwedFunds.selector, address(two)));
+        market.skim(address(second), stranger);
+        assertEq(two.balanceOf(address(market)), DEPOSITED + 100e18 + 1e18);
+
+        // Every owner still gets its funds out.
+        vm.prank(client);
+        market.withdraw(address(two), DEPOSITED);
+        vm.prank(provider);
+        market.withdraw(address(second), 100e18);
+        assertEq(two.balanceOf(client), MINTED);
+        assertEq(two.balanceOf(provider), MINTED);
     }
 
     // -------------------------------------------------------------------------------------------------
