@@ -6,6 +6,7 @@ import { SafeERC20 } from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.s
 import { ReentrancyGuardTransient } from "@openzeppelin/contracts/utils/ReentrancyGuardTransient.sol";
 
 import {
+    FeeOnSendNotSupported,
     FeeOnTransferNotSupported,
     InsufficientBalance,
     NotAToken,
@@ -43,13 +44,12 @@ abstract contract CollateralEscrow is ICollateralEscrow, ReentrancyGuardTransien
 
     /// @inheritdoc ICollateralEscrow
     function withdraw(address token, uint256 amount) external nonReentrant {
-        if (amount == 0) revert ZeroAmount();
-        uint256 balance = _available[token][msg.sender];
-        if (amount > balance) revert InsufficientBalance(balance, amount);
-        _available[token][msg.sender] = balance - amount;
-        _totalOwed[token] -= amount;
-        IERC20(token).safeTransfer(msg.sender, amount);
-        emit Withdrawn(token, msg.sender, amount);
+        _withdraw(token, amount, msg.sender);
+    }
+
+    /// @inheritdoc ICollateralEscrow
+    function withdrawTo(address token, uint256 amount, address to) external nonReentrant {
+        _withdraw(token, amount, to);
     }
 
     /// @inheritdoc ICollateralEscrow
@@ -107,6 +107,22 @@ abstract contract CollateralEscrow is ICollateralEscrow, ReentrancyGuardTransien
         }
         if (balance != 0) _available[token][account] = 0;
         _pull(token, account, amount - balance);
+    }
+
+    /// @dev Pays `amount` out of the caller's unlocked balance to `to`.
+    function _withdraw(address token, uint256 amount, address to) private {
+        if (amount == 0) revert ZeroAmount();
+        uint256 balance = _available[token][msg.sender];
+        if (amount > balance) revert InsufficientBalance(balance, amount);
+        _available[token][msg.sender] = balance - amount;
+        _totalOwed[token] -= amount;
+        uint256 balanceBefore = IERC20(token).balanceOf(address(this));
+        IERC20(token).safeTransfer(to, amount);
+        // A token that charges the sender on top of the amount would pay the fee out of other accounts.
+        uint256 balanceAfter = IERC20(token).balanceOf(address(this));
+        uint256 sent = balanceBefore > balanceAfter ? balanceBefore - balanceAfter : 0;
+        if (sent != amount) revert FeeOnSendNotSupported(token, amount, sent);
+        emit Withdrawn(token, msg.sender, to, amount);
     }
 
     /// @dev Returns deal funds to an account's unlocked balance.

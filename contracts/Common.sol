@@ -8,6 +8,7 @@ error ZeroAmount();
 error NotAToken(address token);
 error InsufficientBalance(uint256 available, uint256 requested);
 error FeeOnTransferNotSupported(address token, uint256 expected, uint256 received);
+error FeeOnSendNotSupported(address token, uint256 amount, uint256 sent);
 error NothingToSkim(address token);
 error SkimWouldMoveOwedFunds(address token);
 

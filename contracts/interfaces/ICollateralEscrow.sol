@@ -8,8 +8,8 @@ interface ICollateralEscrow {
     /// @notice Tokens entered an account.
     event Deposited(address indexed token, address indexed account, uint256 amount);
 
-    /// @notice Tokens left an account.
-    event Withdrawn(address indexed token, address indexed account, uint256 amount);
+    /// @notice Tokens left an account, sent to `to`.
+    event Withdrawn(address indexed token, address indexed account, address to, uint256 amount);
 
     /// @notice Tokens that belonged to no account (sent to the escrow outside `deposit`) were sent out.
     event Skimmed(address indexed token, address indexed to, uint256 amount);
@@ -18,8 +18,12 @@ interface ICollateralEscrow {
     /// amount transferred (fee on transfer) are refused.
     function deposit(address token, uint256 amount) external;
 
-    /// @notice Withdraw `amount` of unlocked `token` from the caller's account.
+    /// @notice Withdraw `amount` of unlocked `token` from the caller's account to the caller.
     function withdraw(address token, uint256 amount) external;
+
+    /// @notice Withdraw `amount` of unlocked `token` from the caller's account to `to` (another wallet, or one
+    /// that can receive when the caller's own address cannot, e.g. a blacklisted one).
+    function withdrawTo(address token, uint256 amount, address to) external;
 
     /// @notice Send whatever the escrow holds of `token` beyond what it owes (tokens transferred to it
     /// directly, which no account owns) to `to`. Anyone may call it; it can never touch owed funds: it

@@ -8,6 +8,7 @@ import { SafeERC20 } from "@openzeppelin/contracts/token/ERC20/utils/SafeERC20.s
 import { MarketTestBase } from "./Base.t.sol";
 import { ICollateralEscrow } from "../../contracts/interfaces/ICollateralEscrow.sol";
 import {
+    FeeOnSendNotSupported,
     FeeOnTransferNotSupported,
     InsufficientBalance,
     NotAToken,
@@ -18,6 +19,7 @@ import {
 import { Offer, Request, Status } from "../../contracts/Types.sol";
 import { TestToken } from "../../contracts/tokens/TestToken.sol";
 import { FalseReturningToken } from "../../contracts/mocks/FalseReturningToken.sol";
+import { FeeOnSendToken } from "../../contracts/mocks/FeeOnSendToken.sol";
 import { FeeOnTransferToken } from "../../contracts/mocks/FeeOnTransferToken.sol";
 import { NoReturnToken } from "../../contracts/mocks/NoReturnToken.sol";
 import { SecondAddress, TwoAddressToken } from "../../contracts/mocks/TwoAddressToken.sol";
@@ -71,13 +73,41 @@ contract EscrowTest is MarketTestBase {
     function test_withdraw_paysCaller() public {
         uint256 owed = market.totalOwed(address(token));
         vm.expectEmit(address(market));
-        emit ICollateralEscrow.Withdrawn(address(token), client, 100e18);
+        emit ICollateralEscrow.Withdrawn(address(token), client, client, 100e18);
         vm.prank(client);
         market.withdraw(address(token), 100e18);
         assertEq(market.available(address(token), client), DEPOSITED - 100e18);
         assertEq(token.balanceOf(client), MINTED - DEPOSITED + 100e18);
         assertEq(market.totalOwed(address(token)), owed - 100e18);
         assertSolvent(address(token));
+    }
+
+    function test_withdrawTo_paysRecipientFromCallersAccount() public {
+        uint256 owed = market.totalOwed(address(token));
+        vm.expectEmit(address(market));
+        emit ICollateralEscrow.Withdrawn(address(token), client, validator, 100e18);
+        vm.prank(client);
+        market.withdrawTo(address(token), 100e18, validator);
+        assertEq(market.available(address(token), client), DEPOSITED - 100e18);
+        assertEq(token.balanceOf(validator), 100e18);
+        assertEq(token.balanceOf(client), MINTED - DEPOSITED);
+        assertEq(market.totalOwed(address(token)), owed - 100e18);
+        assertSolvent(address(token));
+    }
+
+    function test_withdrawTo_revertsOnZeroTooMuchOrLockedFunds() public {
+        bytes32 dealId = acceptDefault();
+        Snapshot memory before = snapshot(dealId);
+        vm.startPrank(client);
+        vm.expectRevert(abi.encodeWithSelector(ZeroAmount.selector));
+        market.withdrawTo(address(token), 0, validator);
+        vm.expectRevert(abi.encodeWithSelector(InsufficientBalance.selector, DEPOSITED - PRICE, DEPOSITED));
+        market.withdrawTo(address(token), DEPOSITED, validator);
+        vm.stopPrank();
+        vm.prank(stranger);
+        vm.expectRevert(abi.encodeWithSelector(InsufficientBalance.selector, 0, 1));
+        market.withdrawTo(address(token), 1, stranger);
+        assertUnchanged(before, dealId);
     }
 
     function test_withdraw_revertsOnZeroOrTooMuch() public {
@@ -242,6 +272,21 @@ contract EscrowTest is MarketTestBase {
         );
         market.accept(req, terms, sig);
         assertUnchangedOf(before, dealId, address(fee));
+    }
+
+    /// A token that charges the sender on top of the amount delivers the full amount on deposit, but on the way
+    /// out takes the fee from the escrow, that is from other accounts. Before the fix the withdrawal went
+    /// through and left the escrow owing more than it held.
+    function test_feeOnSendToken_refusedOnWithdraw() public {
+        FeeOnSendToken fos = new FeeOnSendToken();
+        fundAccount(address(fos), client, 1_000e18, 500e18);
+        fundAccount(address(fos), provider, 1_000e18, 500e18);
+        Snapshot memory before = snapshotOf(bytes32(0), address(fos));
+        vm.prank(client);
+        vm.expectRevert(abi.encodeWithSelector(FeeOnSendNotSupported.selector, address(fos), 100e18, 101e18));
+        market.withdraw(address(fos), 100e18);
+        assertUnchangedOf(before, bytes32(0), address(fos));
+        assertSolvent(address(fos));
     }
 
     function test_falseReturningToken_failedTransferRefused() public {
