@@ -87,6 +87,11 @@ abstract contract CollateralEscrow is ICollateralEscrow, ReentrancyGuardTransien
         return _totalOwed[token];
     }
 
+    /// @dev The unlocked balance of `account` in `token`.
+    function _availableOf(address token, address account) internal view returns (uint256) {
+        return _available[token][account];
+    }
+
     /// @dev Moves `amount` from `account`'s unlocked balance into a deal if the balance covers it; otherwise
     /// changes nothing and returns false, so the deal can wait for the account to fund it. No external call.
     function _lockFromAccount(address token, address account, uint256 amount) internal returns (bool) {

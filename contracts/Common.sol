@@ -27,6 +27,7 @@ error OfferIsCancelled();
 error PriceAboveMaximum(uint256 price, uint256 maxPrice);
 error CollateralBelowMinimum(uint256 collateral, uint256 minCollateral);
 error InvalidSignature();
+error UnfundedCounterparty(address party, uint256 required, uint256 available);
 
 // --- Deal lifecycle ---
 error UnexpectedStatus(bytes32 dealId, uint8 status);

@@ -30,6 +30,7 @@ import {
     RequestExpired,
     SelfDeal,
     UnexpectedStatus,
+    UnfundedCounterparty,
     UnknownSchema,
     WrongAttester,
     WrongRecipient,
@@ -145,6 +146,22 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
 
     /// @inheritdoc IComputeMarket
     function accept(Request calldata req, Offer calldata terms, bytes calldata signature) external nonReentrant {
+        _accept(req, terms, signature, false);
+    }
+
+    /// @inheritdoc IComputeMarket
+    function acceptFunded(Request calldata req, Offer calldata terms, bytes calldata signature)
+        external
+        nonReentrant
+    {
+        _accept(req, terms, signature, true);
+    }
+
+    /// @dev Checks the offer against its request, locks both sides (the signer's may be awaited unless
+    /// `signerMustLock`) and writes the deal.
+    function _accept(Request calldata req, Offer calldata terms, bytes calldata signature, bool signerMustLock)
+        private
+    {
         bytes32 dealId = hashRequest(req);
         if (terms.dealId != dealId) revert OfferForAnotherRequest();
         Deal storage deal = _deals[dealId];
@@ -172,6 +189,10 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
         bool signerLocked = callerIsClient
             ? _lockFromAccount(req.token, terms.provider, terms.collateral)
             : _lockFromAccount(req.token, req.client, terms.price);
+        if (!signerLocked && signerMustLock) {
+            uint256 required = callerIsClient ? terms.collateral : terms.price;
+            revert UnfundedCounterparty(signer, required, _availableOf(req.token, signer));
+        }
         Status status =
             signerLocked ? Status.Agreed : (callerIsClient ? Status.AwaitingCollateral : Status.AwaitingPayment);
 

@@ -61,6 +61,11 @@ interface IComputeMarket is ICollateralEscrow {
     /// enough, otherwise the deal awaits it until the commencement deadline.
     function accept(Request calldata req, Offer calldata terms, bytes calldata signature) external;
 
+    /// @notice Accept like `accept`, but only if the signer's side can be locked now from its escrow account:
+    /// otherwise revert with `UnfundedCounterparty` and leave the request open, rather than agree a deal that
+    /// waits for funds that may never come.
+    function acceptFunded(Request calldata req, Offer calldata terms, bytes calldata signature) external;
+
     /// @notice Lock the awaited side of an accepted deal; the commencement window restarts from now.
     function fund(bytes32 dealId) external;
 
