@@ -86,6 +86,12 @@ class MarketClient:
         reply = Reply(Performative.ACCEPT, offer.deal_id, offer=offer, signature=signature)
         return self._call(reply, DealFacts(request=request))
 
+    def accept_funded(self, request: Request, offer: Offer, signature: bytes):
+        """`acceptFunded`: the accept that reverts unless the signer's side can be locked now (same payload)."""
+        spec = MESSAGES[Performative.ACCEPT]
+        reply = Reply(Performative.ACCEPT, offer.deal_id, offer=offer, signature=signature)
+        return self.market.acceptFunded(*spec.payload(reply, DealFacts(request=request)), sender=self.account)
+
     def fund(self, deal_id: bytes):
         return self._call(Reply(Performative.FUND, deal_id))
 
