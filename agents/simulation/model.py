@@ -92,9 +92,16 @@ class MarketModel:
         self.connection = MarketConnection.open(proxy_url, self.deployment)
         self.connection.rpc.retry = AGENT_RETRY
         self.connection.feed.extrapolate = False
-        # The directory's schema is registered once per chain (a transaction that waits for its receipt).
+        # The directory's schema is registered once per chain (a transaction that waits for its receipt). Its
+        # block is automined one second after the last, not at the node's wall clock: the run's start time,
+        # and with it every deal id, must not depend on how long the steps before took.
         node = SyncClient.connect(self.node_url)
-        await asyncio.to_thread(ensure_profile_schema, node, self.deployment.registry, Account.from_key(self.funder_key))
+        await self.direct.call("anvil_setBlockTimestampInterval", [1])
+        try:
+            await asyncio.to_thread(ensure_profile_schema, node, self.deployment.registry,
+                                    Account.from_key(self.funder_key))
+        finally:
+            await self.direct.call("anvil_removeBlockTimestampInterval", [])
         # From here on the model mines every block, at times it chooses: nothing else may mine meanwhile.
         await self.direct.call("evm_setAutomine", [False])
         # A round of the market is one block, however many agents act in it (a thousand agents' round is
