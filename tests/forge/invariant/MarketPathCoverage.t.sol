@@ -9,6 +9,7 @@ import { MarketFuzzBase } from "./MarketFuzzBase.sol";
 contract MarketPathCoverage is MarketFuzzBase {
     /// forge-config: default.invariant.runs = 4
     /// forge-config: default.invariant.depth = 2048
+    /// forge-config: default.invariant.shrink-run-limit = 50
     /// forge-config: default.invariant.fail-on-revert = true
     function invariant_rulesHoldOnLongRuns() public view {
         _assertTimeAndCallerRules();
