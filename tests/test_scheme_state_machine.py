@@ -8,18 +8,28 @@ it goes through or which custom error refuses it, and what it does to every deal
 After each step the chain must agree with the model everywhere, the escrow must hold exactly what it
 owes, and closed deals must stay closed. Every transition the contract allowed must also be in the
 agents' own table of the scheme (agents.protocol.SCHEME), so agents never meet a move they do not know.
+
+Rules aimed at the scheme's rules, not only its accounting: every time-bound move made exactly on its
+deadline and one second past it, and attestations in the matching status with exactly one thing wrong
+(attester, recipient, reference, time). Every outcome is counted (and reported with `hypothesis.event`);
+the test fails unless each transition succeeded and each rule's error came back at least once, so a
+change that stops the machine from reaching a rule cannot pass silently. The seed is fixed
+(`derandomize`): CI runs the same examples every time; SCHEME_MACHINE_EXAMPLES=500 SCHEME_MACHINE_RANDOM=1
+explores further with fresh random examples.
 """
 
 from __future__ import annotations
 
 import itertools
 import os
+from collections import Counter
 from dataclasses import dataclass, field
 
+from conftest import SPEC_HASH, ZERO_ADDRESS, ZERO_BYTES32, commencement, completion, validation
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -30,7 +40,6 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from agents.testing.market_client import MarketClient
 from agents.protocol import (
     SCHEME,
     TERMINAL_STATUSES,
@@ -44,14 +53,22 @@ from agents.protocol import (
     ValidationScheme,
     typed_hash,
 )
-from conftest import SPEC_HASH, ZERO_ADDRESS, ZERO_BYTES32, commencement, completion, validation
+from agents.testing.market_client import MarketClient
 
-# A step costs ~10 ms (a mined message plus one batched read), so 30 examples of up to 40 steps run in about
-# half a minute; SCHEME_MACHINE_EXAMPLES=500 for a long hunt.
+# A step costs ~10 ms (a mined message plus one batched read; the targeted rules send several), so 20
+# examples of up to 40 steps run in about 45 seconds. CI runs a fixed set of examples (derandomize); SCHEME_MACHINE_EXAMPLES=500 and
+# SCHEME_MACHINE_RANDOM=1 for a long hunt with fresh random examples.
+# SCHEME_MACHINE_NO_SHRINK=1 reports the first failing example as found: shrinking a stateful failure mines
+# thousands of transactions, too slow when checking that a planted bug is caught.
+RANDOM = bool(os.environ.get("SCHEME_MACHINE_RANDOM"))
+NO_SHRINK = bool(os.environ.get("SCHEME_MACHINE_NO_SHRINK"))
 settings.register_profile(
     "scheme-state-machine",
-    max_examples=int(os.environ.get("SCHEME_MACHINE_EXAMPLES", 30)),
+    max_examples=int(os.environ.get("SCHEME_MACHINE_EXAMPLES", 20)),
     stateful_step_count=40,
+    derandomize=not RANDOM,
+    phases=[p for p in Phase if p != Phase.shrink or not NO_SHRINK],
+    database=None,  # nothing replayed from earlier runs: CI sees the same examples every time
     deadline=None,  # every step is a mined transaction: wall time depends on the machine, not the code
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
@@ -62,6 +79,26 @@ ACTORS = ("client", "provider", "validator", "stranger")
 # and the others exercise every wrong sender.
 SENDERS = st.sampled_from(("right", "right", "right") + ACTORS)
 ATTESTED_TOPIC = keccak(text="Attested(address,address,bytes32,bytes32)")
+
+# Outcomes over the whole run ("message: error" or "message: ok"), for the test's final check.
+OUTCOMES: Counter[str] = Counter()
+# Each must occur at least once: every transition, and each rule's refusal where it guards a transition.
+REQUIRED_OUTCOMES = (
+    "request: ok", "offer: ok", "accept: ok", "cancel_request: ok", "fund: ok", "collateral_missing: ok",
+    "commence: ok", "complete: ok", "approve: ok", "reject: ok", "settle: ok", "claim_timeout: ok", "abort: ok",
+    "fund: NotTheFundingParty", "fund: DeadlinePassed", "collateral_missing: NotTheWaitingParty",
+    "commence: WrongAttester", "commence: WrongRecipient", "commence: WrongReference", "commence: DeadlinePassed",
+    "complete: WrongAttester", "complete: WrongRecipient", "complete: WrongReference", "complete: DeadlinePassed",
+    "reject: WrongAttester", "approve: WrongRecipient", "approve: WrongReference", "approve: DeadlinePassed",
+    "reject: DeadlinePassed", "client rejects for a validator: WrongAttester",
+    "settle: DeadlineNotReached", "claim_timeout: DeadlineNotReached", "abort: NotTheProvider",
+    "accept: RequestExpired", "accept: OfferExpired",
+)
+
+
+def record(outcome: str):
+    OUTCOMES[outcome] += 1
+    event(outcome)
 
 
 # --- the model ------------------------------------------------------------------------------------
@@ -412,6 +449,11 @@ NATURAL_MESSAGE = {
     Status.COMMENCED: "complete",
     Status.COMPLETED: "validate",
 }
+WINDOWS = st.integers(1, 300)
+FUNDING = (Status.AWAITING_COLLATERAL, Status.AWAITING_PAYMENT)
+STAGES = (Status.AWAITING_COLLATERAL, Status.AGREED, Status.COMMENCED, Status.COMPLETED)
+OPEN_AGREED = (Status.AWAITING_COLLATERAL, Status.AWAITING_PAYMENT, Status.AGREED, Status.COMMENCED,
+               Status.COMPLETED)
 # Mostly the right attestation reference, sometimes none or another deal's.
 REFERENCES = st.sampled_from(("right", "right", "right", "none", "other"))
 RECIPIENT_RIGHT = st.sampled_from((True, True, True, False))
@@ -454,6 +496,7 @@ class SchemeMachine(RuleBasedStateMachine):
         source, deadline = d.status, current_deadline(d)
         expected = predict()
         receipt, actual = self._send(method, *args, sender=sender)
+        record(f"{message.value}: {actual or 'ok'}")
         assert actual == expected, (
             f"{message.value} by {sender} on {source.name}: model expected {expected or 'success'}, "
             f"chain gave {actual or 'success'}"
@@ -522,9 +565,15 @@ class SchemeMachine(RuleBasedStateMachine):
         recipient = "provider" if right_recipient else "client"
         ref = self._reference(ref_choice, d)
         request = validation(self.env.market, deal_id, self.env.accounts[recipient].address, ref, approved)
-        self._deal_message(Performative.APPROVE if approved else Performative.REJECT, deal_id, attester,
-                           lambda: self.model.validate(d, attester, recipient, ref, approved), self.env.eas.attest,
-                           request)
+        verdict = []  # the model's, kept to return
+
+        def predict():
+            verdict.append(self.model.validate(d, attester, recipient, ref, approved))
+            return verdict[0]
+
+        self._deal_message(Performative.APPROVE if approved else Performative.REJECT, deal_id, attester, predict,
+                           self.env.eas.attest, request)
+        return verdict[0]
 
     def _simple(self, kind: str, deal_id, sender):
         """The messages that take only the deal id (or the request) and a sender."""
@@ -620,31 +669,75 @@ class SchemeMachine(RuleBasedStateMachine):
     @rule(deal_id=requests, messages=st.integers(1, 6), approved=st.booleans(), counter=st.booleans())
     def progress(self, deal_id, messages, approved, counter):
         for _ in range(messages):
-            d = self.model.deals[deal_id]
-            now, deadline = self.model.now, current_deadline(d)
-            if d.status in TERMINAL_STATUSES or (d.status == Status.NONE and now > deadline):
-                return  # nothing left to do on it
-            if d.status == Status.NONE:
-                # Accept the latest live offer made on it (a counter-offer if the client signed), else make one.
-                made = [o for o in self.offers_made.get(deal_id, []) if o.offer.expiry >= now]
-                if made and made[-1].signer in ("client", "provider"):
-                    o = made[-1]
-                    self._accept(o, "client" if o.signer == "provider" else "provider")
-                else:
-                    signer, req = ("client" if counter else "provider"), d.request
-                    self._offer(deal_id, signer, signer, req.max_price, req.min_collateral, now + 300)
-            elif now > deadline:  # past a deadline anyone moves the deal on
-                kind = {Status.COMPLETED: "settle", Status.AGREED: "claim_timeout", Status.COMMENCED: "claim_timeout"}
-                self._simple(kind.get(d.status, "collateral_missing"), deal_id, "stranger")
-            elif d.status in (Status.AWAITING_COLLATERAL, Status.AWAITING_PAYMENT):
-                self._simple("fund", deal_id, Model.funder(d))
-            elif d.status == Status.AGREED:
-                self._attest_work(Performative.COMMENCE, deal_id, "provider", True, "right")
-            elif d.status == Status.COMMENCED:
-                self._attest_work(Performative.COMPLETE, deal_id, "provider", True, "right")
-            else:
-                self._validate(deal_id, judge(d), approved, True, "right")
+            if not self._step(deal_id, approved, counter):
+                return
             self.chain_agrees_with_model()
+
+    def _step(self, deal_id, approved=True, counter=False) -> bool:
+        """The deal's next message as honest agents would send it; False when nothing is left to do."""
+        d = self.model.deals[deal_id]
+        now, deadline = self.model.now, current_deadline(d)
+        if d.status in TERMINAL_STATUSES or (d.status == Status.NONE and now > deadline):
+            return False
+        if d.status == Status.NONE:
+            # Accept the latest live offer made on it (a counter-offer if the client signed), else make one.
+            made = [o for o in self.offers_made.get(deal_id, []) if o.offer.expiry >= now]
+            if made and made[-1].signer in ("client", "provider"):
+                o = made[-1]
+                self._accept(o, "client" if o.signer == "provider" else "provider")
+            else:
+                signer, req = ("client" if counter else "provider"), d.request
+                self._offer(deal_id, signer, signer, req.max_price, req.min_collateral, now + 300)
+        elif now > deadline:  # past a deadline anyone moves the deal on
+            kind = {Status.COMPLETED: "settle", Status.AGREED: "claim_timeout", Status.COMMENCED: "claim_timeout"}
+            self._simple(kind.get(d.status, "collateral_missing"), deal_id, "stranger")
+        elif d.status in (Status.AWAITING_COLLATERAL, Status.AWAITING_PAYMENT):
+            self._simple("fund", deal_id, Model.funder(d))
+        elif d.status == Status.AGREED:
+            self._attest_work(Performative.COMMENCE, deal_id, "provider", True, "right")
+        elif d.status == Status.COMMENCED:
+            self._attest_work(Performative.COMPLETE, deal_id, "provider", True, "right")
+        else:
+            self._validate(deal_id, judge(d), approved, True, "right")
+        return True
+
+    def _fresh_deal(self, validator_scheme: bool, window: int) -> bytes:
+        """A new request with room to negotiate, every deadline `window` seconds long."""
+        env = self.env
+        req = Request(
+            client=env.accounts["client"].address, token=env.token.address, max_price=100, min_collateral=10,
+            offer_deadline=self.model.now + 1_000, commence_within=window, job_duration=window,
+            validation_window=window,
+            scheme=ValidationScheme.VALIDATOR if validator_scheme else ValidationScheme.OPTIMISTIC,
+            validator=env.accounts["validator"].address if validator_scheme else ZERO_ADDRESS,
+            spec_hash=SPEC_HASH, nonce=next(self._nonces),
+        )
+        deal_id = typed_hash(env.domain, req)
+        self.model.deals[deal_id] = d = ModelDeal(req)
+        self._deal_message(Performative.REQUEST, deal_id, "client", lambda: self.model.request(d, "client"),
+                           env.market.request, req.as_tuple(), "spec", [])
+        return deal_id
+
+    def _bring_to(self, stage: Status, validator_scheme: bool, window: int) -> ModelDeal | None:
+        """A new deal moved honestly until it reaches `stage` (for the funding stage the provider's account
+        is emptied first, so that the client's acceptance waits for collateral); None if it cannot."""
+        unfunded = stage in FUNDING
+        deal_id = self._fresh_deal(validator_scheme, window)
+        d = self.model.deals[deal_id]
+        if unfunded and d.status == Status.NONE and self.model.available["provider"]:
+            amount = self.model.available["provider"]
+            expected = self.model.withdraw("provider", amount)
+            _, actual = self._send(self.env.market.withdraw, self.env.token.address, amount, sender="provider")
+            assert actual == expected
+        for _ in range(6):
+            if d.status == stage or (unfunded and d.status in FUNDING):
+                return d
+            if not self._step(deal_id):
+                return None
+        return None
+
+    def _deal_id(self, d: ModelDeal) -> bytes:
+        return next(k for k, v in self.model.deals.items() if v is d)
 
     # rules: escrow and time (once there is a deal to use them on)
 
@@ -669,6 +762,92 @@ class SchemeMachine(RuleBasedStateMachine):
             self.model.now = max(self.model.now, current_deadline(self.model.deals[deal_id]) + past)
         else:
             self.model.now += seconds
+
+    # rules: the scheme's rules where they bite
+
+    @rule(stage=st.sampled_from((Status.NONE,) + STAGES), past=st.booleans(), party=st.booleans(),
+          approved=st.booleans(), validator_scheme=st.booleans(), window=WINDOWS)
+    def at_deadline(self, stage, past, party, approved, validator_scheme, window):
+        """Bring a new deal to a stage, stand exactly on its deadline or one second past it, and make the move
+        the status calls for: the party's own (allowed up to the deadline) or a stranger's time-out (only
+        after). Before agreement: accepting on the request's offer deadline, or on the offer's expiry."""
+        d = self._bring_to(stage, validator_scheme, window)
+        if d is None:
+            return
+        deal_id = self._deal_id(d)
+        if d.status == Status.NONE:
+            if party:  # an offer that expires before the request does
+                o = self._offer(deal_id, "provider", "provider", 50, 10, self.model.now + window)
+                self.model.now = o.offer.expiry + past
+            else:
+                o = self._offer(deal_id, "provider", "provider", 50, 10, d.request.offer_deadline + 10)
+                self.model.now = d.request.offer_deadline + past
+            record(f"at deadline{' + 1' if past else ''}")
+            self._accept(o, "client")
+            return
+        self.model.now = max(self.model.now, d.deadline + past)
+        record(f"at deadline{' + 1' if past else ''}")
+        if d.status == Status.COMPLETED:
+            if party:
+                self._validate(deal_id, judge(d), approved, True, "right")
+            else:
+                self._simple("settle", deal_id, "stranger")
+        elif d.status in (Status.AGREED, Status.COMMENCED):
+            if party:
+                message = Performative.COMMENCE if d.status == Status.AGREED else Performative.COMPLETE
+                self._attest_work(message, deal_id, "provider", True, "right")
+            else:
+                self._simple("claim_timeout", deal_id, "stranger")
+        else:
+            self._simple("fund" if party else "collateral_missing", deal_id, Model.funder(d) if party else "stranger")
+
+    @rule(stage=st.sampled_from((Status.AGREED, Status.COMMENCED, Status.COMPLETED)),
+          fault=st.sampled_from(("attester", "recipient", "reference", "late", "client rejects")),
+          approved=st.booleans(), validator_scheme=st.booleans(), window=WINDOWS)
+    def wrong_attestation(self, stage, fault, approved, validator_scheme, window):
+        """Bring a new deal to a stage and send the attestation it calls for, with exactly one thing wrong."""
+        d = self._bring_to(stage, validator_scheme, window)
+        if d is None:
+            return
+        deal_id = self._deal_id(d)
+        if fault == "late":
+            self.model.now = max(self.model.now, d.deadline + 1)
+        ref = "none" if fault == "reference" else "right"
+        if d.status == Status.AGREED and fault == "reference":
+            ref = "other"  # a commencement must reference nothing: any existing attestation is wrong
+            if self._reference("other", d) == ZERO_BYTES32:
+                return
+        right_recipient = fault != "recipient"
+        if d.status == Status.COMPLETED:
+            attester = judge(d)
+            if fault == "attester":
+                attester = "provider" if approved else "stranger"  # neither the judge nor the client
+            elif fault == "client rejects":
+                if judge(d) == "client":
+                    return
+                attester, approved = "client", False
+            outcome = self._validate(deal_id, attester, approved, right_recipient, ref)
+            if fault == "client rejects":
+                record(f"client rejects for a validator: {outcome or 'ok'}")
+        else:
+            attester = "client" if fault == "attester" else "provider"
+            message = Performative.COMMENCE if d.status == Status.AGREED else Performative.COMPLETE
+            self._attest_work(message, deal_id, attester, right_recipient, ref)
+
+    @rule(stage=st.sampled_from(STAGES), by=st.sampled_from(("right",) + ACTORS), validator_scheme=st.booleans(),
+          window=WINDOWS)
+    def wrong_mover(self, stage, by, validator_scheme, window):
+        """Before the deadline, a move that ends or funds a new deal, from the party allowed to make it or from
+        anyone else: fund (the funding party), collateralMissing (the party kept waiting), abort (the
+        provider only), settle (no one: the validation window is still open)."""
+        d = self._bring_to(stage, validator_scheme, window)
+        if d is None or self.model.now > d.deadline:
+            return
+        if d.status in FUNDING:
+            kind = "fund" if by in ("right", "client", "validator") else "collateral_missing"
+        else:
+            kind = "settle" if d.status == Status.COMPLETED else "abort"
+        self._simple(kind, self._deal_id(d), resolve(by, self._right_sender(kind, d)))
 
     # invariants
 
@@ -705,4 +884,7 @@ def test_scheme_matches_its_model(chain, system, token, market, eas, transactor,
         clients={actor: MarketClient(system, parties[actor]) for actor in ACTORS},
         domain=client.domain,
     )
+    OUTCOMES.clear()
     run_state_machine_as_test(SchemeMachine, settings=SCHEME_MACHINE_SETTINGS)
+    missing = [outcome for outcome in REQUIRED_OUTCOMES if not OUTCOMES[outcome]]
+    assert not missing, f"never happened in {sum(OUTCOMES.values())} messages: {missing}; seen: {dict(OUTCOMES)}"

@@ -17,8 +17,10 @@ import { Deal, Offer, Request, Status, ValidationScheme } from "../../../contrac
 
 /// @notice Drives the market with bounded random actions from a fixed set of actors and keeps ghost books that
 /// the invariants compare with the contract. Every action that targets a deal picks one in a state where the
-/// action can succeed, so that runs reach deep states; failures are swallowed (try/catch) but anything a
-/// correct market must never do is recorded in a flag.
+/// action can succeed, so that runs reach deep states. Failures are swallowed (try/catch), so forge's revert
+/// count says nothing; instead the handler keeps its own clock of every deal's deadline and a flag for each
+/// rule a correct market never breaks (money, time and caller rules), and counts successes per path so that
+/// a run that never reached a path is noticed.
 contract MarketHandler is CommonBase, StdUtils {
     /// @dev What the handler knows about a deal independently of the market's storage.
     struct Ghost {
@@ -34,6 +36,10 @@ contract MarketHandler is CommonBase, StdUtils {
         uint256 providerCredit;
         bool terminalSeen;
         Status terminal; // first terminal status observed
+        uint40 deadline; // the deal's deadline as the rules set it, computed here and not read from the market
+        uint24 commenceWithin;
+        uint24 jobDuration;
+        uint24 validationWindow;
     }
 
     uint256 internal constant MAX_AMOUNT = 800e18;
@@ -63,9 +69,21 @@ contract MarketHandler is CommonBase, StdUtils {
     bool public unexpectedDebit; // a close reduced someone's unlocked balance
     bool public terminalMoved; // a call on a terminal deal succeeded
     bool public replayAccepted; // a replayed attestation went through
+    // Time and caller rules a correct market never breaks.
+    bool public earlyTimeout; // claimTimeout accepted at or before the deadline
+    bool public earlySettle; // settle accepted at or before the end of the validation window
+    bool public lateAttestation; // a commencement, completion or validation accepted after the deadline
+    bool public lateFunding; // fund accepted after the deadline
+    bool public wrongPartyMoved; // a move accepted from a party the rules do not allow to make it
+    bool public clientRejectedForValidator; // the client rejected a result in the validator scheme
 
-    /// @dev Successful actions by name or selector: a coverage check when tuning the handler.
-    mapping(bytes32 action => uint256 count) public successes;
+    /// @dev Boundary attempts: the rule-breaking calls made exactly on a deadline and one second past it.
+    uint256 public callsAtDeadline;
+    uint256 public callsPastDeadline;
+
+    /// @dev Successful actions by path name (see `_call` and the helpers below); the coverage test asserts
+    /// minimum counts so that a handler change that stops reaching a path fails loudly.
+    mapping(bytes32 path => uint256 count) public successes;
 
     constructor(
         ComputeMarket market_,
@@ -176,6 +194,11 @@ contract MarketHandler is CommonBase, StdUtils {
         if (!found) return;
         Ghost storage g = _ghosts[dealId];
         address waiting = _status(dealId) == Status.AwaitingCollateral ? g.client : g.provider;
+        // Half the keeper's attempts wait one second past the deadline: funding otherwise wins most races.
+        if (!byWaitingParty && seed & 1 == 1 && g.deadline + 1 > currentTime) {
+            currentTime = uint256(g.deadline) + 1;
+            vm.warp(currentTime);
+        }
         _call(dealId, byWaitingParty ? waiting : keeper, abi.encodeCall(IComputeMarket.collateralMissing, (dealId)));
     }
 
@@ -221,6 +244,10 @@ contract MarketHandler is CommonBase, StdUtils {
             _validate(dealId, approved, seed & 4 == 0);
         } else if (s == Status.Completed) {
             return; // silence: the window runs out and a keeper settles
+        } else if (seed % 4 == 0) {
+            // The waiting party gives up on the other side's funds.
+            address waiting = s == Status.AwaitingCollateral ? d.client : d.provider;
+            _call(dealId, waiting, abi.encodeCall(IComputeMarket.collateralMissing, (dealId)));
         } else {
             _fund(dealId);
         }
@@ -247,6 +274,81 @@ contract MarketHandler is CommonBase, StdUtils {
     function warp(uint256 secs) external {
         currentTime += _bound(secs, 1, 1 days); // short steps: most deals meet some deadlines, miss others
         vm.warp(currentTime);
+    }
+
+    /// @dev Stands exactly on an open deal's deadline, or one second past it, where off-by-ones live.
+    function warpToDeadline(uint256 seed, bool past) external {
+        (bool found, bytes32 dealId) = _pick(seed, _openAgreed());
+        if (!found) return;
+        uint256 target = uint256(_ghosts[dealId].deadline) + (past ? 1 : 0);
+        if (target > currentTime) currentTime = target;
+        vm.warp(currentTime);
+    }
+
+    /// @dev The deal's time-bound move, made right at its deadline (which must be refused for the permissionless
+    /// time-outs and accepted for the parties' moves) or one second later (the reverse).
+    function atDeadline(uint256 seed, bool past, bool approved) external observed {
+        (bool found, bytes32 dealId) = _pick(seed, _openAgreed());
+        if (!found) return;
+        Ghost storage g = _ghosts[dealId];
+        uint256 target = uint256(g.deadline) + (past ? 1 : 0);
+        if (target < currentTime) return; // time only moves forward
+        currentTime = target;
+        vm.warp(currentTime);
+        if (past) ++callsPastDeadline;
+        else ++callsAtDeadline;
+        Status s = _status(dealId);
+        bool party = seed & 2 == 0; // the party's own move, or the keeper's time-out
+        if (s == Status.Completed) {
+            if (party) _validate(dealId, approved, false);
+            else _call(dealId, keeper, abi.encodeCall(IComputeMarket.settle, (dealId)));
+        } else if (s == Status.Agreed || s == Status.Commenced) {
+            if (!party) _call(dealId, keeper, abi.encodeCall(IComputeMarket.claimTimeout, (dealId)));
+            else if (s == Status.Agreed) _commence(dealId);
+            else _complete(dealId, keccak256(abi.encode(seed)));
+        } else if (party) {
+            _fund(dealId);
+        } else {
+            _call(dealId, keeper, abi.encodeCall(IComputeMarket.collateralMissing, (dealId)));
+        }
+    }
+
+    /// @dev A move made by someone the rules do not allow to make it; it must always be refused.
+    function wrongParty(uint256 seed, uint8 op) external observed {
+        op %= 5;
+        uint256 mask = op == 0 || op == 2
+            ? _mask(Status.Agreed) | _mask(Status.Commenced)
+            : op == 4 ? _mask(Status.Completed) : _mask(Status.AwaitingCollateral) | _mask(Status.AwaitingPayment);
+        (bool found, bytes32 dealId) = _pick(seed, mask);
+        if (!found) return;
+        Ghost storage g = _ghosts[dealId];
+        Status s = _status(dealId);
+        address outsider = _outsider(dealId, seed);
+        address notProvider = seed & 4 == 0 ? g.client : outsider;
+        if (op == 0) {
+            _call(dealId, notProvider, abi.encodeCall(IComputeMarket.abort, (dealId)));
+        } else if (op == 1) {
+            // The waiting party, or an outsider, tries to fund the other side's share.
+            address funder = s == Status.AwaitingCollateral ? g.provider : g.client;
+            address wrong = seed & 4 == 0 ? (funder == g.client ? g.provider : g.client) : outsider;
+            _call(dealId, wrong, abi.encodeCall(IComputeMarket.fund, (dealId)));
+        } else if (op == 2) {
+            // Commencement or completion by the client or an outsider.
+            bool ok;
+            if (s == Status.Agreed) {
+                (ok,) = _attest(notProvider, commencementSchema, g.client, 0, abi.encode(dealId));
+            } else {
+                bytes memory data = abi.encode(dealId, keccak256("forged"), "ipfs://forged");
+                (ok,) = _attest(notProvider, completionSchema, g.client, g.lastUid, data);
+            }
+            if (ok) wrongPartyMoved = true;
+        } else if (op == 3) {
+            // Before the deadline only the waiting party may give up on the other side's funds.
+            address funder = s == Status.AwaitingCollateral ? g.provider : g.client;
+            _call(dealId, seed & 4 == 0 ? funder : outsider, abi.encodeCall(IComputeMarket.collateralMissing, (dealId)));
+        } else {
+            _wrongVerdict(dealId, seed & 4 == 0 ? g.provider : outsider, seed & 8 == 0);
+        }
     }
 
     // -------------------------------------------------------------------------------------------------
@@ -386,8 +488,22 @@ contract MarketHandler is CommonBase, StdUtils {
             g.price = terms.price;
             g.collateral = terms.collateral;
             g.validatorScheme = req.validator != address(0);
+            g.commenceWithin = req.commenceWithin;
+            g.jobDuration = req.jobDuration;
+            g.validationWindow = req.validationWindow;
+            g.deadline = uint40(currentTime + req.commenceWithin);
             ++successes[byProvider ? bytes32("acceptCounter") : bytes32("accept")];
         } catch { }
+    }
+
+    /// @dev A verdict by someone who is neither the judge nor the client: the provider judging its own work,
+    /// or an outsider (in the optimistic scheme the validator slot is empty, so no outsider is a judge).
+    function _wrongVerdict(bytes32 dealId, address attester, bool approved) private {
+        Ghost storage g = _ghosts[dealId];
+        Books memory before = _books(dealId);
+        (bool ok,) = _attest(attester, validationSchema, g.provider, g.lastUid, abi.encode(dealId, approved));
+        _settleCredits(dealId, before);
+        if (ok) wrongPartyMoved = true;
     }
 
     function _sign(uint256 key, Offer memory terms) private view returns (bytes memory) {
@@ -400,6 +516,9 @@ contract MarketHandler is CommonBase, StdUtils {
         address funder = _status(dealId) == Status.AwaitingCollateral ? g.provider : g.client;
         vm.prank(funder);
         try market.fund(dealId) {
+            if (currentTime > g.deadline) lateFunding = true;
+            // Funding restarts the commencement window.
+            g.deadline = uint40(currentTime + g.commenceWithin);
             ++successes["fund"];
         } catch { }
     }
@@ -408,6 +527,8 @@ contract MarketHandler is CommonBase, StdUtils {
         Ghost storage g = _ghosts[dealId];
         (bool ok, bytes32 uid) = _attest(g.provider, commencementSchema, g.client, 0, abi.encode(dealId));
         if (ok) {
+            if (currentTime > g.deadline) lateAttestation = true;
+            g.deadline = uint40(currentTime + g.jobDuration);
             g.lastUid = uid;
             ++successes["commence"];
         }
@@ -418,6 +539,8 @@ contract MarketHandler is CommonBase, StdUtils {
         bytes memory data = abi.encode(dealId, resultHash, "ipfs://result");
         (bool ok, bytes32 uid) = _attest(g.provider, completionSchema, g.client, g.lastUid, data);
         if (ok) {
+            if (currentTime > g.deadline) lateAttestation = true;
+            g.deadline = uint40(currentTime + g.validationWindow);
             g.lastUid = uid;
             ++successes["complete"];
         }
@@ -430,16 +553,44 @@ contract MarketHandler is CommonBase, StdUtils {
         Books memory before = _books(dealId);
         (bool ok,) = _attest(attester, validationSchema, g.provider, g.lastUid, abi.encode(dealId, approved));
         _settleCredits(dealId, before);
-        if (ok) ++successes[approved ? bytes32("approve") : bytes32("reject")];
+        if (!ok) return;
+        if (currentTime > g.deadline) lateAttestation = true;
+        if (!approved && g.validatorScheme && attester == g.client) clientRejectedForValidator = true;
+        ++successes[approved ? bytes32("approve") : bytes32("reject")];
     }
 
-    /// @dev Calls a function that can only credit (never debit) the deal's parties, and books the credits.
+    /// @dev Calls a function that can only credit (never debit) the deal's parties, books the credits, and
+    /// checks the time and caller rules of the call that went through.
     function _call(bytes32 dealId, address caller, bytes memory data) private {
+        Ghost storage g = _ghosts[dealId];
+        Status s = _status(dealId);
+        bool beforeDeadline = currentTime <= g.deadline;
         Books memory before = _books(dealId);
         vm.prank(caller);
         (bool ok,) = address(market).call(data);
         _settleCredits(dealId, before);
-        if (ok) ++successes[bytes32(bytes4(data))];
+        if (!ok) return;
+        bytes4 selector = bytes4(data);
+        bytes32 path;
+        if (selector == IComputeMarket.settle.selector) {
+            if (beforeDeadline) earlySettle = true;
+            path = "settle";
+        } else if (selector == IComputeMarket.claimTimeout.selector) {
+            if (beforeDeadline) earlyTimeout = true;
+            path = "claimTimeout";
+        } else if (selector == IComputeMarket.abort.selector) {
+            if (caller != g.provider) wrongPartyMoved = true;
+            path = "abort";
+        } else if (selector == IComputeMarket.collateralMissing.selector) {
+            address waiting = s == Status.AwaitingCollateral ? g.client : g.provider;
+            if (caller != waiting && beforeDeadline) wrongPartyMoved = true;
+            path = caller == waiting ? bytes32("collateralMissing") : bytes32("collateralTimeout");
+        } else if (selector == IComputeMarket.fund.selector) {
+            // Only `wrongParty` funds through here, always from the wrong account.
+            wrongPartyMoved = true;
+            path = "wrongFund";
+        }
+        ++successes[path];
     }
 
     /// @dev The deal's status and the unlocked balances around a call that may close it.
@@ -508,6 +659,22 @@ contract MarketHandler is CommonBase, StdUtils {
             if (mask & _mask(_status(id)) != 0) return (true, id);
         }
         return (false, 0);
+    }
+
+    /// @dev Accepted deals that are still open: they all have a deadline.
+    function _openAgreed() private pure returns (uint256) {
+        return _mask(Status.AwaitingCollateral) | _mask(Status.AwaitingPayment) | _mask(Status.Agreed)
+            | _mask(Status.Commenced) | _mask(Status.Completed);
+    }
+
+    /// @dev An actor that is neither the deal's client nor its provider, or the keeper.
+    function _outsider(bytes32 dealId, uint256 seed) private view returns (address) {
+        Ghost storage g = _ghosts[dealId];
+        for (uint256 i; i < _actors.length; ++i) {
+            address a = _actors[(seed % _actors.length + i) % _actors.length];
+            if (a != g.client && a != g.provider && seed & 16 == 0) return a;
+        }
+        return keeper;
     }
 
     function _mask(Status s) private pure returns (uint256) {

@@ -1,49 +1,13 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
-import { StdInvariant } from "forge-std/StdInvariant.sol";
-
-import { MarketTestBase } from "../Base.t.sol";
+import { MarketFuzzBase } from "./MarketFuzzBase.sol";
 import { MarketHandler } from "./MarketHandler.sol";
 import { Deal, Status } from "../../../contracts/Types.sol";
 
-/// @notice The escrow's and the state machine's safety properties under random sequences of actions.
-contract MarketInvariants is MarketTestBase {
-    MarketHandler internal handler;
-
-    function setUp() public override {
-        super.setUp();
-        uint256[] memory keys = new uint256[](3);
-        (keys[0], keys[1], keys[2]) = (clientKey, providerKey, strangerKey);
-        handler = new MarketHandler(market, eas, token, keys, validator, makeAddr("keeper"));
-
-        bytes4[] memory selectors = new bytes4[](21);
-        selectors[0] = MarketHandler.deposit.selector;
-        selectors[1] = MarketHandler.withdraw.selector;
-        selectors[2] = MarketHandler.request.selector;
-        selectors[3] = MarketHandler.requestAndAccept.selector;
-        selectors[4] = MarketHandler.acceptPending.selector;
-        selectors[5] = MarketHandler.cancelRequest.selector;
-        selectors[6] = MarketHandler.fund.selector;
-        selectors[7] = MarketHandler.collateralMissing.selector;
-        selectors[8] = MarketHandler.commence.selector;
-        selectors[9] = MarketHandler.complete.selector;
-        selectors[10] = MarketHandler.validate.selector;
-        selectors[11] = MarketHandler.settle.selector;
-        selectors[12] = MarketHandler.claimTimeout.selector;
-        selectors[13] = MarketHandler.abort.selector;
-        selectors[14] = MarketHandler.warp.selector;
-        selectors[15] = MarketHandler.pokeTerminal.selector;
-        selectors[16] = MarketHandler.replayAttestation.selector;
-        // Listed more than once to weigh them up: more deals per run, and deals that reach the late states.
-        selectors[17] = MarketHandler.requestAndAccept.selector;
-        selectors[18] = MarketHandler.advance.selector;
-        selectors[19] = MarketHandler.advance.selector;
-        selectors[20] = MarketHandler.advance.selector;
-        targetContract(address(handler));
-        targetSelector(StdInvariant.FuzzSelector({ addr: address(handler), selectors: selectors }));
-    }
-
+/// @notice The escrow's and the state machine's safety properties under random sequences of actions: money
+/// (a-e), and the rules of time and of who may move a deal (f, g).
+contract MarketInvariants is MarketFuzzBase {
     /// @dev (a) The escrow holds exactly what it owes: unlocked balances plus the funds of open deals, where
     /// AwaitingCollateral locks the price, AwaitingPayment the collateral, and later open states both.
     /// forge-config: default.invariant.runs = 128
@@ -141,6 +105,29 @@ contract MarketInvariants is MarketTestBase {
             assertEq(d.price, g.price);
             assertEq(d.collateral, g.collateral);
             assertEq(d.token, address(token));
+        }
+    }
+
+    /// @dev (f) No move went through at the wrong time or from the wrong party: time-outs and settlement
+    /// only after the deadline, the parties' moves only up to it, each move only from the account allowed to
+    /// make it, and in the validator scheme only the validator rejects.
+    /// forge-config: default.invariant.runs = 128
+    /// forge-config: default.invariant.fail-on-revert = true
+    function invariant_timeAndCallerRules() public view {
+        _assertTimeAndCallerRules();
+    }
+
+    /// @dev (g) Every open deal's deadline is the one the rules give, from the handler's own clock: the
+    /// commencement window from acceptance or from funding, then the job duration, then the validation window.
+    /// forge-config: default.invariant.runs = 128
+    /// forge-config: default.invariant.fail-on-revert = true
+    function invariant_deadlinesFollowTheRules() public view {
+        uint256 n = handler.dealCount();
+        for (uint256 i; i < n; ++i) {
+            bytes32 id = handler.dealIdAt(i);
+            Deal memory d = market.getDeal(id);
+            if (d.status < Status.AwaitingCollateral || d.status > Status.Completed) continue;
+            assertEq(d.deadline, handler.ghost(id).deadline, "deadline differs from the rules");
         }
     }
 
