@@ -71,7 +71,8 @@ class Scenario:
         offer = self.make_offer(request, provider, price=8 * 10**17, collateral=2 * 10**17)
         signature = provider.sign(offer)  # handed over off chain: never broadcast
         times = {"requested": self.time_of(self.client.request(request, SPEC_URI))}
-        times["accepted"] = self.time_of(self.client.accept(request, offer, signature))
+        # Accepted as agents accept (acceptFunded): the history reads its terms from that call's calldata.
+        times["accepted"] = self.time_of(self.client.accept_funded(request, offer, signature))
         self.advance(COMMENCE_WITHIN + 1)
         times["closed"] = self.time_of(self.client.claim_timeout(offer.deal_id))
         self.deals[name] = dict(request=request, offer=offer, provider=provider, times=times)

@@ -133,7 +133,9 @@ MESSAGES: Mapping[Performative, MessageSpec] = _table(
                 payload=lambda r, d: (r.offer.as_tuple(), r.signature)),
     MessageSpec(P.CANCEL_OFFER, "OfferCancelled", function="cancelOffer", gas=90_000, sender_field="signer",
                 payload=lambda r, d: (r.offer.as_tuple(),)),
-    MessageSpec(P.ACCEPT, "Accepted", function="accept", gas=300_000,
+    # Agents accept only when the signer's side locks now: `acceptFunded` reverts rather than leave a deal
+    # waiting for collateral or payment. Plain `accept` (same payload) is what other clients may call.
+    MessageSpec(P.ACCEPT, "Accepted", function="acceptFunded", gas=300_000,
                 payload=lambda r, d: (d.request.as_tuple(), r.offer.as_tuple(), r.signature)),
     MessageSpec(P.FUND, "Funded", function="fund", gas=150_000, payload=_deal_id),
     MessageSpec(P.COLLATERAL_MISSING, "Closed", close_reasons=(R.COLLATERAL_MISSING,), function="collateralMissing",

@@ -113,7 +113,10 @@ class ChainHistory:
             client.read(self.market_address, self._market_codec, f"{name}SchemaUID")[0]: name
             for name in SCHEMA_NAMES
         }
-        self._accept_selector, self._accept_types = self._market_codec.function("accept")
+        # Both accepts take the same (request, offer, signature): agents call acceptFunded, others accept.
+        accepts = [self._market_codec.function(name) for name in ("accept", "acceptFunded")]
+        self._accept_selectors = {selector for selector, _ in accepts}
+        self._accept_types = accepts[0][1]
         self.cursor = BlockCursor(from_block)
         self.block_times = BlockTimes(self.client)
         self._reset()
@@ -268,7 +271,7 @@ class ChainHistory:
             return offered, "offer"
         tx = self.client.transaction(tx_hash)
         data = bytes.fromhex(tx["input"][2:])
-        if tx["to"] and to_checksum_address(tx["to"]) == self.market_address and data[:4] == self._accept_selector:
+        if tx["to"] and to_checksum_address(tx["to"]) == self.market_address and data[:4] in self._accept_selectors:
             _, terms, _ = decode(self._accept_types, data[4:])
             offer = Offer.from_tuple(terms)
             if to_hex32(typed_hash(self.domain, offer)) == offer_hash:

@@ -33,6 +33,7 @@ class ClientAgent(Agent):
         self.results_checked = 0
         self.results_rejected = 0
         self.judged: set[bytes] = set()  # deals whose delivered result this agent has judged
+        self.posted: dict[bytes, QueuedJob] = {}  # open requests of this process, by deal id
         self._nonce = 0
 
     def takes_part(self, requested: dict) -> bool:
@@ -82,8 +83,15 @@ class ClientAgent(Agent):
             )
             if sent is None:
                 return
-            self.queue.popleft()
+            self.posted[deal_id] = self.queue.popleft()
             open_requests += 1
+
+    def on_closed(self, dialogue: Dialogue) -> None:
+        """A deal that ended unfunded (the provider never locked its collateral) did no work: its job is
+        posted again, first in the queue. Every other ending is final for the job."""
+        job = self.posted.pop(dialogue.deal_id, None)
+        if job is not None and dialogue.status == Status.UNFUNDED:
+            self.queue.appendleft(job)
 
     async def perceive(self, dialogue: Dialogue, message: Message) -> dict:
         perception = await super().perceive(dialogue, message)

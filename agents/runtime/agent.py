@@ -133,6 +133,9 @@ class Agent:
     def after_send(self, reply: Reply, sent: SentTransaction) -> None:
         """Work a reply sets in motion (a provider starts the job once it attested commencement)."""
 
+    def on_closed(self, dialogue: Dialogue) -> None:
+        """A deal of this agent's reached a terminal status (seen live, not replayed). Roles override."""
+
     def background_work(self) -> tuple[asyncio.Task, ...]:
         """The jobs, downloads and checks this agent has running (started with `spawn`)."""
         return tuple(self._tasks)
@@ -207,6 +210,8 @@ class Agent:
             if not self.escrow.apply(dialogue, message):
                 del self.dialogues.by_id[dialogue.deal_id]  # the deal went to another provider
                 return
+            if dialogue.status.is_terminal:
+                self.on_closed(dialogue)
             perception = await self.perceive(dialogue, message)
             self.latency.mark("perceived", message.received_at)
             await self._answer(dialogue, message, perception)

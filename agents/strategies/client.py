@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from agents.policy import Context, Notice, Reply, RequestTerms
+from agents.policy import Context, Notice, NoticeKind, Reply, RequestTerms
 from agents.protocol import Message, Offer, Performative, Status, ValidationScheme
 
 
@@ -34,6 +34,8 @@ class BudgetClient:
 
     def __post_init__(self):
         self._rng = np.random.default_rng(self.seed)
+        self._accepting: dict[bytes, str] = {}  # deal -> the provider whose offer it last accepted
+        self._unfunded: set[tuple[bytes, str]] = set()  # (deal, provider) whose accept the market refused
 
     def choose_providers(self, spec: Any, context: Context) -> tuple[str, ...]:
         """Whom to address a request to: `invite` providers drawn from the directory's live listings that
@@ -78,8 +80,16 @@ class BudgetClient:
     def react(self, message: Message | Notice, context: Context) -> Reply | None:
         dialogue = context.dialogue
         if isinstance(message, Notice):
+            if message.kind == NoticeKind.TX_FAILED and message.payload.get("kind") == Performative.ACCEPT.value:
+                # Accepting reverts when the provider's escrow account cannot lock the collateral (or ours
+                # the price): that offer is not to be taken again; another provider's may be.
+                provider = self._accepting.pop(message.deal_id, None)
+                if provider is not None:
+                    self._unfunded.add((message.deal_id, provider))
             return None
         p = message.performative
+        if p == Performative.ACCEPT:
+            self._accepting.pop(dialogue.deal_id, None)  # agreed: nothing left to remember
         if p == Performative.ACCEPT and dialogue.status == Status.AWAITING_PAYMENT:
             return Reply(Performative.FUND, dialogue.deal_id)
         if p == Performative.OFFER and message.sender != context.me and message.offer.round > 0:
@@ -108,7 +118,8 @@ class BudgetClient:
         for dialogue in context.parallel:
             if dialogue.status != Status.NONE or dialogue.request is None or Performative.ACCEPT in dialogue.in_flight:
                 continue
-            provider_offers = [o for o in dialogue.offers if o.signer == o.offer.provider and o.offer.expiry > context.now]
+            provider_offers = [o for o in dialogue.offers if o.signer == o.offer.provider and o.offer.expiry > context.now
+                               and (dialogue.deal_id, o.signer) not in self._unfunded]
             if not provider_offers:
                 continue
             first_seen = min(o.time for o in provider_offers)
@@ -134,6 +145,7 @@ class BudgetClient:
 
     def _accept(self, dialogue, provider: str, signed=None) -> Reply | None:
         signed = signed or dialogue.latest_offer(from_party=provider)
-        if signed is None:
+        if signed is None or (dialogue.deal_id, provider) in self._unfunded:
             return None
+        self._accepting[dialogue.deal_id] = provider
         return Reply(Performative.ACCEPT, dialogue.deal_id, offer=signed.offer, signature=signed.signature)

@@ -39,9 +39,10 @@ class MarketClient:
     def domain(self) -> Domain:
         return Domain(chain_id=self.market.provider.chain_id, market=self.market.address)
 
-    def _call(self, reply: Reply, deal: DealFacts | None = None):
+    def _call(self, reply: Reply, deal: DealFacts | None = None, function: str | None = None):
+        """Send a market message; `function` names another market function taking the same payload."""
         spec = MESSAGES[reply.performative]
-        return getattr(self.market, spec.function)(*spec.payload(reply, deal), sender=self.account)
+        return getattr(self.market, function or spec.function)(*spec.payload(reply, deal), sender=self.account)
 
     def _attest(self, reply: Reply, deal: DealFacts):
         """(receipt, attestation uid)."""
@@ -83,14 +84,14 @@ class MarketClient:
         return self._call(Reply(Performative.CANCEL_OFFER, offer.deal_id, offer=offer))
 
     def accept(self, request: Request, offer: Offer, signature: bytes):
+        """Plain `accept`: the deal waits for the signer's side if its account cannot cover it."""
         reply = Reply(Performative.ACCEPT, offer.deal_id, offer=offer, signature=signature)
-        return self._call(reply, DealFacts(request=request))
+        return self._call(reply, DealFacts(request=request), function="accept")
 
     def accept_funded(self, request: Request, offer: Offer, signature: bytes):
-        """`acceptFunded`: the accept that reverts unless the signer's side can be locked now (same payload)."""
-        spec = MESSAGES[Performative.ACCEPT]
+        """`acceptFunded`, as agents accept: reverts unless the signer's side can be locked now."""
         reply = Reply(Performative.ACCEPT, offer.deal_id, offer=offer, signature=signature)
-        return self.market.acceptFunded(*spec.payload(reply, DealFacts(request=request)), sender=self.account)
+        return self._call(reply, DealFacts(request=request))
 
     def fund(self, deal_id: bytes):
         return self._call(Reply(Performative.FUND, deal_id))
