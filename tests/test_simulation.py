@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from agents.deploy.addresses import Deployment
@@ -105,6 +106,9 @@ def test_small_market_closes_every_deal_and_conserves_funds(chain, system, accou
         assert (result.run_dir / name).stat().st_size > 0, name
     assert json.loads((result.run_dir / "summary.json").read_text())["deals_open"] == 0
     assert set(result.agents["strategy"]) == {"cost-plus", "thompson", "budget", "validator"}
+    steps = pd.read_csv(result.run_dir / "agent_steps.csv")
+    assert not steps.duplicated(["step", "agent"]).any()  # every agent observed once per step
+    assert (steps.groupby("agent")["step"].count() == steps["step"].nunique()).all()
 
 
 def test_same_seed_same_outcome(chain, system, accounts, tmp_path):

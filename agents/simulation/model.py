@@ -386,9 +386,10 @@ class MarketModel:
             if not self.open_deal_ids() and not any(getattr(a, "queue", None) for a in self.live.values()):
                 break
         self.proxy.down = False
+        swept_from = self.step_index
         await self.sweep()
-        if after_step is not None:
-            await after_step()
+        if self.step_index != swept_from:
+            await done_step(self.step_index)  # observed once per step: a sweep that moved nothing adds no row
         if progress:
             progress(self.step_index, self.step_index)
 
