@@ -40,7 +40,7 @@ def _post(client: ClientAgent) -> tuple[bytes, QueuedJob, list[Message]]:
                       ValidationScheme.OPTIMISTIC, "0x" + "00" * 20, b"\x01" * 32, 1)
     deal_id = typed_hash(client.connection.domain, request)
     job = QueuedJob(JobSpec.for_workload("sha256-chain", {"n": 1000}))
-    client.posted[deal_id] = job
+    client.posted[deal_id] = (job, request.offer_deadline)
     requested = {"dealId": deal_id, "request": request.message(), "specURI": "file:///spec", "invited": []}
     accepted = {"dealId": deal_id, "client": client.address, "provider": PROVIDER, "offerHash": b"\x09" * 32,
                 "status": int(Status.AWAITING_COLLATERAL)}
@@ -76,3 +76,15 @@ def test_a_deal_that_ended_otherwise_is_not_posted_again(client):
     assert client.errors == []
     assert client.dialogues.get(deal_id).status == Status.CANCELLED
     assert not client.queue and deal_id not in client.posted
+
+
+def test_a_request_nobody_agreed_to_is_forgotten_after_its_deadline(client):
+    deal_id, job, messages = _post(client)
+    asyncio.run(_deliver(client, messages[:1]))  # requested, never accepted
+    client.connection.feed.set_time(NOW + 60)  # on the offer deadline: still open
+    asyncio.run(client.act())
+    assert deal_id in client.posted
+    client.connection.feed.set_time(NOW + 61)
+    asyncio.run(client.act())
+    assert client.errors == []
+    assert deal_id not in client.posted and not client.queue  # over, and not posted again

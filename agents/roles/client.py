@@ -33,7 +33,9 @@ class ClientAgent(Agent):
         self.results_checked = 0
         self.results_rejected = 0
         self.judged: set[bytes] = set()  # deals whose delivered result this agent has judged
-        self.posted: dict[bytes, QueuedJob] = {}  # open requests of this process, by deal id
+        # Requests this process posted and not yet seen end, by deal id: the job, and the offer deadline after
+        # which an unanswered request is over.
+        self.posted: dict[bytes, tuple[QueuedJob, int]] = {}
         self._nonce = 0
 
     def takes_part(self, requested: dict) -> bool:
@@ -55,6 +57,11 @@ class ClientAgent(Agent):
         except (RPCUnavailable, RPCError) as error:
             self.errors.append(f"posting a request: {error}")  # the job stays queued for the next act
         await super().act()
+        now = self.now()
+        for deal_id, (_, offer_deadline) in list(self.posted.items()):
+            dialogue = self.dialogues.get(deal_id)
+            if now > offer_deadline and (dialogue is None or dialogue.status == Status.NONE):
+                del self.posted[deal_id]  # nobody agreed in time: the request is over
 
     async def _post_requests(self) -> None:
         open_requests = sum(1 for d in self.dialogues.open())
@@ -83,13 +90,13 @@ class ClientAgent(Agent):
             )
             if sent is None:
                 return
-            self.posted[deal_id] = self.queue.popleft()
+            self.posted[deal_id] = (self.queue.popleft(), request.offer_deadline)
             open_requests += 1
 
     def on_closed(self, dialogue: Dialogue) -> None:
         """A deal that ended unfunded (the provider never locked its collateral) did no work: its job is
         posted again, first in the queue. Every other ending is final for the job."""
-        job = self.posted.pop(dialogue.deal_id, None)
+        job, _ = self.posted.pop(dialogue.deal_id, (None, None))
         if job is not None and dialogue.status == Status.UNFUNDED:
             self.queue.appendleft(job)
 
