@@ -101,6 +101,7 @@ class Reply:
     signature: bytes | None = None
     result_hash: bytes | None = None
     result_uri: str | None = None
+    approved: bool | None = None  # a validator's verdict or the court's ruling
     capacity: Capacity = field(default_factory=Capacity)  # capacity this reply commits
 
 

@@ -47,24 +47,39 @@ class Status(IntEnum):
     SETTLED = 7
     SLASHED = 8
     UNFUNDED = 9
+    JUDGED = 10
+    DISPUTED = 11
+    UNWOUND = 12
 
     @property
     def is_terminal(self) -> bool:
         return self in TERMINAL_STATUSES
 
 
-TERMINAL_STATUSES = frozenset({Status.CANCELLED, Status.SETTLED, Status.SLASHED, Status.UNFUNDED})
+TERMINAL_STATUSES = frozenset({Status.CANCELLED, Status.SETTLED, Status.SLASHED, Status.UNFUNDED, Status.UNWOUND})
+
+
+class Verdict(IntEnum):
+    """A validator's verdict on a result, as the deal stores it."""
+
+    NONE = 0
+    APPROVED = 1
+    REJECTED = 2
 
 
 class CloseReason(IntEnum):
     CANCELLED = 0
     COLLATERAL_MISSING = 1
-    APPROVED = 2
+    APPROVED = 2  # by the client
     VALIDATION_WINDOW_PASSED = 3
-    REJECTED = 4
-    COMMENCEMENT_TIMEOUT = 5
-    COMPLETION_TIMEOUT = 6
-    PROVIDER_ABORTED = 7
+    COMMENCEMENT_TIMEOUT = 4
+    COMPLETION_TIMEOUT = 5
+    PROVIDER_ABORTED = 6
+    VERDICT_APPROVED = 7  # the validator's approval stood
+    VERDICT_REJECTED = 8  # the validator's rejection stood
+    COURT_APPROVED = 9
+    COURT_REJECTED = 10
+    COURT_TIMEOUT = 11
 
 
 def _eip712_types(cls) -> list[dict[str, str]]:
@@ -91,6 +106,8 @@ class Request:
     validation_window: int
     scheme: ValidationScheme
     validator: str
+    validator_fee: int  # paid by the client to the validator for a verdict that stands (0 when optimistic)
+    bond: int  # posted to take a result to the court; staked by the validator at acceptance
     spec_hash: bytes
     nonce: int
 
@@ -105,6 +122,8 @@ class Request:
         _Field("validationWindow", "uint24"),
         _Field("scheme", "uint8"),
         _Field("validator", "address"),
+        _Field("validatorFee", "uint96"),
+        _Field("bond", "uint96"),
         _Field("specHash", "bytes32"),
         _Field("nonce", "uint64"),
     )
@@ -121,7 +140,7 @@ class Request:
         values = list(values)
         values[0], values[1], values[9] = (to_checksum_address(values[i]) for i in (0, 1, 9))
         values[8] = ValidationScheme(values[8])
-        values[10] = bytes(values[10])
+        values[12] = bytes(values[12])
         return cls(*values)
 
 
@@ -238,8 +257,12 @@ class Performative(str, Enum):
     COLLATERAL_MISSING = "collateral_missing"
     COMMENCE = "commence"  # commencement attestation
     COMPLETE = "complete"  # completion attestation
-    APPROVE = "approve"  # validation attestation, approved
-    REJECT = "reject"  # validation attestation, rejected
+    APPROVE = "approve"  # the client's validation attestation, approved (it rejects only by dispute)
+    VERDICT = "verdict"  # the validator's validation attestation: approved or rejected, appealable
+    DISPUTE = "dispute"  # the client of an optimistic deal takes the result to the court, posting the bond
+    APPEAL = "appeal"  # the party a verdict went against takes it to the court, posting the bond
+    ESCALATE = "escalate"  # a silent validator's deal goes to the court
+    RULING = "ruling"  # the court's validation attestation: approved or rejected, final
     SETTLE = "settle"
     CLAIM_TIMEOUT = "claim_timeout"
     ABORT = "abort"
@@ -251,7 +274,9 @@ class Party(str, Enum):
     CLIENT = "client"
     PROVIDER = "provider"
     EITHER = "either"  # client or provider
-    JUDGE = "judge"  # the validator in the validator scheme, the client in the optimistic one
+    VALIDATOR = "validator"
+    APPELLANT = "appellant"  # the party the validator's verdict went against
+    COURT = "court"
     ANYONE = "anyone"
 
 
@@ -297,11 +322,19 @@ SCHEME: tuple[Transition, ...] = (
     _t(P.ABORT, Party.PROVIDER, S.COMMENCED, S.SLASHED, T.ANY_TIME),
     _t(P.CLAIM_TIMEOUT, Party.ANYONE, S.AGREED, S.SLASHED, T.AFTER_DEADLINE),
     _t(P.CLAIM_TIMEOUT, Party.ANYONE, S.COMMENCED, S.SLASHED, T.AFTER_DEADLINE),
-    # Validation: the judge decides; the client may always approve; silence pays the provider.
-    _t(P.APPROVE, Party.JUDGE, S.COMPLETED, S.SETTLED, T.BEFORE_DEADLINE),
+    # Validation. The client may always approve. Optimistic: it rejects only by disputing, and silence pays the
+    # provider. Validator scheme: the validator's verdict stands unless the party it went against appeals; a
+    # silent validator's deal goes to the court.
     _t(P.APPROVE, Party.CLIENT, S.COMPLETED, S.SETTLED, T.BEFORE_DEADLINE),
-    _t(P.REJECT, Party.JUDGE, S.COMPLETED, S.SLASHED, T.BEFORE_DEADLINE),
+    _t(P.DISPUTE, Party.CLIENT, S.COMPLETED, S.DISPUTED, T.BEFORE_DEADLINE),
     _t(P.SETTLE, Party.ANYONE, S.COMPLETED, S.SETTLED, T.AFTER_DEADLINE),
+    _t(P.VERDICT, Party.VALIDATOR, S.COMPLETED, S.JUDGED, T.BEFORE_DEADLINE),
+    _t(P.ESCALATE, Party.ANYONE, S.COMPLETED, S.DISPUTED, T.AFTER_DEADLINE),
+    _t(P.APPEAL, Party.APPELLANT, S.JUDGED, S.DISPUTED, T.BEFORE_DEADLINE),
+    _t(P.SETTLE, Party.ANYONE, S.JUDGED, {S.SETTLED, S.SLASHED}, T.AFTER_DEADLINE),
+    # The court rules; if it does not, everyone gets back what it locked.
+    _t(P.RULING, Party.COURT, S.DISPUTED, {S.SETTLED, S.SLASHED}, T.BEFORE_DEADLINE),
+    _t(P.CLAIM_TIMEOUT, Party.ANYONE, S.DISPUTED, S.UNWOUND, T.AFTER_DEADLINE),
 )
 del P, S, T
 
@@ -360,4 +393,8 @@ _STATUS_AFTER = {
     Performative.FUND: Status.AGREED,
     Performative.COMMENCE: Status.COMMENCED,
     Performative.COMPLETE: Status.COMPLETED,
+    Performative.VERDICT: Status.JUDGED,
+    Performative.DISPUTE: Status.DISPUTED,
+    Performative.APPEAL: Status.DISPUTED,
+    Performative.ESCALATE: Status.DISPUTED,
 }

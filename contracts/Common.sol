@@ -37,6 +37,12 @@ error NotTheProvider();
 error NotTheFundingParty();
 error NotTheWaitingParty();
 
+// --- Judgement, disputes and the court ---
+error InvalidCourt();
+error RejectionNeedsDispute();
+error NotTheAppellant(address expected, address actual);
+error VerdictMissing(bytes32 dealId);
+
 // --- Attestations (resolver) ---
 error UnknownSchema(bytes32 schema);
 error WrongAttester(address expected, address actual);

@@ -13,6 +13,7 @@ import {
     CollateralBelowMinimum,
     DeadlineNotReached,
     DeadlinePassed,
+    InvalidCourt,
     InvalidDeadline,
     InvalidDuration,
     InvalidSignature,
@@ -22,16 +23,19 @@ import {
     NotTheClient,
     NotTheFundingParty,
     NotTheProvider,
+    NotTheAppellant,
     NotTheWaitingParty,
     OfferExpired,
     OfferForAnotherRequest,
     OfferIsCancelled,
     PriceAboveMaximum,
+    RejectionNeedsDispute,
     RequestExpired,
     SelfDeal,
     UnexpectedStatus,
     UnfundedCounterparty,
     UnknownSchema,
+    VerdictMissing,
     WrongAttester,
     WrongRecipient,
     WrongReference,
@@ -41,7 +45,7 @@ import {
 } from "./Common.sol";
 import { CollateralEscrow } from "./CollateralEscrow.sol";
 import { IComputeMarket } from "./interfaces/IComputeMarket.sol";
-import { CloseReason, Deal, Offer, Request, Status, ValidationScheme } from "./Types.sol";
+import { CloseReason, Deal, Offer, Request, Status, ValidationScheme, Verdict } from "./Types.sol";
 
 /// @title ComputeMarket
 /// @notice The scheme state machine of the compute marketplace, its collateral escrow, and the EAS schema
@@ -56,10 +60,16 @@ import { CloseReason, Deal, Offer, Request, Status, ValidationScheme } from "./T
 /// moves the deal along only if it comes from the right party, names the right recipient, and references
 /// the deal's previous attestation.
 /// The schemas are irrevocable and attestations must not expire, so a referenced attestation stays valid.
+///
+/// Judgement is bonded so that no party gains by lying (README: Incentives). A client rejects a result only by
+/// disputing it with the deal's bond; a validator stakes the bond at acceptance and is paid its fee for a verdict
+/// that stands; the party a verdict went against may appeal with the bond. Disputes and appeals go to the court,
+/// the top of the appeal chain set at deployment and assumed honest: it is paid one bond per ruling, the
+/// validator's if the validator was wrong or silent, otherwise the disputant's.
 contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP712 {
-    /// @dev keccak256("Request(address client,address token,uint96 maxPrice,uint96 minCollateral,uint40 offerDeadline,uint24 commenceWithin,uint24 jobDuration,uint24 validationWindow,uint8 scheme,address validator,bytes32 specHash,uint64 nonce)")
+    /// @dev keccak256("Request(address client,address token,uint96 maxPrice,uint96 minCollateral,uint40 offerDeadline,uint24 commenceWithin,uint24 jobDuration,uint24 validationWindow,uint8 scheme,address validator,uint96 validatorFee,uint96 bond,bytes32 specHash,uint64 nonce)")
     bytes32 public constant REQUEST_TYPEHASH = keccak256(
-        "Request(address client,address token,uint96 maxPrice,uint96 minCollateral,uint40 offerDeadline,uint24 commenceWithin,uint24 jobDuration,uint24 validationWindow,uint8 scheme,address validator,bytes32 specHash,uint64 nonce)"
+        "Request(address client,address token,uint96 maxPrice,uint96 minCollateral,uint40 offerDeadline,uint24 commenceWithin,uint24 jobDuration,uint24 validationWindow,uint8 scheme,address validator,uint96 validatorFee,uint96 bond,bytes32 specHash,uint64 nonce)"
     );
 
     /// @dev keccak256("Offer(bytes32 dealId,address provider,uint96 price,uint96 collateral,uint40 expiry,uint32 round)")
@@ -70,7 +80,8 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
     string public constant COMMENCEMENT_SCHEMA = "bytes32 dealId";
     /// @notice EAS schema of the provider's completion attestation (recipient: the client; refUID: commencement).
     string public constant COMPLETION_SCHEMA = "bytes32 dealId,bytes32 resultHash,string resultURI";
-    /// @notice EAS schema of the verdict on a result (recipient: the provider; refUID: completion).
+    /// @notice EAS schema of a verdict on a result: the client's approval, the validator's verdict or the court's
+    /// ruling (recipient: the provider; refUID: the deal's latest attestation).
     string public constant VALIDATION_SCHEMA = "bytes32 dealId,bool approved";
 
     /// @notice UIDs of the schemas above, registered with this contract as resolver.
@@ -78,13 +89,22 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
     bytes32 public immutable completionSchemaUID;
     bytes32 public immutable validationSchemaUID;
 
+    /// @notice The top of the appeal chain: rules on disputed results and is paid one bond per ruling.
+    address public immutable court;
+    /// @notice Seconds the court has to rule once a deal is disputed; after that the deal unwinds.
+    uint24 public immutable courtWindow;
+
     mapping(bytes32 dealId => Deal deal) private _deals;
 
     /// @dev Offers withdrawn by their signer before acceptance.
     mapping(address signer => mapping(bytes32 offerHash => bool cancelled)) private _offerCancelled;
 
-    constructor(IEAS eas) SchemaResolver(eas) EIP712("ComputeMarket", "1") {
-        ISchemaRegistry registry = eas.getSchemaRegistry();
+    constructor(IEAS eas_, address court_, uint24 courtWindow_) SchemaResolver(eas_) EIP712("ComputeMarket", "1") {
+        if (court_ == address(0)) revert InvalidCourt();
+        if (courtWindow_ == 0) revert InvalidDuration();
+        court = court_;
+        courtWindow = courtWindow_;
+        ISchemaRegistry registry = eas_.getSchemaRegistry();
         commencementSchemaUID = _registerSchema(registry, COMMENCEMENT_SCHEMA);
         completionSchemaUID = _registerSchema(registry, COMPLETION_SCHEMA);
         validationSchemaUID = _registerSchema(registry, VALIDATION_SCHEMA);
@@ -158,7 +178,7 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
     }
 
     /// @dev Checks the offer against its request, locks both sides (the signer's may be awaited unless
-    /// `signerMustLock`) and writes the deal.
+    /// `signerMustLock`) and the validator's stake, and writes the deal.
     function _accept(Request calldata req, Offer calldata terms, bytes calldata signature, bool signerMustLock)
         private
     {
@@ -170,7 +190,9 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
         uint40 now_ = _time();
         if (now_ > req.offerDeadline) revert RequestExpired();
         if (now_ > terms.expiry) revert OfferExpired();
-        if (terms.provider == req.client || terms.provider == req.validator) revert SelfDeal();
+        if (terms.provider == req.client || terms.provider == req.validator || terms.provider == court) {
+            revert SelfDeal();
+        }
         if (terms.price == 0) revert ZeroAmount();
         if (terms.price > req.maxPrice) revert PriceAboveMaximum(terms.price, req.maxPrice);
         if (terms.collateral < req.minCollateral) revert CollateralBelowMinimum(terms.collateral, req.minCollateral);
@@ -178,24 +200,11 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
         // The client accepts a provider's offer; a provider accepts the client's counter-offer.
         bool callerIsClient = msg.sender == req.client;
         if (!callerIsClient && msg.sender != terms.provider) revert NotAParty();
-        address signer = callerIsClient ? terms.provider : req.client;
-        bytes32 offerHash = hashOffer(terms);
-        if (_offerCancelled[signer][offerHash]) revert OfferIsCancelled();
-        if (!SignatureChecker.isValidSignatureNow(signer, offerHash, signature)) revert InvalidSignature();
+        bytes32 offerHash = _checkSignature(callerIsClient ? terms.provider : req.client, terms, signature);
 
-        // The accepted terms bind the escrow: exactly the price and the collateral are locked. The signer's
-        // side comes from its escrow account or is awaited; the caller's side cannot fail short (its wallet
-        // covers what its account lacks, or the call reverts), so the deal is written before that pull.
-        bool signerLocked = callerIsClient
-            ? _lockFromAccount(req.token, terms.provider, terms.collateral)
-            : _lockFromAccount(req.token, req.client, terms.price);
-        if (!signerLocked && signerMustLock) {
-            uint256 required = callerIsClient ? terms.collateral : terms.price;
-            revert UnfundedCounterparty(signer, required, _availableOf(req.token, signer));
-        }
-        Status status =
-            signerLocked ? Status.Agreed : (callerIsClient ? Status.AwaitingCollateral : Status.AwaitingPayment);
-
+        // The signer's side comes from its escrow account or is awaited; the caller's side cannot fail short (its
+        // wallet covers what its account lacks, or the call reverts), so the deal is written before that pull.
+        Status status = _lockSigner(req, terms, callerIsClient, signerMustLock);
         deal.client = req.client;
         deal.price = terms.price;
         deal.provider = terms.provider;
@@ -205,13 +214,48 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
         deal.deadline = now_ + req.commenceWithin;
         deal.jobDuration = req.jobDuration;
         deal.validationWindow = req.validationWindow;
-        if (req.validator != address(0)) deal.validator = req.validator;
+        if (req.validator != address(0)) {
+            deal.validator = req.validator;
+            deal.validatorFee = req.validatorFee;
+            deal.bond = req.bond;
+        }
         if (status != Status.Agreed) deal.commenceWithin = req.commenceWithin;
 
-        if (callerIsClient) _lockOrPull(req.token, req.client, terms.price);
+        if (callerIsClient) _lockOrPull(req.token, req.client, uint256(terms.price) + req.validatorFee);
         else _lockOrPull(req.token, terms.provider, terms.collateral);
 
         emit Accepted(dealId, req.client, terms.provider, offerHash, status);
+    }
+
+    /// @dev Checks that `signer` signed `terms` and has not withdrawn them; returns the offer's hash.
+    function _checkSignature(address signer, Offer calldata terms, bytes calldata signature)
+        private
+        view
+        returns (bytes32 offerHash)
+    {
+        offerHash = hashOffer(terms);
+        if (_offerCancelled[signer][offerHash]) revert OfferIsCancelled();
+        if (!SignatureChecker.isValidSignatureNow(signer, offerHash, signature)) revert InvalidSignature();
+    }
+
+    /// @dev Locks, from escrow accounts and with no external call, the signer's side (the collateral of a provider
+    /// that signed an offer, or the price and the validator's fee of a client that signed a counter-offer) if its
+    /// account covers it, and the validator's stake, which must be there. Returns the deal's first status.
+    function _lockSigner(Request calldata req, Offer calldata terms, bool callerIsClient, bool signerMustLock)
+        private
+        returns (Status)
+    {
+        address signer = callerIsClient ? terms.provider : req.client;
+        uint256 signerSide = callerIsClient ? terms.collateral : uint256(terms.price) + req.validatorFee;
+        bool signerLocked = _lockFromAccount(req.token, signer, signerSide);
+        if (!signerLocked && signerMustLock) {
+            revert UnfundedCounterparty(signer, signerSide, _availableOf(req.token, signer));
+        }
+        if (req.validator != address(0) && !_lockFromAccount(req.token, req.validator, req.bond)) {
+            revert UnfundedCounterparty(req.validator, req.bond, _availableOf(req.token, req.validator));
+        }
+        if (signerLocked) return Status.Agreed;
+        return callerIsClient ? Status.AwaitingCollateral : Status.AwaitingPayment;
     }
 
     /// @inheritdoc IComputeMarket
@@ -230,7 +274,7 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
         // must not leave it no time to commence and then claim its collateral.
         deal.status = Status.Agreed;
         deal.deadline = _time() + deal.commenceWithin;
-        _lockOrPull(deal.token, msg.sender, status == Status.AwaitingCollateral ? deal.collateral : deal.price);
+        _lockOrPull(deal.token, msg.sender, status == Status.AwaitingCollateral ? deal.collateral : _clientSide(deal));
         emit Funded(dealId, msg.sender);
     }
 
@@ -243,8 +287,9 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
         else if (status == Status.AwaitingPayment) waitingParty = deal.provider;
         else revert UnexpectedStatus(dealId, uint8(status));
         if (msg.sender != waitingParty && _time() <= deal.deadline) revert NotTheWaitingParty();
-        // Only the waiting party's side was ever locked: it goes back to its account.
-        _credit(deal.token, waitingParty, status == Status.AwaitingCollateral ? deal.price : deal.collateral);
+        // Only the waiting party's side (and the validator's stake) was ever locked: it goes back.
+        _credit(deal.token, waitingParty, status == Status.AwaitingCollateral ? _clientSide(deal) : deal.collateral);
+        _credit(deal.token, deal.validator, deal.bond);
         _close(dealId, deal, Status.Unfunded, CloseReason.CollateralMissing);
     }
 
@@ -255,21 +300,87 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
     /// @inheritdoc IComputeMarket
     function settle(bytes32 dealId) external nonReentrant {
         Deal storage deal = _deals[dealId];
-        _expectStatus(dealId, deal.status, Status.Completed);
-        if (_time() <= deal.deadline) revert DeadlineNotReached(dealId, deal.deadline);
-        _payProvider(dealId, deal, CloseReason.ValidationWindowPassed);
+        Status status = deal.status;
+        if (status == Status.Completed) {
+            if (deal.validator != address(0)) revert VerdictMissing(dealId);
+            _afterDeadline(dealId, deal);
+            _payProvider(dealId, deal, CloseReason.ValidationWindowPassed);
+        } else if (status == Status.Judged) {
+            _afterDeadline(dealId, deal);
+            bool approved = deal.verdict == Verdict.Approved;
+            // The verdict stands: the validator earned its fee and gets its stake back.
+            _credit(deal.token, approved ? deal.provider : deal.client, uint256(deal.price) + deal.collateral);
+            _credit(deal.token, deal.validator, uint256(deal.validatorFee) + deal.bond);
+            if (approved) _close(dealId, deal, Status.Settled, CloseReason.VerdictApproved);
+            else _close(dealId, deal, Status.Slashed, CloseReason.VerdictRejected);
+        } else {
+            revert UnexpectedStatus(dealId, uint8(status));
+        }
     }
 
     /// @inheritdoc IComputeMarket
     function claimTimeout(bytes32 dealId) external nonReentrant {
         Deal storage deal = _deals[dealId];
         Status status = deal.status;
+        if (status == Status.Disputed) {
+            _afterDeadline(dealId, deal);
+            _unwind(dealId, deal);
+            return;
+        }
         CloseReason reason;
         if (status == Status.Agreed) reason = CloseReason.CommencementTimeout;
         else if (status == Status.Commenced) reason = CloseReason.CompletionTimeout;
         else revert UnexpectedStatus(dealId, uint8(status));
-        if (_time() <= deal.deadline) revert DeadlineNotReached(dealId, deal.deadline);
+        _afterDeadline(dealId, deal);
         _slashProvider(dealId, deal, reason);
+    }
+
+    // ---------------------------------------------------------------------------------------------------
+    // Disputes
+    // ---------------------------------------------------------------------------------------------------
+
+    /// @inheritdoc IComputeMarket
+    function dispute(Request calldata req) external nonReentrant {
+        bytes32 dealId = hashRequest(req);
+        Deal storage deal = _deals[dealId];
+        _expectStatus(dealId, deal.status, Status.Completed);
+        if (deal.validator != address(0)) revert InvalidValidationScheme();
+        if (msg.sender != deal.client) revert NotTheClient();
+        _beforeDeadline(dealId, deal);
+        deal.bond = req.bond;
+        uint40 deadline = _toCourt(deal, req.bond);
+        emit Disputed(dealId, msg.sender, req.bond, deadline);
+    }
+
+    /// @inheritdoc IComputeMarket
+    function appeal(bytes32 dealId) external nonReentrant {
+        Deal storage deal = _deals[dealId];
+        _expectStatus(dealId, deal.status, Status.Judged);
+        address appellant = _disputant(deal);
+        if (msg.sender != appellant) revert NotTheAppellant(appellant, msg.sender);
+        _beforeDeadline(dealId, deal);
+        uint96 bond = deal.bond;
+        uint40 deadline = _toCourt(deal, bond);
+        emit Appealed(dealId, msg.sender, bond, deadline);
+    }
+
+    /// @inheritdoc IComputeMarket
+    function escalate(bytes32 dealId) external nonReentrant {
+        Deal storage deal = _deals[dealId];
+        _expectStatus(dealId, deal.status, Status.Completed);
+        if (deal.validator == address(0)) revert InvalidValidationScheme();
+        _afterDeadline(dealId, deal);
+        emit Escalated(dealId, _toCourt(deal, 0));
+    }
+
+    /// @dev Puts the deal before the court and returns the court's deadline; `bond` is what the caller posts
+    /// (nothing when a silent validator's deal is escalated: its stake is at risk instead). State is written
+    /// before the pull.
+    function _toCourt(Deal storage deal, uint96 bond) private returns (uint40 deadline) {
+        deadline = _time() + courtWindow;
+        deal.status = Status.Disputed;
+        deal.deadline = deadline;
+        if (bond != 0) _lockOrPull(deal.token, msg.sender, bond);
     }
 
     /// @inheritdoc IComputeMarket
@@ -337,20 +448,43 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
         emit Completed(dealId, attestation.uid, resultHash, resultURI);
     }
 
-    /// @dev Completed -> Settled or Slashed: the judge of the deal's scheme (the client when optimistic, the
-    /// validator otherwise) approves or rejects the result; the client may always approve.
+    /// @dev A verdict on a result. Completed: the client approves (-> Settled; it rejects only by `dispute`), or
+    /// the validator gives its verdict (-> Judged, appealable). Disputed: the court rules (-> Settled or Slashed).
     function _onValidation(Attestation calldata attestation) private {
         (bytes32 dealId, bool approved) = abi.decode(attestation.data, (bytes32, bool));
         Deal storage deal = _deals[dealId];
-        _expectStatus(dealId, deal.status, Status.Completed);
-        address judge = deal.validator == address(0) ? deal.client : deal.validator;
+        Status status = deal.status;
         address attester = attestation.attester;
-        if (attester != judge && !(approved && attester == deal.client)) revert WrongAttester(judge, attester);
+        address validator = deal.validator;
+        if (status == Status.Completed) {
+            if (attester == deal.client) {
+                if (!approved) {
+                    if (validator == address(0)) revert RejectionNeedsDispute();
+                    revert WrongAttester(validator, attester);
+                }
+            } else if (attester != validator || validator == address(0)) {
+                revert WrongAttester(validator == address(0) ? deal.client : validator, attester);
+            }
+        } else if (status == Status.Disputed) {
+            if (attester != court) revert WrongAttester(court, attester);
+        } else {
+            revert UnexpectedStatus(dealId, uint8(status));
+        }
         if (attestation.recipient != deal.provider) revert WrongRecipient(deal.provider, attestation.recipient);
         _expectReference(attestation, deal);
-        _beforeDeadline(dealId, deal);
-        if (approved) _payProvider(dealId, deal, CloseReason.Approved);
-        else _slashProvider(dealId, deal, CloseReason.Rejected);
+        uint40 now_ = _beforeDeadline(dealId, deal);
+
+        if (status == Status.Disputed) {
+            _rule(dealId, deal, approved);
+        } else if (attester == deal.client) {
+            _payProvider(dealId, deal, CloseReason.Approved);
+        } else {
+            deal.status = Status.Judged;
+            deal.deadline = now_ + deal.validationWindow; // the appeal window
+            deal.verdict = approved ? Verdict.Approved : Verdict.Rejected;
+            deal.lastAttestation = attestation.uid;
+            emit Judged(dealId, attestation.uid, approved);
+        }
     }
 
     // ---------------------------------------------------------------------------------------------------
@@ -372,6 +506,11 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
         return _hashTypedDataV4(keccak256(abi.encode(OFFER_TYPEHASH, terms)));
     }
 
+    /// @notice The Ethereum Attestation Service this market resolves attestations for.
+    function eas() external view returns (IEAS) {
+        return _eas;
+    }
+
     /// @notice Whether `signer` withdrew the offer with hash `offerHash`.
     function isOfferCancelled(address signer, bytes32 offerHash) external view returns (bool) {
         return _offerCancelled[signer][offerHash];
@@ -391,9 +530,12 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
         if (req.token.code.length == 0) revert NotAToken(req.token);
         if (req.maxPrice == 0) revert ZeroAmount();
         if (req.commenceWithin == 0 || req.jobDuration == 0 || req.validationWindow == 0) revert InvalidDuration();
+        if (req.bond == 0) revert ZeroAmount();
         bool hasValidator = req.validator != address(0);
         if ((req.scheme == ValidationScheme.Validator) != hasValidator) revert InvalidValidationScheme();
+        if (!hasValidator && req.validatorFee != 0) revert InvalidValidationScheme();
         if (hasValidator && req.validator == req.client) revert InvalidValidationScheme();
+        if (req.client == court || req.validator == court) revert SelfDeal();
         if (req.specHash == bytes32(0)) revert ZeroSpecHash();
     }
 
@@ -417,15 +559,81 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
         if (now_ > deal.deadline) revert DeadlinePassed(dealId, deal.deadline);
     }
 
+    /// @dev Reverts until the deal's current deadline has passed.
+    function _afterDeadline(bytes32 dealId, Deal storage deal) private view {
+        if (_time() <= deal.deadline) revert DeadlineNotReached(dealId, deal.deadline);
+    }
+
+    /// @dev What the client locks: the price and the validator's fee.
+    function _clientSide(Deal storage deal) private view returns (uint256) {
+        return uint256(deal.price) + deal.validatorFee;
+    }
+
+    /// @dev Who took the deal to the court with a bond: the client in the optimistic scheme, otherwise the party
+    /// the validator's verdict went against (nobody when a silent validator's deal was escalated).
+    function _disputant(Deal storage deal) private view returns (address) {
+        if (deal.validator == address(0)) return deal.client;
+        Verdict verdict = deal.verdict;
+        if (verdict == Verdict.Approved) return deal.client;
+        if (verdict == Verdict.Rejected) return deal.provider;
+        return address(0);
+    }
+
+    /// @dev The provider is paid without a verdict from the validator (the client approved, or nobody objected in
+    /// the optimistic scheme): the client gets back the validator's unearned fee, the validator its stake.
     function _payProvider(bytes32 dealId, Deal storage deal, CloseReason reason) private {
         _credit(deal.token, deal.provider, uint256(deal.price) + deal.collateral);
+        _returnValidation(deal);
         _close(dealId, deal, Status.Settled, reason);
     }
 
     /// @dev The provider failed: the client gets its payment back and the whole collateral, never an owner.
     function _slashProvider(bytes32 dealId, Deal storage deal, CloseReason reason) private {
         _credit(deal.token, deal.client, uint256(deal.price) + deal.collateral);
+        _returnValidation(deal);
         _close(dealId, deal, Status.Slashed, reason);
+    }
+
+    /// @dev No verdict was needed: the validator's fee goes back to the client and its stake to the validator.
+    function _returnValidation(Deal storage deal) private {
+        address validator = deal.validator;
+        if (validator == address(0)) return;
+        _credit(deal.token, deal.client, deal.validatorFee);
+        _credit(deal.token, validator, deal.bond);
+    }
+
+    /// @dev The court ruled. The winner takes price and collateral. A validator whose verdict the court confirmed
+    /// is paid its fee and gets its stake back, and the disputant's bond pays the court; a validator that was
+    /// overruled or silent forfeits its stake to the court, its fee goes back to the client and the disputant
+    /// (if any) gets its bond back. Without a validator the client's dispute bond pays the court, win or lose.
+    function _rule(bytes32 dealId, Deal storage deal, bool approved) private {
+        address token = deal.token;
+        uint256 bond = deal.bond;
+        _credit(token, approved ? deal.provider : deal.client, uint256(deal.price) + deal.collateral);
+        address validator = deal.validator;
+        if (validator != address(0)) {
+            if (deal.verdict == (approved ? Verdict.Approved : Verdict.Rejected)) {
+                _credit(token, validator, uint256(deal.validatorFee) + bond);
+            } else {
+                _credit(token, deal.client, deal.validatorFee);
+                address disputant = _disputant(deal);
+                if (disputant != address(0)) _credit(token, disputant, bond);
+            }
+        }
+        _credit(token, court, bond);
+        if (approved) _close(dealId, deal, Status.Settled, CloseReason.CourtApproved);
+        else _close(dealId, deal, Status.Slashed, CloseReason.CourtRejected);
+    }
+
+    /// @dev The court did not rule in time: every party gets back what it locked, and nobody is paid.
+    function _unwind(bytes32 dealId, Deal storage deal) private {
+        address token = deal.token;
+        _credit(token, deal.client, _clientSide(deal));
+        _credit(token, deal.provider, deal.collateral);
+        if (deal.validator != address(0)) _credit(token, deal.validator, deal.bond);
+        address disputant = _disputant(deal);
+        if (disputant != address(0)) _credit(token, disputant, deal.bond);
+        _close(dealId, deal, Status.Unwound, CloseReason.CourtTimeout);
     }
 
     function _close(bytes32 dealId, Deal storage deal, Status outcome, CloseReason reason) private {

@@ -1,12 +1,22 @@
 // SPDX-License-Identifier: MIT
 pragma solidity ^0.8.28;
 
-/// @notice How a delivered result is judged before the provider is paid.
+/// @notice How a delivered result is judged before the provider is paid. Either way a contested judgement goes
+/// to the market's court (set at deployment, the top of the appeal chain) and the party found wrong pays it.
 enum ValidationScheme {
-    // The client confirms (paying at once) or rejects within the validation window; silence pays the provider.
+    // The client approves (paying at once) or disputes, posting the deal's bond, within the validation window;
+    // silence pays the provider.
     Optimistic,
-    // A validator named in the request re-runs the job and attests match (pay) or mismatch (slash).
+    // A validator named in the request, paid the request's fee and staking the deal's bond, re-runs the job
+    // and attests its verdict; the party it went against may appeal to the court within the same window.
     Validator
+}
+
+/// @notice The validator's verdict on a result, kept while it can be appealed and through the court's ruling.
+enum Verdict {
+    None, // Not given (the optimistic scheme, or a silent validator).
+    Approved,
+    Rejected
 }
 
 /// @notice The state of a deal. Every non-terminal state has a deadline after which anyone can move it on.
@@ -17,22 +27,29 @@ enum Status {
     AwaitingPayment, // Accepted, the provider's collateral is locked; the client must lock the payment.
     Agreed, // Both sides locked; the provider must attest commencement before the deadline.
     Commenced, // Commencement attested; the provider must attest completion before the deadline.
-    Completed, // Completion attested; the result can be validated until the deadline.
+    Completed, // Completion attested; the result can be validated (or disputed) until the deadline.
     Settled, // Terminal: the provider was paid and its collateral returned.
     Slashed, // Terminal: the client was refunded and received the provider's collateral.
-    Unfunded // Terminal: one side never locked its funds; the side that did got them back.
+    Unfunded, // Terminal: one side never locked its funds; the side that did got them back.
+    Judged, // The validator gave its verdict; the party it went against may appeal until the deadline.
+    Disputed, // Before the court, which must rule by the deadline.
+    Unwound // Terminal: the court did not rule in time; every party got back what it had locked.
 }
 
 /// @notice Why a deal reached its terminal state.
 enum CloseReason {
     Cancelled, // The client cancelled the request.
     CollateralMissing, // A party did not lock its side in time, or the other party gave up waiting.
-    Approved, // The result was approved by the client or the validator.
+    Approved, // The client approved the result.
     ValidationWindowPassed, // Nobody objected within the validation window (optimistic settlement).
-    Rejected, // The result was rejected by the judge of the deal's validation scheme.
     CommencementTimeout, // The provider did not attest commencement in time.
     CompletionTimeout, // The provider did not attest completion in time.
-    ProviderAborted // The provider reported that it cannot complete the job.
+    ProviderAborted, // The provider reported that it cannot complete the job.
+    VerdictApproved, // The validator approved the result and nobody appealed.
+    VerdictRejected, // The validator rejected the result and nobody appealed.
+    CourtApproved, // The court ruled the result correct.
+    CourtRejected, // The court ruled the result wrong.
+    CourtTimeout // The court did not rule in time.
 }
 
 /// @notice A client's request for compute. Never stored: its EIP-712 hash is the deal id, and every later
@@ -48,6 +65,8 @@ struct Request {
     uint24 validationWindow; // Seconds after completion for the result to be approved or rejected.
     ValidationScheme scheme;
     address validator; // The validator for ValidationScheme.Validator, address(0) otherwise.
+    uint96 validatorFee; // Paid by the client to the validator for a verdict that stands; 0 when optimistic.
+    uint96 bond; // Posted by whoever takes a result to the court, and staked by the validator at acceptance.
     bytes32 specHash; // Hash of the job specification found at the request's spec URI.
     uint64 nonce; // Chosen by the client so that identical terms still make distinct requests.
 }
@@ -64,7 +83,7 @@ struct Offer {
 }
 
 /// @notice An agreed deal, packed into three slots (four with a validator or an awaited side, five once work has
-/// begun).
+/// begun, six with a validator or once disputed).
 struct Deal {
     // slot 0
     address client;
@@ -81,6 +100,10 @@ struct Deal {
     // slot 3
     address validator; // address(0) for the optimistic scheme.
     uint24 commenceWithin; // kept only while one side is awaited: funding restarts the commencement window
+    Verdict verdict; // the validator's, once given
     // slot 4
     bytes32 lastAttestation; // The deal's latest attestation: the next one must reference it.
+    // slot 5: written with a validator (at acceptance) or by a dispute
+    uint96 validatorFee;
+    uint96 bond;
 }

@@ -79,6 +79,8 @@ class Deal(Protocol):
     def commencement_uid(self) -> bytes | None: ...
     @property
     def completion_uid(self) -> bytes | None: ...
+    @property
+    def verdict_uid(self) -> bytes | None: ...
 
 
 @dataclass(frozen=True)
@@ -147,12 +149,21 @@ MESSAGES: Mapping[Performative, MessageSpec] = _table(
                 payload=lambda r, d: (d.client, d.commencement_uid, (r.deal_id, r.result_hash, r.result_uri))),
     MessageSpec(P.APPROVE, "Closed", close_reasons=(R.APPROVED,), schema=Schema.VALIDATION, gas=450_000,
                 payload=lambda r, d: (d.provider, d.completion_uid, (r.deal_id, True))),
-    MessageSpec(P.REJECT, "Closed", close_reasons=(R.REJECTED,), schema=Schema.VALIDATION, gas=450_000,
-                payload=lambda r, d: (d.provider, d.completion_uid, (r.deal_id, False))),
+    MessageSpec(P.VERDICT, "Judged", schema=Schema.VALIDATION, gas=450_000,
+                payload=lambda r, d: (d.provider, d.completion_uid, (r.deal_id, r.approved))),
+    # Disputes go to the court, which rules on the deal's latest attestation (the verdict, if any).
+    MessageSpec(P.DISPUTE, "Disputed", function="dispute", gas=150_000, sender_field="client",
+                payload=lambda r, d: (d.request.as_tuple(),)),
+    MessageSpec(P.APPEAL, "Appealed", function="appeal", gas=150_000, sender_field="appellant", payload=_deal_id),
+    MessageSpec(P.ESCALATE, "Escalated", function="escalate", gas=100_000, payload=_deal_id),
+    MessageSpec(P.RULING, "Closed", close_reasons=(R.COURT_APPROVED, R.COURT_REJECTED), schema=Schema.VALIDATION,
+                gas=450_000,
+                payload=lambda r, d: (d.provider, d.verdict_uid or d.completion_uid, (r.deal_id, r.approved))),
     # Termination.
-    MessageSpec(P.SETTLE, "Closed", close_reasons=(R.VALIDATION_WINDOW_PASSED,), function="settle", gas=100_000,
-                payload=_deal_id),
-    MessageSpec(P.CLAIM_TIMEOUT, "Closed", close_reasons=(R.COMMENCEMENT_TIMEOUT, R.COMPLETION_TIMEOUT),
+    MessageSpec(P.SETTLE, "Closed", close_reasons=(R.VALIDATION_WINDOW_PASSED, R.VERDICT_APPROVED, R.VERDICT_REJECTED),
+                function="settle", gas=100_000, payload=_deal_id),
+    MessageSpec(P.CLAIM_TIMEOUT, "Closed", close_reasons=(R.COMMENCEMENT_TIMEOUT, R.COMPLETION_TIMEOUT,
+                                                          R.COURT_TIMEOUT),
                 function="claimTimeout", gas=100_000, payload=_deal_id),
     MessageSpec(P.ABORT, "Closed", close_reasons=(R.PROVIDER_ABORTED,), function="abort", gas=100_000,
                 payload=_deal_id),

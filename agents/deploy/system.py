@@ -42,11 +42,19 @@ def deploy_eas(deployer) -> tuple[ContractInstance, ContractInstance]:
     return registry, eas
 
 
-def deploy_system(deployer, *, token_decimals: int | None = 18) -> System:
+# Seconds the court has to rule on a disputed deal before it unwinds, unless a deployment says otherwise.
+DEFAULT_COURT_WINDOW = 3 * 24 * 3600
+
+
+def deploy_system(
+    deployer, *, token_decimals: int | None = 18, court: str | None = None, court_window: int = DEFAULT_COURT_WINDOW
+) -> System:
     """Deploy EAS, the market (which registers its schemas) and, unless `token_decimals` is None, a
-    mintable test token."""
+    mintable test token. The court (the top of the appeal chain) is the deployer unless named."""
     registry, eas = deploy_eas(deployer)
-    market = project.ComputeMarket.deploy(eas.address, sender=deployer)
+    market = project.ComputeMarket.deploy(
+        eas.address, court or deployer.address, court_window, sender=deployer
+    )
     token = None
     if token_decimals is not None:
         token = project.TestToken.deploy("Test USD", "tUSD", token_decimals, sender=deployer)

@@ -36,6 +36,21 @@ interface IComputeMarket is ICollateralEscrow {
     /// @notice The provider attested that work finished, with the hash of the result and where to fetch it.
     event Completed(bytes32 indexed dealId, bytes32 attestation, bytes32 resultHash, string resultURI);
 
+    /// @notice The validator gave its verdict; the party it went against may `appeal` until the deal's deadline.
+    /// Without an appeal `settle` carries the verdict out once that window has passed.
+    event Judged(bytes32 indexed dealId, bytes32 attestation, bool approved);
+
+    /// @notice The client of an optimistic deal disputed its result, posting `bond`; the court must rule by
+    /// `deadline`.
+    event Disputed(bytes32 indexed dealId, address indexed client, uint96 bond, uint40 deadline);
+
+    /// @notice The party the validator's verdict went against appealed, posting `bond`; the court must rule by
+    /// `deadline`.
+    event Appealed(bytes32 indexed dealId, address indexed appellant, uint96 bond, uint40 deadline);
+
+    /// @notice The validator gave no verdict in time: the court must rule by `deadline`, paid from its stake.
+    event Escalated(bytes32 indexed dealId, uint40 deadline);
+
     /// @notice The deal reached a terminal status.
     event Closed(bytes32 indexed dealId, Status indexed outcome, CloseReason reason);
 
@@ -73,11 +88,25 @@ interface IComputeMarket is ICollateralEscrow {
     /// anyone after the deadline). The locked side is returned.
     function collateralMissing(bytes32 dealId) external;
 
-    /// @notice Pay the provider of a completed deal once its validation window has passed. Anyone can call.
+    /// @notice Once the window has passed, pay the provider of a completed optimistic deal nobody disputed, or carry
+    /// out a validator's verdict nobody appealed (the validator is paid its fee). Anyone can call.
     function settle(bytes32 dealId) external;
 
-    /// @notice Slash a provider that missed its commencement or completion deadline. Anyone can call.
+    /// @notice Slash a provider that missed its commencement or completion deadline, or unwind a dispute the court
+    /// did not rule on in time (everyone gets back what it locked). Anyone can call.
     function claimTimeout(bytes32 dealId) external;
+
+    /// @notice The client of an optimistic deal rejects its result within the validation window, posting the
+    /// request's bond, and the court rules. The bond pays the court whatever the ruling.
+    function dispute(Request calldata req) external;
+
+    /// @notice The party a validator's verdict went against appeals to the court within the appeal window, posting
+    /// the deal's bond; it gets the bond back if the court overrules the validator, who then forfeits its stake.
+    function appeal(bytes32 dealId) external;
+
+    /// @notice A validator that gave no verdict within the validation window: the court rules instead and the
+    /// validator's stake pays it. Anyone can call.
+    function escalate(bytes32 dealId) external;
 
     /// @notice The provider reports that it cannot finish the job: the client is refunded and paid the
     /// collateral at once rather than waiting for the deadline.

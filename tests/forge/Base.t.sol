@@ -50,6 +50,9 @@ abstract contract MarketTestBase is EASDeployer {
     uint24 internal constant COMMENCE_WITHIN = 1 hours;
     uint24 internal constant JOB_DURATION = 1 days;
     uint24 internal constant VALIDATION_WINDOW = 12 hours;
+    uint24 internal constant COURT_WINDOW = 3 days;
+    uint96 internal constant VALIDATOR_FEE = 5e18;
+    uint96 internal constant BOND = 10e18;
     uint256 internal constant MINTED = 1_000e18;
     uint256 internal constant DEPOSITED = 500e18;
     string internal constant SPEC_URI = "ipfs://spec";
@@ -68,17 +71,21 @@ abstract contract MarketTestBase is EASDeployer {
     uint256 internal providerKey = 0xB0B;
     uint256 internal validatorKey = 0xA11CE;
     uint256 internal strangerKey = 0x5712;
+    uint256 internal courtKey = 0xC0C0;
     address internal client;
     address internal provider;
     address internal validator;
     address internal stranger;
+    address internal court;
 
     uint64 private _nonce;
 
     function setUp() public virtual {
         vm.warp(START);
         (registry, eas) = deployEAS();
-        market = new ComputeMarket(eas);
+        court = vm.addr(courtKey);
+        vm.label(court, "court");
+        market = new ComputeMarket(eas, court, COURT_WINDOW);
         token = new TestToken("Test USD", "TUSD", 18);
         commencementSchema = market.commencementSchemaUID();
         completionSchema = market.completionSchemaUID();
@@ -96,6 +103,7 @@ abstract contract MarketTestBase is EASDeployer {
 
         fundAccount(address(token), client, MINTED, DEPOSITED);
         fundAccount(address(token), provider, MINTED, DEPOSITED);
+        fundAccount(address(token), validator, MINTED, DEPOSITED);
         fundAccount(address(token), stranger, MINTED, 0);
     }
 
@@ -124,6 +132,8 @@ abstract contract MarketTestBase is EASDeployer {
             validationWindow: VALIDATION_WINDOW,
             scheme: ValidationScheme.Optimistic,
             validator: address(0),
+            validatorFee: 0,
+            bond: BOND,
             specHash: keccak256("spec"),
             nonce: ++_nonce // distinct deal ids for identical terms
         });
@@ -133,6 +143,7 @@ abstract contract MarketTestBase is EASDeployer {
         req = newRequest();
         req.scheme = ValidationScheme.Validator;
         req.validator = validator;
+        req.validatorFee = VALIDATOR_FEE;
     }
 
     function makeRequest(Request memory req) internal returns (bytes32 dealId) {

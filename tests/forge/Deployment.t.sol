@@ -27,7 +27,7 @@ contract DeploymentTest is MarketTestBase {
         }
         vm.stopPrank();
 
-        ComputeMarket squatted = new ComputeMarket(eas);
+        ComputeMarket squatted = new ComputeMarket(eas, court, COURT_WINDOW);
         assertEq(address(squatted), next);
         assertEq(squatted.commencementSchemaUID(), _uid(schemas[0], next));
         assertEq(squatted.completionSchemaUID(), _uid(schemas[1], next));
@@ -52,7 +52,7 @@ contract DeploymentTest is MarketTestBase {
         vm.prank(stranger);
         registry.register(completion, ISchemaResolver(next), false);
 
-        ComputeMarket squatted = new ComputeMarket(eas);
+        ComputeMarket squatted = new ComputeMarket(eas, court, COURT_WINDOW);
         assertEq(squatted.completionSchemaUID(), _uid(completion, next));
         SchemaRecord memory commencement = registry.getSchema(squatted.commencementSchemaUID());
         assertEq(commencement.uid, _uid(market.COMMENCEMENT_SCHEMA(), next));
