@@ -24,6 +24,7 @@ class DealFacts:
     provider: str | None = None
     commencement_uid: bytes | None = None
     completion_uid: bytes | None = None
+    verdict_uid: bytes | None = None
 
 
 @dataclass
@@ -108,9 +109,35 @@ class MarketClient:
         reply = Reply(Performative.COMPLETE, deal_id, result_hash=result_hash, result_uri=result_uri)
         return self._attest(reply, DealFacts(client=client, commencement_uid=ref_uid))
 
-    def attest_validation(self, deal_id: bytes, provider: str, ref_uid: bytes, approved: bool):
-        reply = Reply(Performative.APPROVE if approved else Performative.REJECT, deal_id)
+    def approve(self, deal_id: bytes, provider: str, completion_uid: bytes):
+        """The client's approval (a validation attestation that pays the provider at once)."""
+        return self._attest(Reply(Performative.APPROVE, deal_id), DealFacts(provider=provider, completion_uid=completion_uid))
+
+    def verdict(self, deal_id: bytes, provider: str, completion_uid: bytes, approved: bool):
+        """The validator's verdict (appealable): (receipt, attestation uid)."""
+        reply = Reply(Performative.VERDICT, deal_id, approved=approved)
+        return self._attest(reply, DealFacts(provider=provider, completion_uid=completion_uid))
+
+    def ruling(self, deal_id: bytes, provider: str, ref_uid: bytes, approved: bool):
+        """The court's ruling, referencing the deal's latest attestation (the verdict, else the completion)."""
+        reply = Reply(Performative.RULING, deal_id, approved=approved)
         return self._attest(reply, DealFacts(provider=provider, completion_uid=ref_uid))
+
+    def attest_validation(self, deal_id: bytes, provider: str, ref_uid: bytes, approved: bool):
+        """A raw validation attestation from this account, whatever its role (for tests of who may attest)."""
+        reply = Reply(Performative.VERDICT, deal_id, approved=approved)
+        return self._attest(reply, DealFacts(provider=provider, completion_uid=ref_uid))
+
+    # --- disputes -----------------------------------------------------------------------------------
+
+    def dispute(self, request: Request):
+        return self._call(Reply(Performative.DISPUTE, self.deal_id(request)), DealFacts(request=request))
+
+    def appeal(self, deal_id: bytes):
+        return self._call(Reply(Performative.APPEAL, deal_id))
+
+    def escalate(self, deal_id: bytes):
+        return self._call(Reply(Performative.ESCALATE, deal_id))
 
     # --- termination --------------------------------------------------------------------------------
 
