@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/tools/solc:$(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV
 # py-solc-x (ape-solidity) looks for solc-v<version> here instead of downloading a compiler.
 export SOLCX_BINARY_PATH := $(CURDIR)/tools/solc/solcx
 
-.PHONY: setup test test-forge test-python gas gas-snapshot simulate bench-agents bench-sim clean
+.PHONY: setup test test-forge test-python gas gas-snapshot incentives simulate bench-agents bench-sim clean
 
 setup: $(STAMPS)/npm $(STAMPS)/python
 
@@ -46,6 +46,11 @@ gas: setup
 ## Rewrite gas-snapshot.json (the tests fail when gas differs from it).
 gas-snapshot: setup
 	ape run gas -v WARNING --update-snapshot
+
+## Every deviation from the rules against honest play, each on a fresh deployment; last line:
+## `profitable deviations: N` (README: Incentives).
+incentives: setup
+	ape run incentives -v WARNING
 
 ## Event-to-transaction latency of live agents; last line: `event-to-tx p99 ms: X`.
 bench-agents: setup
