@@ -40,7 +40,7 @@ def test_the_victims_are_made_whole_by_the_court(rows):
 
 def test_the_court_is_paid_one_bond_per_ruling(rows):
     by_name = {r.deviation.name: r for r in rows}
-    bond, check = Economy().bond, Economy().check_cost
     for name in ("client disputes a correct result", "validator rejects a correct result",
-                 "validator stays silent", "client appeals a correct approval"):
-        assert by_name[name].deviating.payoffs["court"] == pytest.approx(bond - check, abs=0.01), name
+                 "validator stays silent", "client appeals a correct approval", "provider delivers a wrong result"):
+        assert by_name[name].deviating.tokens["court"] == Economy().bond, name
+    assert by_name["provider never delivers"].deviating.tokens["court"] == 0

@@ -94,6 +94,10 @@ class World:
         gas = (start_wei - wei) / 1e18 * self.economy.eth_price
         return (tokens - start_tokens) / UNIT + self.adjustments[party] - gas
 
+    def tokens_gained(self, party: str) -> float:
+        """Tokens only: wallet and escrow balances, no values, costs or gas."""
+        return (self._holdings(party)[0] - self._start[party][0]) / UNIT
+
     def token_flows_balance(self) -> bool:
         """Every token one party gained another lost: nothing stays locked once the deal has ended."""
         return sum(self._holdings(p)[0] - self._start[p][0] for p in PARTIES) == 0
@@ -358,6 +362,7 @@ class Outcome:
     """One world played: every party's payoff and how the deal ended."""
 
     payoffs: dict[str, float]
+    tokens: dict[str, float]  # token balance changes alone
     status: Status
     balanced: bool
 
@@ -383,7 +388,8 @@ class Row:
 def play(script: Callable[[World], None], accounts, economy: Economy) -> Outcome:
     world = World(accounts, economy)
     script(world)
-    return Outcome({p: world.payoff(p) for p in PARTIES}, world.status(), world.token_flows_balance())
+    return Outcome({p: world.payoff(p) for p in PARTIES}, {p: world.tokens_gained(p) for p in PARTIES},
+                   world.status(), world.token_flows_balance())
 
 
 def payoff_table(accounts, economy: Economy = Economy(), progress: Callable[[str], None] | None = None) -> list[Row]:
