@@ -13,9 +13,11 @@ contract MarketPathCoverage is MarketFuzzBase {
     uint256 internal constant MIN_SUCCESSES = 4;
     uint256 internal constant MIN_PROBES = 2;
 
+    /// @dev No shrinking: a shortened sequence would fail the minimum counts of `afterInvariant` and report that
+    /// instead of the rule the full run broke.
     /// forge-config: default.invariant.runs = 4
     /// forge-config: default.invariant.depth = 2048
-    /// forge-config: default.invariant.shrink-run-limit = 50
+    /// forge-config: default.invariant.shrink-run-limit = 0
     /// forge-config: default.invariant.fail-on-revert = true
     function invariant_rulesHoldOnLongRuns() public view {
         _assertTimeAndCallerRules();
