@@ -84,7 +84,8 @@ contract ReentrancyTest is MarketTestBase {
 
         vm.recordLogs();
         attacker.actAndReenter(
-            abi.encodeCall(IComputeMarket.accept, (req, terms, sig)), abi.encodeCall(IComputeMarket.cancelRequest, (req))
+            abi.encodeCall(IComputeMarket.accept, (req, terms, sig)),
+            abi.encodeCall(IComputeMarket.cancelRequest, (req))
         );
 
         assertFalse(attacker.reentered(), "cancelRequest ran inside accept");
