@@ -18,14 +18,16 @@ import { IComputeMarket } from "../../contracts/interfaces/IComputeMarket.sol";
 import {
     AttestationMustNotExpire,
     DeadlinePassed,
+    RejectionNeedsDispute,
     UnexpectedStatus,
     UnknownSchema,
+    VerdictMissing,
     WrongAttester,
     WrongRecipient,
     WrongReference,
     ZeroResultHash
 } from "../../contracts/Common.sol";
-import { CloseReason, Deal, Status } from "../../contracts/Types.sol";
+import { CloseReason, Deal, Status, Verdict } from "../../contracts/Types.sol";
 
 /// @notice The EAS resolver: commencement, completion and validation attestations made on the real EAS.
 contract AttestationsTest is MarketTestBase {
@@ -365,19 +367,24 @@ contract AttestationsTest is MarketTestBase {
         assertSolvent(address(token));
     }
 
-    function test_validation_optimistic_clientRejects() public {
+    /// A client rejects only by disputing with a bond: a rejecting attestation is refused and changes nothing.
+    function test_validation_optimistic_clientRejectionNeedsDispute() public {
         (bytes32 dealId,, bytes32 completionUid) = completedDeal(newRequest());
-        vm.expectEmit(address(market));
-        emit IComputeMarket.Closed(dealId, Status.Slashed, CloseReason.Rejected);
-        attestValidation(client, dealId, completionUid, false);
-        assertEq(uint8(statusOf(dealId)), uint8(Status.Slashed));
-        assertEq(market.available(address(token), client), DEPOSITED + COLLATERAL);
-        assertEq(market.available(address(token), provider), DEPOSITED - COLLATERAL);
+        _expectAttestRevert(
+            dealId,
+            client,
+            validationSchema,
+            provider,
+            completionUid,
+            abi.encode(dealId, false),
+            abi.encodeWithSelector(RejectionNeedsDispute.selector)
+        );
+        assertEq(uint8(statusOf(dealId)), uint8(Status.Completed));
     }
 
     function test_validation_optimistic_revertsFromNonClient() public {
         (bytes32 dealId,, bytes32 uid) = completedDeal(newRequest());
-        address[3] memory others = [provider, stranger, validator];
+        address[4] memory others = [provider, stranger, validator, court];
         for (uint256 i; i < others.length; ++i) {
             for (uint256 j; j < 2; ++j) {
                 _expectAttestRevert(
@@ -421,7 +428,7 @@ contract AttestationsTest is MarketTestBase {
             validationSchema,
             provider,
             otherCompletion,
-            abi.encode(dealId, false),
+            abi.encode(dealId, true),
             abi.encodeWithSelector(WrongReference.selector, completionUid, otherCompletion)
         );
         Snapshot memory before = snapshot(dealId);
@@ -440,14 +447,14 @@ contract AttestationsTest is MarketTestBase {
             validationSchema,
             provider,
             uid,
-            abi.encode(dealId, false),
+            abi.encode(dealId, true),
             abi.encodeWithSelector(DeadlinePassed.selector, dealId, deadline)
         );
 
         (bytes32 id2,, bytes32 uid2) = completedDeal(newRequest());
         vm.warp(market.getDeal(id2).deadline); // the last second of the window still counts
-        attestValidation(client, id2, uid2, false);
-        assertEq(uint8(statusOf(id2)), uint8(Status.Slashed));
+        attestValidation(client, id2, uid2, true);
+        assertEq(uint8(statusOf(id2)), uint8(Status.Settled));
     }
 
     function test_validation_revertsBeforeCompletion() public {
@@ -494,31 +501,57 @@ contract AttestationsTest is MarketTestBase {
     // Validation: validator scheme
     // -------------------------------------------------------------------------------------------------
 
+    /// The validator's verdict is not carried out at once: the deal is Judged, appealable for a validation window,
+    /// and no money moves until it is settled (Disputes.t.sol follows it to the end).
     function test_validation_validatorApproves() public {
-        (bytes32 dealId,, bytes32 uid) = completedDeal(newValidatorRequest());
-        assertEq(market.getDeal(dealId).validator, validator);
-        vm.expectEmit(address(market));
-        emit IComputeMarket.Closed(dealId, Status.Settled, CloseReason.Approved);
-        attestValidation(validator, dealId, uid, true);
-        assertEq(market.available(address(token), provider), DEPOSITED + PRICE);
-        assertEq(market.available(address(token), validator), 0);
+        _assertVerdictJudges(true);
     }
 
     function test_validation_validatorRejects() public {
-        (bytes32 dealId,, bytes32 uid) = completedDeal(newValidatorRequest());
-        vm.expectEmit(address(market));
-        emit IComputeMarket.Closed(dealId, Status.Slashed, CloseReason.Rejected);
-        attestValidation(validator, dealId, uid, false);
-        assertEq(market.available(address(token), client), DEPOSITED + COLLATERAL);
-        assertEq(market.available(address(token), validator), 0);
+        _assertVerdictJudges(false);
     }
 
+    function _assertVerdictJudges(bool approved) private {
+        (bytes32 dealId,, bytes32 uid) = completedDeal(newValidatorRequest());
+        assertEq(market.getDeal(dealId).validator, validator);
+        Snapshot memory before = snapshot(dealId);
+        vm.warp(block.timestamp + 1 hours);
+        vm.expectEmit(true, false, false, false, address(market)); // the verdict's uid is only known afterwards
+        emit IComputeMarket.Judged(dealId, bytes32(0), approved);
+        vm.recordLogs();
+        bytes32 verdictUid = attestValidation(validator, dealId, uid, approved);
+
+        Deal memory d = market.getDeal(dealId);
+        assertEq(uint8(d.status), uint8(Status.Judged));
+        assertEq(uint8(d.verdict), uint8(approved ? Verdict.Approved : Verdict.Rejected));
+        assertEq(d.deadline, block.timestamp + VALIDATION_WINDOW); // the appeal window
+        assertEq(d.lastAttestation, verdictUid);
+        Vm.Log[] memory logs = vm.getRecordedLogs();
+        bool seen;
+        for (uint256 i; i < logs.length; ++i) {
+            if (logs[i].emitter != address(market) || logs[i].topics[0] != IComputeMarket.Judged.selector) continue;
+            assertEq(keccak256(logs[i].data), keccak256(abi.encode(verdictUid, approved)));
+            seen = true;
+        }
+        assertTrue(seen, "Judged not emitted");
+        assertEq(availableOf(client), before.clientAvailable);
+        assertEq(availableOf(provider), before.providerAvailable);
+        assertEq(availableOf(validator), before.validatorAvailable);
+        assertEq(market.totalOwed(address(token)), before.totalOwed);
+    }
+
+    /// The client may approve instead of the validator: the validator, whose verdict was not needed, gets its
+    /// stake back and the client its fee.
     function test_validation_validatorScheme_clientMayApprove() public {
         (bytes32 dealId,, bytes32 uid) = completedDeal(newValidatorRequest());
         vm.expectEmit(address(market));
         emit IComputeMarket.Closed(dealId, Status.Settled, CloseReason.Approved);
         attestValidation(client, dealId, uid, true);
         assertEq(uint8(statusOf(dealId)), uint8(Status.Settled));
+        assertEq(availableOf(provider), DEPOSITED + PRICE);
+        assertEq(availableOf(client), DEPOSITED - PRICE);
+        assertEq(availableOf(validator), DEPOSITED);
+        assertSolvent(address(token));
     }
 
     function test_validation_validatorScheme_clientCannotReject() public {
@@ -552,11 +585,14 @@ contract AttestationsTest is MarketTestBase {
         );
     }
 
-    function test_validation_validatorScheme_silencePaysProvider() public {
+    /// A silent validator does not let the deal settle: it goes to the court (escalate, Disputes.t.sol).
+    function test_validation_validatorScheme_silenceDoesNotSettle() public {
         (bytes32 dealId,,) = completedDeal(newValidatorRequest());
         vm.warp(market.getDeal(dealId).deadline + 1);
+        Snapshot memory before = snapshot(dealId);
+        vm.expectRevert(abi.encodeWithSelector(VerdictMissing.selector, dealId));
         market.settle(dealId);
-        assertEq(market.available(address(token), provider), DEPOSITED + PRICE);
+        assertUnchanged(before, dealId);
     }
 
     // -------------------------------------------------------------------------------------------------

@@ -36,8 +36,9 @@ abstract contract EASDeployer is Test {
     }
 }
 
-/// @notice Shared fixture: EAS, the market, an 18-decimal token, four funded actors and helpers that walk a
-/// deal through its lifecycle. Helpers that may be preceded by vm.expectRevert make exactly one external call
+/// @notice Shared fixture: EAS, the market and its court, an 18-decimal token, four funded actors (client, provider
+/// and validator hold DEPOSITED in escrow: the validator stakes from its account) and helpers that walk a deal
+/// through its lifecycle. Helpers that may be preceded by vm.expectRevert make exactly one external call
 /// (everything they need is cached), so the expectation lands on the call under test.
 abstract contract MarketTestBase is EASDeployer {
     uint256 internal constant START = 1_700_000_000;
@@ -228,6 +229,13 @@ abstract contract MarketTestBase is EASDeployer {
         return attest(attester, validationSchema, d.provider, completionUid, 0, abi.encode(dealId, approved));
     }
 
+    /// @dev The court's ruling on a disputed deal, referencing the deal's latest attestation (the verdict if the
+    /// validator gave one, else the completion).
+    function attestRuling(bytes32 dealId, bool approved) internal returns (bytes32) {
+        Deal memory d = market.getDeal(dealId);
+        return attest(court, validationSchema, d.provider, d.lastAttestation, 0, abi.encode(dealId, approved));
+    }
+
     function completionData(bytes32 dealId, bytes32 resultHash) internal pure returns (bytes memory) {
         return abi.encode(dealId, resultHash, RESULT_URI);
     }
@@ -245,6 +253,43 @@ abstract contract MarketTestBase is EASDeployer {
         completionUid = attestCompletion(dealId, commencementUid);
     }
 
+    /// @dev A validator deal whose validator gave its verdict: Judged, appealable until the deal's deadline.
+    function judgedDeal(Request memory req, bool approved)
+        internal
+        returns (bytes32 dealId, bytes32 completionUid, bytes32 verdictUid)
+    {
+        (dealId,, completionUid) = completedDeal(req);
+        verdictUid = attestValidation(validator, dealId, completionUid, approved);
+    }
+
+    /// @dev An optimistic deal whose client disputed the result (posting the request's bond from its account).
+    function disputedDeal(Request memory req) internal returns (bytes32 dealId, bytes32 completionUid) {
+        (dealId,, completionUid) = completedDeal(req);
+        vm.prank(req.client);
+        market.dispute(req);
+    }
+
+    /// @dev A validator deal whose verdict the party it went against appealed.
+    function appealedDeal(Request memory req, bool verdict)
+        internal
+        returns (bytes32 dealId, bytes32 completionUid, bytes32 verdictUid)
+    {
+        (dealId, completionUid, verdictUid) = judgedDeal(req, verdict);
+        vm.prank(verdict ? req.client : provider);
+        market.appeal(dealId);
+    }
+
+    /// @dev A validator deal whose validator stayed silent through the validation window, escalated to the court.
+    function escalatedDeal(Request memory req) internal returns (bytes32 dealId, bytes32 completionUid) {
+        (dealId,, completionUid) = completedDeal(req);
+        vm.warp(market.getDeal(dealId).deadline + 1);
+        market.escalate(dealId);
+    }
+
+    function availableOf(address account) internal view returns (uint256) {
+        return market.available(address(token), account);
+    }
+
     // -------------------------------------------------------------------------------------------------
     // "Nothing changed" snapshots
     // -------------------------------------------------------------------------------------------------
@@ -254,6 +299,8 @@ abstract contract MarketTestBase is EASDeployer {
         uint256 clientAvailable;
         uint256 providerAvailable;
         uint256 strangerAvailable;
+        uint256 validatorAvailable;
+        uint256 courtAvailable;
         uint256 clientWallet;
         uint256 providerWallet;
         uint256 marketBalance;
@@ -269,6 +316,8 @@ abstract contract MarketTestBase is EASDeployer {
         s.clientAvailable = market.available(tok, client);
         s.providerAvailable = market.available(tok, provider);
         s.strangerAvailable = market.available(tok, stranger);
+        s.validatorAvailable = market.available(tok, validator);
+        s.courtAvailable = market.available(tok, court);
         s.clientWallet = TestToken(tok).balanceOf(client);
         s.providerWallet = TestToken(tok).balanceOf(provider);
         s.marketBalance = TestToken(tok).balanceOf(address(market));
@@ -285,6 +334,8 @@ abstract contract MarketTestBase is EASDeployer {
         assertEq(nowS.clientAvailable, before.clientAvailable, "client available changed");
         assertEq(nowS.providerAvailable, before.providerAvailable, "provider available changed");
         assertEq(nowS.strangerAvailable, before.strangerAvailable, "stranger available changed");
+        assertEq(nowS.validatorAvailable, before.validatorAvailable, "validator available changed");
+        assertEq(nowS.courtAvailable, before.courtAvailable, "court available changed");
         assertEq(nowS.clientWallet, before.clientWallet, "client wallet changed");
         assertEq(nowS.providerWallet, before.providerWallet, "provider wallet changed");
         assertEq(nowS.marketBalance, before.marketBalance, "market balance changed");

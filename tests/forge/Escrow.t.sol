@@ -83,13 +83,14 @@ contract EscrowTest is MarketTestBase {
     }
 
     function test_withdrawTo_paysRecipientFromCallersAccount() public {
+        address recipient = makeAddr("recipient"); // holds nothing until paid
         uint256 owed = market.totalOwed(address(token));
         vm.expectEmit(address(market));
-        emit ICollateralEscrow.Withdrawn(address(token), client, validator, 100e18);
+        emit ICollateralEscrow.Withdrawn(address(token), client, recipient, 100e18);
         vm.prank(client);
-        market.withdrawTo(address(token), 100e18, validator);
+        market.withdrawTo(address(token), 100e18, recipient);
         assertEq(market.available(address(token), client), DEPOSITED - 100e18);
-        assertEq(token.balanceOf(validator), 100e18);
+        assertEq(token.balanceOf(recipient), 100e18);
         assertEq(token.balanceOf(client), MINTED - DEPOSITED);
         assertEq(market.totalOwed(address(token)), owed - 100e18);
         assertSolvent(address(token));
@@ -140,13 +141,14 @@ contract EscrowTest is MarketTestBase {
     function testFuzz_depositWithdraw_keepsBooksBalanced(uint256 depositAmount, uint256 withdrawAmount) public {
         depositAmount = bound(depositAmount, 1, MINTED);
         withdrawAmount = bound(withdrawAmount, 1, depositAmount);
+        uint256 owed = market.totalOwed(address(token)); // the fixture's deposits
         vm.startPrank(stranger);
         market.deposit(address(token), depositAmount);
         market.withdraw(address(token), withdrawAmount);
         vm.stopPrank();
         assertEq(market.available(address(token), stranger), depositAmount - withdrawAmount);
         assertEq(token.balanceOf(stranger), MINTED - depositAmount + withdrawAmount);
-        assertEq(market.totalOwed(address(token)), 2 * DEPOSITED + depositAmount - withdrawAmount);
+        assertEq(market.totalOwed(address(token)), owed + depositAmount - withdrawAmount);
         assertSolvent(address(token));
     }
 
@@ -338,8 +340,8 @@ contract EscrowTest is MarketTestBase {
         NoReturnToken usdt = new NoReturnToken();
         _setUpNoReturn(usdt, client, 1_000e6);
         _setUpNoReturn(usdt, provider, 1_000e6);
-        _fullDealAndWithdraw(address(usdt), 250e6, 100e6, true);
-        _fullDealAndWithdraw(address(usdt), 250e6, 100e6, false);
+        _fullDealAndWithdraw(address(usdt), 250e6, 100e6, 10e6, true);
+        _fullDealAndWithdraw(address(usdt), 250e6, 100e6, 10e6, false);
     }
 
     function test_noReturnToken_failedPullReverts() public {
@@ -355,16 +357,16 @@ contract EscrowTest is MarketTestBase {
         TestToken usdc = new TestToken("USD Coin", "USDC", 6);
         fundAccount(address(usdc), client, 1_000e6, 0);
         fundAccount(address(usdc), provider, 1_000e6, 0);
-        _fullDealAndWithdraw(address(usdc), 12_345_678, 1, true);
-        _fullDealAndWithdraw(address(usdc), 12_345_678, 1, false);
+        _fullDealAndWithdraw(address(usdc), 12_345_678, 1, 3, true);
+        _fullDealAndWithdraw(address(usdc), 12_345_678, 1, 3, false);
     }
 
     function test_zeroDecimalToken_fullDeal() public {
         TestToken whole = new TestToken("Whole", "WHL", 0);
         fundAccount(address(whole), client, 100, 0);
         fundAccount(address(whole), provider, 100, 0);
-        _fullDealAndWithdraw(address(whole), 7, 3, true);
-        _fullDealAndWithdraw(address(whole), 1, 0, false);
+        _fullDealAndWithdraw(address(whole), 7, 3, 2, true);
+        _fullDealAndWithdraw(address(whole), 1, 0, 1, false);
     }
 
     function _setUpNoReturn(NoReturnToken usdt, address account, uint256 amount) private {
@@ -373,28 +375,40 @@ contract EscrowTest is MarketTestBase {
         usdt.approve(address(market), type(uint256).max);
     }
 
-    /// @dev Deposit, deal, verdict, withdraw everything: every unit comes back to its rightful owner.
-    function _fullDealAndWithdraw(address tok, uint96 price, uint96 collateral, bool approve) private {
+    /// @dev Deposit, deal, judgement, withdraw everything: every unit comes back to its rightful owner. The client
+    /// approves, or disputes (its bond pulled from its wallet) and the court rules against the provider.
+    function _fullDealAndWithdraw(address tok, uint96 price, uint96 collateral, uint96 bond, bool approve) private {
         uint256 clientStart = IERC20(tok).balanceOf(client);
         uint256 providerStart = IERC20(tok).balanceOf(provider);
-        _depositAndDeal(tok, price, collateral, approve);
+        uint256 courtStart = IERC20(tok).balanceOf(court);
+        _depositAndDeal(tok, price, collateral, bond, approve);
 
         address winner = approve ? provider : client;
         address loser = approve ? client : provider;
         uint256 total = uint256(price) + collateral;
         assertEq(market.available(tok, winner), total);
         assertEq(market.available(tok, loser), 0);
+        assertEq(market.available(tok, court), approve ? 0 : bond);
         vm.prank(winner);
         market.withdraw(tok, total);
+        if (!approve) {
+            vm.prank(court);
+            market.withdraw(tok, bond);
+        }
         assertEq(market.totalOwed(tok), 0);
         assertEq(IERC20(tok).balanceOf(address(market)), 0);
-        // Net effect: the payment moved to the provider, or the collateral to the client.
-        uint256 moved = approve ? price : collateral;
-        assertEq(IERC20(tok).balanceOf(winner), (approve ? providerStart : clientStart) + moved);
-        assertEq(IERC20(tok).balanceOf(loser) + moved, approve ? clientStart : providerStart);
+        // Net effect: the payment moved to the provider, or the collateral to the client and its bond to the court.
+        if (approve) {
+            assertEq(IERC20(tok).balanceOf(provider), providerStart + price);
+            assertEq(IERC20(tok).balanceOf(client) + price, clientStart);
+        } else {
+            assertEq(IERC20(tok).balanceOf(client) + bond, clientStart + collateral);
+            assertEq(IERC20(tok).balanceOf(provider) + collateral, providerStart);
+            assertEq(IERC20(tok).balanceOf(court), courtStart + bond);
+        }
     }
 
-    function _depositAndDeal(address tok, uint96 price, uint96 collateral, bool approve) private {
+    function _depositAndDeal(address tok, uint96 price, uint96 collateral, uint96 bond, bool approve) private {
         vm.prank(client);
         market.deposit(tok, price);
         if (collateral != 0) {
@@ -405,6 +419,7 @@ contract EscrowTest is MarketTestBase {
         req.token = tok;
         req.maxPrice = price;
         req.minCollateral = collateral;
+        req.bond = bond;
         bytes32 dealId = makeRequest(req);
         Offer memory terms = newOffer(dealId);
         terms.price = price;
@@ -417,7 +432,14 @@ contract EscrowTest is MarketTestBase {
 
         bytes32 commenced = attestCommencement(dealId);
         bytes32 completed = attestCompletion(dealId, commenced);
-        attestValidation(client, dealId, completed, approve);
+        if (approve) {
+            attestValidation(client, dealId, completed, true);
+        } else {
+            vm.prank(client);
+            market.dispute(req);
+            assertEq(IERC20(tok).balanceOf(address(market)), market.totalOwed(tok));
+            attestRuling(dealId, false);
+        }
         assertEq(uint8(statusOf(dealId)), uint8(approve ? Status.Settled : Status.Slashed));
     }
 }

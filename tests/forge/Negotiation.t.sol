@@ -345,6 +345,8 @@ contract NegotiationTest is MarketTestBase {
         assertEq(d.jobDuration, JOB_DURATION);
         assertEq(d.validationWindow, VALIDATION_WINDOW);
         assertEq(d.validator, address(0));
+        assertEq(d.validatorFee, 0);
+        assertEq(d.bond, 0); // an optimistic deal holds a bond only once disputed
         assertEq(d.lastAttestation, bytes32(0));
         assertEq(market.available(address(token), client), DEPOSITED - PRICE);
         assertEq(market.available(address(token), provider), DEPOSITED - COLLATERAL);
@@ -373,8 +375,12 @@ contract NegotiationTest is MarketTestBase {
         assertEq(d.price, 60e18);
         assertEq(d.collateral, MIN_COLLATERAL);
         assertEq(d.validator, validator);
-        assertEq(market.available(address(token), client), DEPOSITED - 60e18);
+        assertEq(d.validatorFee, VALIDATOR_FEE);
+        assertEq(d.bond, BOND);
+        // A validator deal: the client locks the validator's fee with the price, the validator its stake.
+        assertEq(market.available(address(token), client), DEPOSITED - 60e18 - VALIDATOR_FEE);
         assertEq(market.available(address(token), provider), DEPOSITED - MIN_COLLATERAL);
+        assertEq(market.available(address(token), validator), DEPOSITED - BOND);
     }
 
     function test_accept_atExactLimitsAndDeadlines() public {
