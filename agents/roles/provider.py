@@ -39,6 +39,7 @@ class ProviderAgent(Agent):
         self.considered: set[bytes] = set()  # requests this agent's policy has seen
         self.finished: dict[bytes, Notice] = {}  # job outcomes, kept until the deal closes
         self.funding_links: set[tuple[str, str]] = set()  # (client, validator): the client funded the validator
+        self._links_read_to: dict[tuple[str, str], int] = {}  # the next block to look for such funding in
 
     def takes_part(self, requested: dict) -> bool:
         """Requests it could serve: others' requests in the market's token, broadcast or addressed to it."""
@@ -70,19 +71,30 @@ class ProviderAgent(Agent):
         try:
             data = self.connection.market_codec.encode_call("available", request.token, validator)
             available = await call_uint(self.connection.rpc, deployment.market, data)
-            if (client, validator) not in self.funding_links and await self.verifier.funded_by(
-                client, validator, request.token, deployment.block
-            ):
-                self.funding_links.add((client, validator))
+            await self._read_funding_link(client, validator, request.token)
         except (RPCUnavailable, RPCError) as error:
             self.errors.append(f"vetting validator {validator}: {error}")
             return None
         record = self.sources.validator_reputation(validator) if self.sources.validator_reputation else None
+        if record is None:  # no record to read: a newcomer, at the reputation prior's mean
+            return ValidatorStanding(validator, available, score=0.5, overturned=0,
+                                     linked_to_client=(client, validator) in self.funding_links)
         return ValidatorStanding(
-            address=validator, available=available,
-            score=record.score if record else 0.5, overturned=record.overturned if record else 0,
-            linked_to_client=(client, validator) in self.funding_links or bool(record and client in record.favoured),
+            validator, available, score=record.score, overturned=record.overturned,
+            linked_to_client=(client, validator) in self.funding_links or client in record.favoured,
         )
+
+    async def _read_funding_link(self, client: str, validator: str, token: str) -> None:
+        """Look for the client funding the validator in the blocks not read yet for this pair (a link, once
+        seen, stays)."""
+        pair = (client, validator)
+        if pair in self.funding_links:
+            return
+        start = self._links_read_to.get(pair, self.connection.deployment.block)
+        latest = int(await self.connection.rpc.call("eth_blockNumber"), 16)
+        if start <= latest and await self.verifier.funded_by(client, validator, token, start, latest):
+            self.funding_links.add(pair)
+        self._links_read_to[pair] = latest + 1
 
     async def _payment_locked(self, dialogue: Dialogue):
         # Never start work before the client's payment is verifiably locked on the agreed terms.

@@ -121,11 +121,10 @@ class Verifier:
             return Check(False, "not linked to the deal's previous attestation")
         return Check(True)
 
-    async def funded_by(self, payer: str, payee: str, token: str, from_block: int) -> bool:
-        """Whether `payer` has sent `payee` tokens since `from_block`: an ERC-20 transfer between their
+    async def funded_by(self, payer: str, payee: str, token: str, from_block: int, latest: int) -> bool:
+        """Whether `payer` sent `payee` tokens in blocks [from_block, latest]: an ERC-20 transfer between their
         wallets, or a withdrawal from the payer's escrow account to the payee (`withdrawTo`). A validator a
         client funds is no independent judge of that client's deals."""
-        latest = int(await self.rpc.call("eth_blockNumber"), 16)
         transfers = ["0x" + TRANSFER_TOPIC.hex(), _topic(payer), _topic(payee)]
         async for logs in get_logs_chunked_async(self.rpc, token, transfers, from_block, latest, LOG_CHUNK_BLOCKS):
             if logs:
