@@ -71,11 +71,11 @@ class ClientAgent(Agent):
             terms = self.policy.terms_for(job.spec, context)
             if job.scheme is not None:
                 terms = replace(terms, scheme=job.scheme, validator=job.validator)
-            if self.locks.free_funds < terms.max_price + terms.validator_fee:
+            validated = terms.scheme == ValidationScheme.VALIDATOR
+            if self.locks.free_funds < terms.max_price + (terms.validator_fee if validated else 0):
                 return  # the budget is committed elsewhere; try again later
             _, spec_uri = await asyncio.to_thread(self.store.publish_spec, job.spec)
             now = self.now()
-            validated = terms.scheme == ValidationScheme.VALIDATOR
             request = Request(
                 client=self.address, token=self.connection.deployment.token, max_price=terms.max_price,
                 min_collateral=terms.min_collateral, offer_deadline=now + terms.offer_window,
