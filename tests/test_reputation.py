@@ -265,24 +265,36 @@ def test_client_defaults_false_disputes_and_unfunded_deals():
     assert list(clients["score"]) == sorted(clients["score"], reverse=True)
 
 
-def test_validators_score_verdicts_that_stood_against_those_overturned_or_never_given():
-    book = ReputationBook.from_history(
-        table(
-            judged(HONEST, GOOD, "SETTLED", "VERDICT_APPROVED", JUDGE, JUDGE, True),
-            judged(HONEST, SLOW, "SLASHED", "VERDICT_REJECTED", JUDGE, JUDGE, False),
-            # Confirmed by the court on a false appeal.
-            judged(PICKY, GOOD, "SETTLED", "COURT_APPROVED", JUDGE, JUDGE, True),
-            # Rejected good work for its partner; approved garbage for another; never judged a third.
-            judged(PICKY, GOOD, "SETTLED", "COURT_APPROVED", BENT, BENT, False),
-            judged(HONEST, SLOW, "SLASHED", "COURT_REJECTED", BENT, BENT, True),
-            judged(HONEST, GOOD, "SETTLED", "COURT_APPROVED", BENT, "0x" + "99" * 20, True),
-            # No verdict needed: the client approved, or the provider never delivered.
-            judged(HONEST, GOOD, "SETTLED", "APPROVED", BENT, HONEST, True),
-            judged(HONEST, SLOW, "SLASHED", "COMPLETION_TIMEOUT", BENT),
-        ),
-        now=NOW,
-        params=ReputationParams(half_life=None),
-    )
+def _with_verdict_column(rows: list[dict]) -> list[dict]:
+    """The same deals as ChainHistory's deal table gives them: the validator's verdict in its own column, and
+    the validation that decided the deal (the court's ruling over a verdict) as the attestation."""
+    court = "0x" + "99" * 20
+    rows = [dict(row) for row in rows]
+    for row in rows:
+        row["verdict"] = row["approved"] if row["validation_attester"] == row["validator"] else None
+        if row["reason"].startswith("COURT_"):
+            row["validation_attester"], row["approved"] = court, row["reason"] == "COURT_APPROVED"
+    return rows
+
+
+@pytest.mark.parametrize("form", ["first attestation", "verdict column"])
+def test_validators_score_verdicts_that_stood_against_those_overturned_or_never_given(form):
+    rows = [
+        judged(HONEST, GOOD, "SETTLED", "VERDICT_APPROVED", JUDGE, JUDGE, True),
+        judged(HONEST, SLOW, "SLASHED", "VERDICT_REJECTED", JUDGE, JUDGE, False),
+        # Confirmed by the court on a false appeal.
+        judged(PICKY, GOOD, "SETTLED", "COURT_APPROVED", JUDGE, JUDGE, True),
+        # Rejected good work for its partner; approved garbage for another; never judged a third.
+        judged(PICKY, GOOD, "SETTLED", "COURT_APPROVED", BENT, BENT, False),
+        judged(HONEST, SLOW, "SLASHED", "COURT_REJECTED", BENT, BENT, True),
+        judged(HONEST, GOOD, "SETTLED", "COURT_APPROVED", BENT, "0x" + "99" * 20, True),
+        # No verdict needed: the client approved, or the provider never delivered.
+        judged(HONEST, GOOD, "SETTLED", "APPROVED", BENT, HONEST, True),
+        judged(HONEST, SLOW, "SLASHED", "COMPLETION_TIMEOUT", BENT),
+    ]
+    if form == "verdict column":
+        rows = _with_verdict_column(rows)
+    book = ReputationBook.from_history(table(*rows), now=NOW, params=ReputationParams(half_life=None))
     judge, bent = book.validator(JUDGE), book.validator(BENT)
     assert (judge.upheld, judge.overturned, judge.silent, judge.favoured) == (3, 0, 0, frozenset())
     assert judge.score == pytest.approx(4 / 5)

@@ -32,6 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 from eth_utils import to_checksum_address
 
@@ -142,8 +143,9 @@ class ReputationBook:
     def from_history(cls, history, now: int, params: ReputationParams | None = None) -> "ReputationBook":
         """Score a `ChainHistory` (its `deal_table()`) or a deal table with at least the columns client,
         provider, status_at_acceptance, outcome, reason, closed_time (and, to tell who took a result to the
-        court and what the validator said, scheme, validator, validation_attester and approved: the deal's first
-        validation attestation, which is the validator's verdict when it gave one)."""
+        court and what the validator said, scheme, validator and verdict: the validator's verdict, None if it gave
+        none; a table without a verdict column gives validation_attester and approved of the deal's first
+        validation attestation instead, which is the validator's verdict when it gave one)."""
         params = params or ReputationParams()
         table = history if isinstance(history, pd.DataFrame) else history.deal_table()
         closed = table[table["provider"].notna() & table["outcome"].notna() & table["closed_time"].notna()]
@@ -288,11 +290,14 @@ def _tally_client(tallies: dict, deal: dict, weight: float) -> None:
 
 
 def _verdict(deal: dict) -> bool | None:
-    """The validator's verdict on the deal's result, if it gave one (its attestation is the deal's first)."""
-    validator, attester = deal.get("validator"), deal.get("validation_attester")
-    if deal.get("scheme") != "VALIDATOR" or not isinstance(attester, str) or attester != validator:
+    """The validator's verdict on the deal's result, if it gave one."""
+    if deal.get("scheme") != "VALIDATOR":
         return None
-    return bool(deal.get("approved"))
+    if "verdict" in deal:
+        verdict = deal["verdict"]
+        return bool(verdict) if isinstance(verdict, (bool, np.bool_)) else None
+    validator, attester = deal.get("validator"), deal.get("validation_attester")
+    return bool(deal.get("approved")) if isinstance(attester, str) and attester == validator else None
 
 
 def _client_lost_a_dispute(deal: dict) -> bool:
