@@ -17,7 +17,7 @@ class ValidatorAgent(JudgeAgent):
         # What it keeps in escrow for stakes, free or locked in deals: topped up from its wallet. Providers
         # decline requests naming a validator whose free balance does not cover the bond.
         self.stake = stake
-        self._approved = False
+        self._token_approved = False
 
     def takes_part(self, requested: dict) -> bool:
         return requested["request"]["validator"] == self.address  # the requests that name it
@@ -40,9 +40,9 @@ class ValidatorAgent(JudgeAgent):
             amount = min(wallet, self.stake - committed)
             if amount <= 0:
                 return
-            if not self._approved:
+            if not self._token_approved:
                 await self.transactions.approve_token()
-                self._approved = True
+                self._token_approved = True
             await self.transactions.deposit(amount)
         except (RPCUnavailable, RPCError) as error:
             self.errors.append(f"depositing its stake: {error}")

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from eth_account import Account
 
+from agents.chain.calls import call
 from agents.chain.rpc import RetryPolicy, RPCClient, RPCError
 from agents.chain.sync import SyncClient
 from agents.deploy.addresses import Deployment
@@ -135,11 +136,11 @@ class MarketModel:
     async def _court_key(self):
         """The court's key: the funder's, the account this simulation deploys its markets with as court. A
         market deployed with another court gets no court agent: its disputes unwind after the court window."""
-        data = self.connection.market_codec.encode_call("court")
-        court = "0x" + (await self.direct.call("eth_call", [{"to": self.deployment.market, "data": "0x" + data.hex()},
-                                                            "latest"]))[-40:]
+        (court,) = self.connection.market_codec.decode_result(
+            "court", await call(self.direct, self.deployment.market, self.connection.market_codec.encode_call("court"))
+        )
         funder = Account.from_key(self.funder_key)
-        if court.lower() == funder.address.lower():
+        if court == funder.address:
             return funder
         self.events_log.append(f"the market's court {court} is not the funder: no court agent")
         return None
