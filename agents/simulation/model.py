@@ -150,12 +150,11 @@ class MarketModel:
         model, except for validators, which deposit the stake they keep themselves."""
         funder = Outbox(self.direct, Account.from_key(self.funder_key), self.deployment.chain_id,
                         self.connection.feed.fees, mode="awaited")
-        floats, deposited = {}, set()
-        for group in (*self.scenario.providers, *self.scenario.clients, *self.scenario.validators):
-            for n in range(group.count):
-                floats[f"{group.name}-{n}"] = int(group.float_tokens * self.unit)
-                if group not in self.scenario.validators:
-                    deposited.add(f"{group.name}-{n}")
+        scenario = self.scenario
+        floats = {f"{group.name}-{n}": int(group.float_tokens * self.unit)
+                  for group in (*scenario.providers, *scenario.clients, *scenario.validators) for n in range(group.count)}
+        deposited = {f"{group.name}-{n}" for group in (*scenario.providers, *scenario.clients)
+                     for n in range(group.count)}
         token_codec = self.connection.token_codec
         for spec in self.specs:
             amount = floats.get(spec.name, 0)
