@@ -28,6 +28,7 @@ from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
 from agents.protocol import (
+    CloseReason,
     Domain,
     Message,
     Offer,
@@ -48,6 +49,7 @@ class Role(str, Enum):
     CLIENT = "client"
     PROVIDER = "provider"
     VALIDATOR = "validator"
+    COURT = "court"  # the market's court: the top of the appeal chain, fixed at deployment
 
 
 @dataclass(frozen=True)
@@ -71,9 +73,9 @@ class Capacity:
 class NoticeKind(str, Enum):
     """What an agent's own background work reports back to its policy."""
 
-    JOB_FINISHED = "job_finished"  # payload: result_hash, result_uri
+    JOB_FINISHED = "job_finished"  # payload: result_hash, result_uri (a provider's own run of the job)
     JOB_FAILED = "job_failed"  # payload: reason
-    VALIDATION_FINISHED = "validation_finished"  # payload: match
+    VALIDATION_FINISHED = "validation_finished"  # payload: match (a validator's or the court's re-run)
     TX_FAILED = "tx_failed"  # payload: kind, tx
 
 
@@ -117,6 +119,20 @@ class RequestTerms:
     validation_window: int = 60
     scheme: ValidationScheme = ValidationScheme.OPTIMISTIC
     validator: str | None = None
+    validator_fee: int = 0  # paid to the validator for a verdict that stands (a request names it only with one)
+    bond: int = 1  # posted to take the result to the court; the validator stakes as much (must be > 0)
+
+
+@dataclass(frozen=True)
+class ValidatorStanding:
+    """What the chain shows about the validator a request names, as a provider reads it before offering
+    (`Context.perception["validator"]`). A provider's policy vets the validator on it."""
+
+    address: str
+    available: int  # its free escrow balance in the request's token: the most it can stake now
+    score: float  # reputation in (0, 1): verdicts that stood against verdicts overturned by the court or missing
+    overturned: int  # verdicts of its that the court overturned
+    linked_to_client: bool  # funded by the request's client, or overturned in the client's favour before
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -160,10 +176,15 @@ class Dialogue:
     price: int | None = None
     collateral: int | None = None
     deadline: int | None = None  # chain time at which the current status times out
+    accepted_status: Status | None = None  # AGREED, or the side acceptance left awaited
     commencement_uid: bytes | None = None
     completion_uid: bytes | None = None
     result_hash: bytes | None = None
     result_uri: str | None = None
+    verdict_uid: bytes | None = None  # the validator's verdict attestation: the court's ruling references it
+    verdict: bool | None = None  # the validator's verdict: approved or not
+    disputant: str | None = None  # who posted a bond to take the result to the court (client or appellant)
+    close_reason: CloseReason | None = None
     opened_at: int | None = None
     agreed_at: int | None = None
     closed_at: int | None = None
@@ -175,6 +196,9 @@ class Dialogue:
     spec: Any = None  # the job spec fetched from the request's spec URI
     capacity: Capacity = field(default_factory=Capacity)  # capacity a provider commits to the job
     my_locked: int = 0  # what the deal took from this agent's escrow balance
+    # This agent's own judgement of the delivered result, once it has one: the client's check of what it
+    # was delivered, the provider's knowledge of its own work. None: not known (yet).
+    result_ok: bool | None = None
     opening: Message | None = None  # the request message, to answer it after a restart
 
     @property
@@ -186,12 +210,20 @@ class Dialogue:
         return self.request.client if self.request else None
 
     @property
-    def judge(self) -> str | None:
-        if self.request is None:
+    def validator(self) -> str | None:
+        """The validator the request names; None in the optimistic scheme."""
+        if self.request is None or self.request.scheme != ValidationScheme.VALIDATOR:
             return None
-        if self.request.scheme == ValidationScheme.VALIDATOR:
-            return self.request.validator
-        return self.request.client
+        return self.request.validator
+
+    @property
+    def validator_fee(self) -> int:
+        return self.request.validator_fee if self.validator else 0
+
+    @property
+    def client_side(self) -> int:
+        """What the client locks once agreed: the price and the validator's fee."""
+        return (self.price or 0) + self.validator_fee
 
     def latest_offer(self, from_party: str | None = None) -> SignedOffer | None:
         offers = [o for o in self.offers if from_party is None or o.signer == from_party]
@@ -234,6 +266,7 @@ class Dialogue:
             if accepted is not None:
                 self.price, self.collateral = accepted.offer.price, accepted.offer.collateral
             self.agreed_at = message.time
+            self.accepted_status = Status(args["status"])
             self.deadline = message.time + self.request.commence_within if self.request else None
         elif performative == Performative.FUND:
             # Funding restarts the commencement window (the market does the same).
@@ -246,6 +279,15 @@ class Dialogue:
             self.result_hash = bytes(args["resultHash"])
             self.result_uri = args["resultURI"]
             self.deadline = message.time + self.request.validation_window if self.request else None
+        elif performative == Performative.VERDICT:
+            self.verdict_uid = bytes(args["attestation"])
+            self.verdict = bool(args["approved"])
+            self.deadline = message.time + self.request.validation_window if self.request else None  # appeals
+        elif performative in (Performative.DISPUTE, Performative.APPEAL, Performative.ESCALATE):
+            self.disputant = message.sender  # nobody for an escalated silence
+            self.deadline = int(args["deadline"])  # the court's
+        if "reason" in args:
+            self.close_reason = CloseReason(args["reason"])
         self.status = message.status
         if self.status.is_terminal:
             self.closed_at = message.time
@@ -276,7 +318,7 @@ class Context:
     local: LocalState
     global_state: Any | None  # agents.oracles.GlobalState; None for an agent without off-chain oracles
     reputation: Callable[[str], float] | None = None  # provider -> score in [0, 1]
-    client_reputation: Callable[[str], float] | None = None  # client -> score in [0, 1] (rejections, no-shows)
+    client_reputation: Callable[[str], float] | None = None  # client -> score in [0, 1] (false disputes, no-shows)
     directory: Callable[[], list] | None = None  # -> live provider listings (agents.knowledge.directory)
     spec: Any | None = None  # agents.jobs.spec.JobSpec of this dialogue's job, once fetched
     perception: dict[str, Any] = field(default_factory=dict)  # results of checks the agent ran for this message
@@ -312,11 +354,17 @@ class ClientPolicy(Policy, Protocol):
     def choose_providers(self, spec: Any, context: Context) -> tuple[str, ...]:
         """Providers to address a request to; empty: broadcast."""
 
-    def verdict(self, context: Context) -> Reply | None:
-        """Approve or reject a completed job (the optimistic scheme's judge); `perception["result_ok"]`
-        says whether the result matched its hash."""
+    def assess(self, context: Context) -> Reply | None:
+        """What to do about a delivered result (status COMPLETED) or a validator's verdict on it (JUDGED),
+        given the client's own check of the result (`dialogue.result_ok`): approve, dispute or appeal a
+        result the check failed, or nothing."""
 
 
 @runtime_checkable
 class ValidatorPolicy(Policy, Protocol):
-    """A validator reacts to `NoticeKind.VALIDATION_FINISHED` (its re-run of the job) with its verdict."""
+    """A validator reacts to `NoticeKind.VALIDATION_FINISHED` (its re-run of the job) with its VERDICT."""
+
+
+@runtime_checkable
+class CourtPolicy(Policy, Protocol):
+    """The court reacts to `NoticeKind.VALIDATION_FINISHED` (its re-run of a disputed job) with its RULING."""

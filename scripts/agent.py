@@ -3,6 +3,8 @@
     ape run agent --role provider --account my-provider --rpc https://sepolia.base.org \\
         --deployment deployments/base-sepolia.json
     ape run agent --role client --test-account 1 --jobs jobs.json      # a local anvil, a test account
+    ape run agent --role validator --account my-validator --stake 20 ...   # keeps 20 tokens staked in escrow
+    ape run agent --role court --account market-court ...              # the account the market names as court
 
 The key comes from an Ape account (its keystore, the passphrase from APE_ACCOUNTS_<alias>_PASSPHRASE or
 a prompt) or, on local chains, a test account. A provider profiles the machine it runs on. Stopping the
@@ -30,7 +32,7 @@ from agents.jobs.store import HttpResultStore, ResultStore
 from agents.oracles.feeds import GasOracle
 from agents.oracles.source import GlobalStateSource
 from agents.policy import Role
-from agents.roles import ClientAgent, ProviderAgent, ValidatorAgent
+from agents.roles import ClientAgent, CourtAgent, ProviderAgent, ValidatorAgent
 from agents.runtime.agent import AgentConfig
 from agents.runtime.connection import MarketConnection
 from agents.runtime.context import ContextSources
@@ -68,12 +70,14 @@ def _load_key(alias: str | None, test_account: int | None):
 @click.option("--budget", type=float, default=1.0, show_default=True, help="Client: most it pays per job (tokens).")
 @click.option("--jobs", "jobs_file", type=click.Path(exists=True, dir_okay=False), default=None,
               help="Client: a JSON list of job specs to submit.")
+@click.option("--stake", type=float, default=0.0, show_default=True,
+              help="Validator: tokens it keeps deposited in escrow for stakes, topped up from its wallet.")
 @click.option("--store", "store_dir", default="agent-store", show_default=True, type=click.Path(file_okay=False),
               help="Where specs and results are published.")
 @click.option("--serve-http/--no-serve-http", default=False,
               help="Publish over HTTP on 127.0.0.1 (for counterparties on other machines, put it behind a proxy).")
 @click.option("--duration", type=float, default=0.0, help="Stop after this many seconds (0: run until stopped).")
-def cli(role, alias, test_account, rpc, deployment_file, strategy, budget, jobs_file, store_dir, serve_http,
+def cli(role, alias, test_account, rpc, deployment_file, strategy, budget, jobs_file, stake, store_dir, serve_http,
         duration):
     logging.basicConfig(level=os.environ.get("AGENT_LOG_LEVEL", "INFO"), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     key = _load_key(alias, test_account)
@@ -84,10 +88,11 @@ def cli(role, alias, test_account, rpc, deployment_file, strategy, budget, jobs_
             jobs = [JobSpec.from_dict(j) for j in json.loads(Path(jobs_file).read_text())]
         except (ValueError, TypeError) as error:
             raise click.BadParameter(f"{jobs_file}: {error}") from error
-    asyncio.run(_run(Role(role), key, rpc, deployment, strategy, budget, jobs, Path(store_dir), serve_http, duration))
+    asyncio.run(_run(Role(role), key, rpc, deployment, strategy, budget, jobs, stake, Path(store_dir), serve_http,
+                     duration))
 
 
-async def _run(role, key, rpc, deployment, provider_strategy, budget, jobs, store_dir, serve_http, duration):
+async def _run(role, key, rpc, deployment, provider_strategy, budget, jobs, stake, store_dir, serve_http, duration):
     console = Console()
     connection = MarketConnection.open(rpc, deployment)
     store = HttpResultStore(store_dir) if serve_http else ResultStore(store_dir)
@@ -108,9 +113,12 @@ async def _run(role, key, rpc, deployment, provider_strategy, budget, jobs, stor
         agent = ClientAgent(name, role, key, connection, policy, store=store, config=config)
         for spec in jobs:
             agent.submit(spec)
-    else:
+    elif role == Role.VALIDATOR:
         agent = ValidatorAgent(name, role, key, connection, strategy("validator", role).build(),
-                               workdir=store_dir / "jobs", config=config)
+                               workdir=store_dir / "jobs", stake=int(stake * unit), config=config)
+    else:
+        agent = CourtAgent(name, role, key, connection, strategy("court", role).build(), workdir=store_dir / "jobs",
+                           config=config)
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, agent.stop)

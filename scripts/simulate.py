@@ -59,7 +59,8 @@ def cli(scenario_name, seed, out_dir, deployment_file):
     else:
         chain.provider.set_timestamp(CLOCK_START)
         chain.provider.make_request("anvil_setBlockTimestampInterval", [1])
-        deployment = Deployment.from_system(deploy_system(funder))
+        # The funder is the market's court: the simulation's court agent signs its rulings with its key.
+        deployment = Deployment.from_system(deploy_system(funder, court=funder.address))
         chain.provider.make_request("anvil_removeBlockTimestampInterval", [])
     console.print(f"[bold]{scenario.name}[/] seed {scenario.seed}: {scenario.agent_count} agents, "
                   f"{scenario.steps} steps; market {deployment.market} on chain {deployment.chain_id}")
@@ -85,12 +86,23 @@ def _print_summary(console: Console, result) -> None:
                       f"{row['pnl_usd']:,.4f}", _pct(row["mean_return"]), _num(row["mean_sharpe"]),
                       _num(row["mean_sortino"]))
     console.print(table)
+    agents = Table(title="Outcome by agent (P&L in USD, net of gas and electricity)")
+    for column in ("agent", "strategy", "role", "deals done", "deals failed", "disputes lost", "P&L (USD)",
+                   "client surplus (USD)"):
+        agents.add_column(column, justify="left" if column in ("agent", "strategy", "role") else "right")
+    for row in result.agents.itertuples(index=False):
+        surplus = "-" if row.client_surplus_usd is None or row.client_surplus_usd != row.client_surplus_usd \
+            else f"{row.client_surplus_usd:,.4f}"
+        agents.add_row(row.agent, row.strategy, row.role, str(row.deals_done), str(row.deals_failed),
+                       str(row.disputes_lost), f"{row.pnl_usd:,.4f}", surplus)
+    console.print(agents)
     market = Table(title="Market")
     market.add_column("metric")
     market.add_column("value", justify="right")
-    for key in ("deals_requested", "deals_agreed", "deals_settled", "deals_failed", "deals_open", "requests_unfilled",
-                "fill_rate", "median_time_to_agreement_s", "mean_price", "gas_per_settled_deal", "funds_conserved",
-                "restarts", "wall_seconds"):
+    for key in ("deals_requested", "deals_agreed", "deals_settled", "deals_failed", "deals_open", "deals_by_outcome",
+                "requests_unfilled", "validator_deals", "disputes", "court_rulings", "fill_rate",
+                "median_time_to_agreement_s", "mean_price", "gas_per_settled_deal", "funds_conserved", "restarts",
+                "wall_seconds"):
         value = s.get(key)
         market.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     console.print(market)

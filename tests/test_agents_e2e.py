@@ -1,5 +1,7 @@
 """The agent runtime end to end on anvil: real event feed, locally signed transactions, real jobs in
-subprocesses, real EAS attestations. Agents must take deals from request to settlement on their own."""
+subprocesses, real EAS attestations. Agents must take deals from request to settlement on their own, and through
+judgement: a validator paid for its verdict, a wrong result disputed, a wrong verdict appealed and a silent
+validator's deal escalated, each ruled on by the court agent (the deployer, which the market names as court)."""
 
 import asyncio
 import time
@@ -11,13 +13,15 @@ from agents.deploy.addresses import Deployment
 from agents.jobs.spec import JobSpec
 from agents.jobs.store import ResultStore
 from agents.policy import Capacity, Role
-from agents.protocol import Status, ValidationScheme
-from agents.roles import ClientAgent, ProviderAgent, ValidatorAgent
+from agents.protocol import CloseReason, Performative, Status, ValidationScheme
+from agents.roles import ClientAgent, CourtAgent, ProviderAgent, ValidatorAgent
+from agents.roles.client import QueuedJob
 from agents.runtime.agent import AgentConfig
 from agents.runtime.connection import MarketConnection
+from agents.strategies.adversarial import ColludingValidator, WrongResultProvider
 from agents.strategies.client import BudgetClient
 from agents.strategies.provider import CostPlusProvider
-from agents.strategies.validator import HonestValidator
+from agents.strategies.validator import HonestCourt, HonestValidator
 
 UNIT = 10**18
 FAST = AgentConfig(agent_timeout=0.02, services_interval=0.2, max_reactions=50)
@@ -100,36 +104,141 @@ def test_agents_trade_to_settlement(chain, system, deployment, funded, tmp_path)
         deal = system.market.getDeal(dialogue.deal_id)
         assert Status(deal.status) == Status.SETTLED
         assert deal.price == dialogue.price <= UNIT
-    assert client.results_checked == 2 and client.results_rejected == 0
+    assert client.results_checked == 2 and client.results_failed == 0
     assert providers[0].jobs_run == 2
     assert not client.errors and not providers[0].errors
     # The market's own balance stays exactly what it owes.
     assert system.token.balanceOf(system.market.address) == system.market.totalOwed(system.token.address)
 
 
-def test_validator_scheme_end_to_end(chain, system, deployment, funded, tmp_path):
+def _available(system, address) -> int:
+    return system.market.available(system.token.address, address)
+
+
+def _court(connection, deployer, tmp_path) -> CourtAgent:
+    return CourtAgent("court", Role.COURT, Account.from_key(deployer.private_key), connection, HonestCourt(),
+                      workdir=tmp_path / "court", config=FAST)
+
+
+def _provider(connection, key, store, tmp_path, policy=None) -> ProviderAgent:
+    return ProviderAgent("provider", Role.PROVIDER, key, connection, policy or CostPlusProvider(),
+                         capacity=Capacity(cores=4, ram_bytes=8 << 30), store=store, workdir=tmp_path / "p",
+                         config=FAST)
+
+
+def _closed(client):
+    return next((d for d in client.dialogues.by_id.values() if d.status.is_terminal and d.agreed_at), None)
+
+
+def test_validator_is_paid_its_fee_once_its_verdict_stands(chain, system, deployment, funded, tmp_path):
     client_key, provider_key, _, validator_key = funded
     connection = MarketConnection.open(chain.provider.http_uri, deployment)
     store = ResultStore(tmp_path / "store")
-    validator_address = Account.from_key(validator_key.key).address
+    stake_before = _available(system, validator_key.address)
     client_policy = BudgetClient(
-        budget=UNIT, scheme=ValidationScheme.VALIDATOR, validator=validator_address, decision_delay=1,
-        validation_window=30, approve_early=False,  # the validator, not the client, must settle it
+        budget=UNIT, scheme=ValidationScheme.VALIDATOR, validator=validator_key.address, decision_delay=1,
+        validation_window=3, approve_early=False,  # the validator judges; its verdict stands after the window
     )
     client = ClientAgent("client", Role.CLIENT, client_key, connection, client_policy, store=store, config=FAST)
-    provider = ProviderAgent(
-        "provider", Role.PROVIDER, provider_key, connection, CostPlusProvider(),
-        capacity=Capacity(cores=4, ram_bytes=8 << 30), store=store, workdir=tmp_path / "p", config=FAST,
-    )
-    validator = ValidatorAgent(
-        "validator", Role.VALIDATOR, validator_key, connection, HonestValidator(), workdir=tmp_path / "v", config=FAST
-    )
+    provider = _provider(connection, provider_key, store, tmp_path)
+    validator = ValidatorAgent("validator", Role.VALIDATOR, validator_key, connection, HonestValidator(),
+                               workdir=tmp_path / "v", stake=10 * UNIT, config=FAST)
     client.submit(_spec(7))
 
-    def settled():
-        return any(d.status == Status.SETTLED for d in client.dialogues.by_id.values())
+    agents = [client, provider, validator]
+    assert asyncio.run(_run_until(agents, connection, lambda: _closed(client), timeout=60)), _describe(agents)
+    deal = _closed(client)
+    assert (deal.status, deal.close_reason, deal.verdict) == (Status.SETTLED, CloseReason.VERDICT_APPROVED, True)
+    assert validator.validations == 1 and not validator.errors
+    # Its stake came back with the fee the client locked with the price.
+    assert _available(system, validator_key.address) == stake_before + client_policy.validator_fee
+    assert system.token.balanceOf(system.market.address) == system.market.totalOwed(system.token.address)
 
-    assert asyncio.run(_run_until([client, provider, validator], connection, settled, timeout=60)), _describe(
-        [client, provider, validator]
-    )
-    assert validator.validations == 1
+
+def test_the_client_disputes_a_wrong_result_and_the_court_rules(chain, system, deployment, funded, deployer,
+                                                                 tmp_path):
+    client_key, provider_key, _, _ = funded
+    connection = MarketConnection.open(chain.provider.http_uri, deployment)
+    store = ResultStore(tmp_path / "store")
+    client_policy = BudgetClient(budget=UNIT, decision_delay=1, validation_window=30)
+    client = ClientAgent("client", Role.CLIENT, client_key, connection, client_policy, store=store, config=FAST)
+    cheat = _provider(connection, provider_key, store, tmp_path, WrongResultProvider())
+    court = _court(connection, deployer, tmp_path)
+    court_before, client_before = _available(system, deployer.address), _available(system, client_key.address)
+    client.submit(_spec(3))
+
+    agents = [client, cheat, court]
+    assert asyncio.run(_run_until(agents, connection, lambda: _closed(client), timeout=60)), _describe(agents)
+    deal = _closed(client)
+    assert (deal.status, deal.close_reason, deal.disputant) == (Status.SLASHED, CloseReason.COURT_REJECTED,
+                                                                client_key.address)
+    assert client.results_failed == 1 and court.validations == 1
+    # The client got its payment back and the collateral, less the bond that paid the court.
+    assert _available(system, client_key.address) == client_before + deal.collateral - client_policy.bond
+    assert _available(system, deployer.address) == court_before + client_policy.bond
+
+
+def test_the_provider_appeals_a_wrong_rejection_and_the_court_overturns_it(chain, system, deployment, funded,
+                                                                           deployer, tmp_path):
+    client_key, provider_key, _, validator_key = funded
+    connection = MarketConnection.open(chain.provider.http_uri, deployment)
+    store = ResultStore(tmp_path / "store")
+    client_policy = BudgetClient(budget=UNIT, scheme=ValidationScheme.VALIDATOR, validator=validator_key.address,
+                                 decision_delay=1, validation_window=30, approve_early=False)
+    client = ClientAgent("client", Role.CLIENT, client_key, connection, client_policy, store=store, config=FAST)
+    provider = _provider(connection, provider_key, store, tmp_path)
+    colluder = ValidatorAgent("colluder", Role.VALIDATOR, validator_key, connection,
+                              ColludingValidator(partner=client_key.address), workdir=tmp_path / "v", config=FAST)
+    court = _court(connection, deployer, tmp_path)
+    stake_before, provider_before = _available(system, validator_key.address), _available(system, provider_key.address)
+    client.submit(_spec(5))
+
+    agents = [client, provider, colluder, court]
+    assert asyncio.run(_run_until(agents, connection, lambda: _closed(client), timeout=60)), _describe(agents)
+    deal = _closed(client)
+    assert deal.verdict is False and deal.disputant == provider_key.address  # rejected, and appealed
+    assert (deal.status, deal.close_reason) == (Status.SETTLED, CloseReason.COURT_APPROVED)
+    assert _available(system, validator_key.address) == stake_before - client_policy.bond  # its stake paid the court
+    assert _available(system, provider_key.address) == provider_before + deal.price  # bond back, paid in full
+
+
+def test_a_silent_validators_deal_is_escalated_to_the_court(chain, system, deployment, funded, deployer, tmp_path):
+    client_key, provider_key, _, validator_key = funded  # the validator runs no agent: it never judges
+    connection = MarketConnection.open(chain.provider.http_uri, deployment)
+    store = ResultStore(tmp_path / "store")
+    client_policy = BudgetClient(budget=UNIT, scheme=ValidationScheme.VALIDATOR, validator=validator_key.address,
+                                 decision_delay=1, validation_window=3, approve_early=False)
+    client = ClientAgent("client", Role.CLIENT, client_key, connection, client_policy, store=store, config=FAST)
+    provider = _provider(connection, provider_key, store, tmp_path)
+    court = _court(connection, deployer, tmp_path)
+    client.submit(_spec(9))
+
+    agents = [client, provider, court]
+    assert asyncio.run(_run_until(agents, connection, lambda: _closed(client), timeout=60)), _describe(agents)
+    deal = _closed(client)
+    assert (deal.status, deal.close_reason, deal.verdict) == (Status.SETTLED, CloseReason.COURT_APPROVED, None)
+    assert Performative.ESCALATE.value in {tx.kind for tx in provider.outbox.sent}  # the provider's deadline duty
+    assert court.validations == 1
+
+
+def test_a_provider_declines_validators_without_a_stake_or_funded_by_the_client(chain, system, deployment, funded,
+                                                                                accounts, tmp_path):
+    client_key, provider_key, _, funded_validator = funded
+    broke_validator = Account.from_key(accounts[9].private_key)  # nothing in escrow: it cannot stake the bond
+    system.token.transfer(funded_validator.address, UNIT, sender=accounts[5])  # the client pays the validator
+    connection = MarketConnection.open(chain.provider.http_uri, deployment)
+    store = ResultStore(tmp_path / "store")
+    client = ClientAgent("client", Role.CLIENT, client_key, connection, BudgetClient(budget=UNIT, decision_delay=1),
+                         store=store, config=FAST)
+    provider = _provider(connection, provider_key, store, tmp_path)
+    for seed, validator in ((1, broke_validator.address), (2, funded_validator.address)):
+        client.queue.append(QueuedJob(_spec(seed), ValidationScheme.VALIDATOR, validator))
+
+    def considered_both():
+        return len(provider.considered) == 2 and not provider.background_work()
+
+    agents = [client, provider]
+    assert asyncio.run(_run_until(agents, connection, considered_both, timeout=30)), _describe(agents)
+    assert [tx.kind for tx in provider.outbox.sent] == []  # no offer on either request
+    assert provider.funding_links == {(client_key.address, funded_validator.address)}
+    assert not provider.errors

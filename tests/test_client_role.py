@@ -37,7 +37,7 @@ def client(tmp_path) -> ClientAgent:
 def _post(client: ClientAgent) -> tuple[bytes, QueuedJob, list[Message]]:
     """A request of the client's, as if posted and seen on chain, accepted awaiting the provider's collateral."""
     request = Request(client.address, client.connection.deployment.token, 10**18, 10**15, NOW + 60, 60, 300, 60,
-                      ValidationScheme.OPTIMISTIC, "0x" + "00" * 20, b"\x01" * 32, 1)
+                      ValidationScheme.OPTIMISTIC, "0x" + "00" * 20, 0, 10**17, b"\x01" * 32, 1)
     deal_id = typed_hash(client.connection.domain, request)
     job = QueuedJob(JobSpec.for_workload("sha256-chain", {"n": 1000}))
     client.posted[deal_id] = (job, request.offer_deadline)

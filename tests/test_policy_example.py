@@ -10,6 +10,7 @@ from agents.policy import (
     Capacity,
     ClientPolicy,
     Context,
+    CourtPolicy,
     Dialogue,
     LocalState,
     ProviderPolicy,
@@ -18,7 +19,7 @@ from agents.policy import (
 )
 from agents.protocol import Domain, Message, Performative, Request, Status, ValidationScheme, is_valid_reply
 from agents.strategies.client import BudgetClient
-from agents.strategies.validator import HonestValidator
+from agents.strategies.validator import HonestCourt, HonestValidator
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 CLIENT = "0x" + "11" * 20
@@ -38,7 +39,7 @@ def example_policy_class():
 
 def request_context(max_price: int, min_collateral: int = 10**15) -> tuple[Message, Context]:
     request = Request(CLIENT, TOKEN, max_price, min_collateral, NOW + 60, 60, 300, 60,
-                      ValidationScheme.OPTIMISTIC, "0x" + "00" * 20, b"\x01" * 32, 0)
+                      ValidationScheme.OPTIMISTIC, "0x" + "00" * 20, 0, 10**15, b"\x01" * 32, 0)
     message = Message(
         Performative.REQUEST, b"\x02" * 32, CLIENT,
         {"dealId": b"\x02" * 32, "request": request.message(), "specURI": "file:///spec", "invited": []},
@@ -78,3 +79,4 @@ def test_shipped_strategies_satisfy_the_typed_protocols():
     assert isinstance(BudgetClient(budget=10**18), ClientPolicy)
     assert not isinstance(BudgetClient(budget=10**18), ProviderPolicy)
     assert isinstance(HonestValidator(), ValidatorPolicy)
+    assert isinstance(HonestCourt(), CourtPolicy)

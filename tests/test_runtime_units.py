@@ -2,6 +2,8 @@
 exactly the scheme's valid replies (new, existing, duplicate, unidentified and invalid arrivals), and the
 escrow book debits and credits what the market does."""
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -10,6 +12,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from agents.policy import Arrival, Capacity, Dialogue, Reply, Role
 from agents.protocol import (
     SCHEME,
+    CloseReason,
     Domain,
     Message,
     Offer,
@@ -84,7 +87,7 @@ CLIENT = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 PROVIDER = "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC"
 STRANGER = "0x90F79bf6EB2c4f870365E96eaCe21AC8fE6C1DD4"
 REQUEST = Request(CLIENT, DOMAIN.market, 10, 1, 1_000, 60, 60, 60, ValidationScheme.OPTIMISTIC, "0x" + "00" * 20,
-                  b"\x11" * 32, 1)
+                  0, 2, b"\x11" * 32, 1)
 DEAL = b"\xde" * 32
 
 
@@ -137,54 +140,164 @@ def test_scheme_table_is_complete_and_consistent():
 
 
 # --- the escrow book ------------------------------------------------------------------------------------
+# Each party keeps its own dialogue and book of the same deal, fed the same chain messages; what the books say
+# each party gets back is checked against the contract's payouts, party by party, and money is conserved.
 
-PRICE, COLLATERAL = 9, 1
-
-
-def _agreed(me_role: Role, me: str, status: Status) -> tuple[EscrowBook, Dialogue]:
-    """A book of `me` that holds its side of an agreed deal, and the deal moved on to `status`."""
-    book = EscrowBook(me, me_role, Locks(capacity=TOTAL, funds=FUNDS))
-    dialogue = Dialogue(DEAL, me_role, DOMAIN, request=REQUEST, provider=PROVIDER, price=PRICE, collateral=COLLATERAL,
-                        status=Status.AGREED)
-    assert book.apply(dialogue, _message(Performative.ACCEPT, 1, {"status": int(Status.AGREED)}))
-    dialogue.status = status
-    return book, dialogue
+PRICE, COLLATERAL, FEE, BOND = 9, 3, 2, 4
+VALIDATOR = "0x15d34AAf54267DB7D7c367839AAf71A00a2C6A65"
+COURT = "0x9965507D1a55bcC2695C58ba16FB37d819B0A4dc"
+PARTIES = {CLIENT: Role.CLIENT, PROVIDER: Role.PROVIDER, VALIDATOR: Role.VALIDATOR, COURT: Role.COURT}
+VALIDATED = replace(REQUEST, scheme=ValidationScheme.VALIDATOR, validator=VALIDATOR, validator_fee=FEE, bond=BOND)
+OPTIMISTIC = replace(REQUEST, bond=BOND)
+A, B = 1, 2  # two attestation uids
 
 
-@pytest.mark.parametrize("status, client_gets, provider_gets", [
-    (Status.SETTLED, 0, PRICE + COLLATERAL),  # approved, or the validation window passed: the provider
-    (Status.SLASHED, PRICE + COLLATERAL, 0),  # rejected, timed out or aborted: the client
+class Deal:
+    """One deal as every party's runtime sees it: a dialogue and an escrow book per party."""
+
+    def __init__(self, request: Request):
+        self.request = request
+        self.books = {me: EscrowBook(me, role, Locks(capacity=TOTAL, funds=FUNDS)) for me, role in PARTIES.items()}
+        self.dialogues = {me: Dialogue(DEAL, role, DOMAIN) for me, role in PARTIES.items()}
+        self.block = 0
+
+    def send(self, performative, args=None, sender=None, time=100) -> "Deal":
+        self.block += 1
+        message = _message(performative, self.block, {"dealId": DEAL, **(args or {})}, sender, time)
+        for me, dialogue in self.dialogues.items():
+            assert dialogue.apply(message) in (Arrival.EXISTING,), (performative, dialogue.status)
+            assert self.books[me].apply(dialogue, message)
+        return self
+
+    def agreed(self, status=Status.AGREED) -> "Deal":
+        values = dict(zip([f.name for f in Request.FIELDS], self.request.as_tuple()))
+        self.send(Performative.REQUEST, {"request": values, "specURI": "file:///spec", "invited": []}, CLIENT)
+        offer = Offer(DEAL, PROVIDER, PRICE, COLLATERAL, 500, 0)
+        offer_args = {"offer": dict(zip([f.name for f in Offer.FIELDS], offer.as_tuple())), "signer": PROVIDER,
+                      "signature": b"\x00" * 65}
+        self.send(Performative.OFFER, offer_args, PROVIDER)
+        offer_hash = self.dialogues[CLIENT].offers[0].offer_hash
+        return self.send(Performative.ACCEPT, {"offerHash": offer_hash, "provider": PROVIDER, "status": int(status)})
+
+    def completed(self) -> "Deal":
+        self.agreed().send(Performative.COMMENCE, {"attestation": bytes([A]) * 32})
+        return self.send(Performative.COMPLETE, {"attestation": bytes([B]) * 32, "resultHash": b"\x01" * 32,
+                                                 "resultURI": "file:///r"}, time=200)
+
+    def verdict(self, approved: bool) -> "Deal":
+        return self.send(Performative.VERDICT, {"attestation": b"\x07" * 32, "approved": approved}, time=210)
+
+    def to_court(self, performative, sender=None) -> "Deal":
+        field = {Performative.DISPUTE: "client", Performative.APPEAL: "appellant"}.get(performative)
+        args = {"bond": BOND, "deadline": 999} if field else {"deadline": 999}
+        if field:
+            args[field] = sender
+        return self.send(performative, args, sender)
+
+    def closed(self, outcome: Status, reason: CloseReason, performative=Performative.SETTLE) -> "Deal":
+        return self.send(performative, {"outcome": int(outcome), "reason": int(reason)}, time=300)
+
+    def net(self) -> dict[str, int]:
+        """Each party's gain (+) or loss (-) once the deal closed."""
+        return {me: book.locks.funds - FUNDS for me, book in self.books.items()}
+
+
+C, P, V, J = CLIENT, PROVIDER, VALIDATOR, COURT
+R, S = CloseReason, Status
+
+
+@pytest.mark.parametrize("name, run, expected", [
+    ("optimistic, approved by the client", lambda d: d.completed().closed(S.SETTLED, R.APPROVED, Performative.APPROVE),
+     {C: -PRICE, P: PRICE}),
+    ("optimistic, unanswered", lambda d: d.completed().closed(S.SETTLED, R.VALIDATION_WINDOW_PASSED),
+     {C: -PRICE, P: PRICE}),
+    ("optimistic, wrong result disputed", lambda d: d.completed().to_court(Performative.DISPUTE, C)
+     .closed(S.SLASHED, R.COURT_REJECTED, Performative.RULING),
+     {C: COLLATERAL - BOND, P: -COLLATERAL, J: BOND}),  # the dispute bond pays the court, win or lose
+    ("optimistic, false dispute", lambda d: d.completed().to_court(Performative.DISPUTE, C)
+     .closed(S.SETTLED, R.COURT_APPROVED, Performative.RULING),
+     {C: -PRICE - BOND, P: PRICE, J: BOND}),
+    ("optimistic, the court never ruled", lambda d: d.completed().to_court(Performative.DISPUTE, C)
+     .closed(S.UNWOUND, R.COURT_TIMEOUT, Performative.CLAIM_TIMEOUT), {}),
+    ("optimistic, provider timed out", lambda d: d.agreed().closed(S.SLASHED, R.COMMENCEMENT_TIMEOUT,
+                                                                   Performative.CLAIM_TIMEOUT),
+     {C: COLLATERAL, P: -COLLATERAL}),
 ])
-def test_escrow_book_credits_the_party_a_closing_favours(status, client_gets, provider_gets):
-    for role, me, gets, side in ((Role.CLIENT, CLIENT, client_gets, PRICE),
-                                 (Role.PROVIDER, PROVIDER, provider_gets, COLLATERAL)):
-        book, dialogue = _agreed(role, me, status)
-        assert book.locks.funds == FUNDS - side and dialogue.my_locked == side  # agreeing debits its side
-        assert book.apply(dialogue, _message(Performative.SETTLE, 2, {"outcome": int(status)}))
-        assert book.locks.funds == FUNDS - side + gets
-        assert not book.locks.keys  # nothing stays held for a closed deal
+def test_escrow_books_follow_optimistic_payouts(name, run, expected):
+    deal = run(Deal(OPTIMISTIC))
+    assert deal.net() == {party: expected.get(party, 0) for party in PARTIES}, name
+    assert sum(deal.net().values()) == 0
+    assert all(not book.locks.keys for book in deal.books.values())  # nothing stays held once closed
 
 
-def test_escrow_book_refunds_whoever_funded_an_unfunded_deal():
-    # The provider accepted a counter-offer it could not cover: only the client's payment is locked.
-    for role, me, locked in ((Role.CLIENT, CLIENT, PRICE), (Role.PROVIDER, PROVIDER, 0)):
-        book = EscrowBook(me, role, Locks(capacity=TOTAL, funds=FUNDS))
-        dialogue = Dialogue(DEAL, role, DOMAIN, request=REQUEST, provider=PROVIDER, price=PRICE,
-                            collateral=COLLATERAL, status=Status.AWAITING_COLLATERAL)
-        assert book.apply(dialogue, _message(Performative.ACCEPT, 1, {"status": int(dialogue.status)}))
-        assert book.locks.funds == FUNDS - locked
-        dialogue.status = Status.UNFUNDED
-        book.apply(dialogue, _message(Performative.COLLATERAL_MISSING, 2, {"outcome": int(Status.UNFUNDED)}))
-        assert book.locks.funds == FUNDS
+@pytest.mark.parametrize("name, run, expected", [
+    ("verdict approved, stood", lambda d: d.completed().verdict(True).closed(S.SETTLED, R.VERDICT_APPROVED),
+     {C: -PRICE - FEE, P: PRICE, V: FEE}),
+    ("verdict rejected, stood", lambda d: d.completed().verdict(False).closed(S.SLASHED, R.VERDICT_REJECTED),
+     {C: COLLATERAL - FEE, P: -COLLATERAL, V: FEE}),
+    ("client approved before the verdict", lambda d: d.completed().closed(S.SETTLED, R.APPROVED, Performative.APPROVE),
+     {C: -PRICE, P: PRICE}),  # the fee goes back unearned
+    ("wrong rejection appealed by the provider", lambda d: d.completed().verdict(False)
+     .to_court(Performative.APPEAL, P).closed(S.SETTLED, R.COURT_APPROVED, Performative.RULING),
+     {C: -PRICE, P: PRICE, V: -BOND, J: BOND}),
+    ("wrong approval appealed by the client", lambda d: d.completed().verdict(True)
+     .to_court(Performative.APPEAL, C).closed(S.SLASHED, R.COURT_REJECTED, Performative.RULING),
+     {C: COLLATERAL, P: -COLLATERAL, V: -BOND, J: BOND}),
+    ("right approval appealed by the client", lambda d: d.completed().verdict(True)
+     .to_court(Performative.APPEAL, C).closed(S.SETTLED, R.COURT_APPROVED, Performative.RULING),
+     {C: -PRICE - FEE - BOND, P: PRICE, V: FEE, J: BOND}),
+    ("silent validator escalated", lambda d: d.completed().to_court(Performative.ESCALATE)
+     .closed(S.SETTLED, R.COURT_APPROVED, Performative.RULING),
+     {C: -PRICE, P: PRICE, V: -BOND, J: BOND}),
+    ("appeal the court never ruled on", lambda d: d.completed().verdict(False).to_court(Performative.APPEAL, P)
+     .closed(S.UNWOUND, R.COURT_TIMEOUT, Performative.CLAIM_TIMEOUT), {}),
+    ("provider aborted", lambda d: d.agreed().closed(S.SLASHED, R.PROVIDER_ABORTED, Performative.ABORT),
+     {C: COLLATERAL, P: -COLLATERAL}),
+    ("provider never locked its collateral", lambda d: d.agreed(S.AWAITING_COLLATERAL)
+     .closed(S.UNFUNDED, R.COLLATERAL_MISSING, Performative.COLLATERAL_MISSING), {}),
+    ("client never paid", lambda d: d.agreed(S.AWAITING_PAYMENT)
+     .closed(S.UNFUNDED, R.COLLATERAL_MISSING, Performative.COLLATERAL_MISSING), {}),
+])
+def test_escrow_books_follow_validator_payouts(name, run, expected):
+    deal = run(Deal(VALIDATED))
+    assert deal.net() == {party: expected.get(party, 0) for party in PARTIES}, name
+    assert sum(deal.net().values()) == 0
+    assert all(not book.locks.keys for book in deal.books.values())
+
+
+def test_escrow_books_debit_each_side_while_the_deal_is_open():
+    deal = Deal(VALIDATED).completed()
+    # The client locks price and fee, the provider its collateral, the validator its stake.
+    assert deal.net() == {C: -PRICE - FEE, P: -COLLATERAL, V: -BOND, J: 0}
+    deal.verdict(False).to_court(Performative.APPEAL, P)
+    assert deal.net()[P] == -COLLATERAL - BOND  # and the appellant its bond
+    assert deal.dialogues[P].disputant == P and deal.dialogues[C].deadline == 999
+
+
+def test_a_bond_is_held_before_its_dispute_is_sent_and_released_if_unsent():
+    deal = Deal(OPTIMISTIC).completed()
+    book, dialogue = deal.books[C], deal.dialogues[C]
+    free = book.locks.free_funds
+    book.hold_for(Reply(Performative.DISPUTE, DEAL), dialogue)
+    assert book.locks.free_funds == free - BOND
+    book.release_unsent(Performative.DISPUTE, DEAL)
+    assert book.locks.free_funds == free
+    with pytest.raises(LockUnavailable):
+        poor = EscrowBook(C, Role.CLIENT, Locks(funds=BOND - 1))
+        poor.hold_for(Reply(Performative.DISPUTE, DEAL), dialogue)
+    # A request holds its most expensive outcome: the maximum price and the validator's fee.
+    client = EscrowBook(C, Role.CLIENT, Locks(funds=FUNDS))
+    client.hold_for(Reply(Performative.REQUEST, DEAL, request=VALIDATED), None)
+    assert client.locks.free_funds == FUNDS - VALIDATED.max_price - FEE
 
 
 def test_escrow_book_holds_for_replies_and_forgets_deals_won_by_others():
     book = EscrowBook(PROVIDER, Role.PROVIDER, Locks(capacity=TOTAL, funds=FUNDS))
     offer = Offer(DEAL, PROVIDER, PRICE, COLLATERAL, 500, 0)
-    book.hold_for(Reply(Performative.OFFER, DEAL, offer=offer, capacity=Capacity(cores=2)))
+    book.hold_for(Reply(Performative.OFFER, DEAL, offer=offer, capacity=Capacity(cores=2)), None)
     assert book.locks.free_funds == FUNDS - COLLATERAL and book.locks.free_capacity.cores == TOTAL.cores - 2
     with pytest.raises(LockUnavailable):
-        book.hold_for(Reply(Performative.OFFER, KEYS[1], offer=offer, capacity=Capacity(cores=7)))
+        book.hold_for(Reply(Performative.OFFER, KEYS[1], offer=offer, capacity=Capacity(cores=7)), None)
     # Another provider's offer was accepted: the hold goes and the deal is not this agent's.
     dialogue = Dialogue(DEAL, Role.PROVIDER, DOMAIN, request=REQUEST, provider=STRANGER, price=PRICE,
                         collateral=COLLATERAL, status=Status.AGREED)
@@ -202,15 +315,44 @@ def test_escrow_book_rebuilds_from_the_balance_and_open_deals():
     assert book.locks.free_capacity.cores == TOTAL.cores - 3
 
 
-def test_deadline_duties_go_to_the_party_that_gains():
-    def duties(me, status):
-        dialogue = Dialogue(DEAL, Role.CLIENT, DOMAIN, request=REQUEST, provider=PROVIDER, status=status,
-                            deadline=100)
-        assert deadline_duties(me, [dialogue], now=101) == []  # one second of margin
-        return [reply.performative for reply in deadline_duties(me, [dialogue], now=102)]
+# --- deadline duties ------------------------------------------------------------------------------------
 
-    assert duties(CLIENT, Status.AGREED) == duties(CLIENT, Status.COMMENCED) == [Performative.CLAIM_TIMEOUT]
-    assert duties(PROVIDER, Status.COMPLETED) == [Performative.SETTLE]
-    assert duties(CLIENT, Status.AWAITING_COLLATERAL) == [Performative.COLLATERAL_MISSING]
-    assert duties(PROVIDER, Status.AWAITING_PAYMENT) == [Performative.COLLATERAL_MISSING]
-    assert duties(PROVIDER, Status.AGREED) == duties(CLIENT, Status.COMPLETED) == []
+
+def _duties(me, status, request=REQUEST, now=102, **facts):
+    dialogue = Dialogue(DEAL, Role.CLIENT, DOMAIN, request=request, provider=PROVIDER, status=status, deadline=100,
+                        **facts)
+    assert deadline_duties(me, [dialogue], now=101) == []  # one second of margin
+    return [reply.performative for reply in deadline_duties(me, [dialogue], now=now)]
+
+
+def test_deadline_duties_go_to_the_party_that_gains():
+    assert _duties(CLIENT, Status.AGREED) == _duties(CLIENT, Status.COMMENCED) == [Performative.CLAIM_TIMEOUT]
+    assert _duties(PROVIDER, Status.COMPLETED) == [Performative.SETTLE]
+    assert _duties(CLIENT, Status.AWAITING_COLLATERAL) == [Performative.COLLATERAL_MISSING]
+    assert _duties(PROVIDER, Status.AWAITING_PAYMENT) == [Performative.COLLATERAL_MISSING]
+    assert _duties(PROVIDER, Status.AGREED) == _duties(CLIENT, Status.COMPLETED) == []
+
+
+def test_deadline_duties_carry_out_a_verdict_once_its_appeal_window_passed():
+    # The verdict's winner settles: the provider an approval, the client a rejection.
+    assert _duties(PROVIDER, Status.JUDGED, VALIDATED, verdict=True) == [Performative.SETTLE]
+    assert _duties(CLIENT, Status.JUDGED, VALIDATED, verdict=True) == []
+    assert _duties(CLIENT, Status.JUDGED, VALIDATED, verdict=False) == [Performative.SETTLE]
+    assert _duties(PROVIDER, Status.JUDGED, VALIDATED, verdict=False) == []
+    assert _duties(VALIDATOR, Status.JUDGED, VALIDATED, verdict=True) == []
+
+
+def test_deadline_duties_take_a_silent_validators_deal_to_the_court():
+    # A validator deal cannot settle without a verdict: the provider escalates it, and so does the client whose
+    # check failed; a client whose check passed waits one more window for the provider to do it.
+    assert _duties(PROVIDER, Status.COMPLETED, VALIDATED) == [Performative.ESCALATE]
+    assert _duties(PROVIDER, Status.COMPLETED, VALIDATED, result_ok=False) == []
+    assert _duties(CLIENT, Status.COMPLETED, VALIDATED, result_ok=False) == [Performative.ESCALATE]
+    assert _duties(CLIENT, Status.COMPLETED, VALIDATED, result_ok=True) == []
+    later = 100 + VALIDATED.validation_window + 1
+    assert _duties(CLIENT, Status.COMPLETED, VALIDATED, now=later, result_ok=True) == [Performative.ESCALATE]
+
+
+def test_deadline_duties_unwind_a_dispute_the_court_left_unruled():
+    assert _duties(CLIENT, Status.DISPUTED, VALIDATED) == [Performative.CLAIM_TIMEOUT]
+    assert _duties(PROVIDER, Status.DISPUTED, VALIDATED) == _duties(COURT, Status.DISPUTED, VALIDATED) == []

@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -43,7 +44,10 @@ def _minimal(**overrides):
         ({"clients": [{"name": "c", "jobs_per_step": -1}]}, "jobs_per_step must be at least 0"),
         ({"jobs": [{"workload": "mine-bitcoin", "params": {}}]}, "jobs[0]"),
         ({"jobs": [{"workload": "sha256-chain", "params": {"iterations": 5}}]}, "unknown parameter"),
-        ({"validator_share": 0.5}, "needs validators > 0"),
+        ({"validator_share": 0.5}, "needs at least one validator"),
+        ({"validators": [{"strategy": "cost-plus"}]}, "validators[0]: strategy must be one of validator"),
+        ({"validators": [{"name": "c"}]}, "group names must be unique"),
+        ({"court": {"strategy": "validator"}}, "court: strategy must be one of court"),
         ({"faults": [{"kind": "meteor", "at_step": 1}]}, "kind must be one of"),
         ({"faults": [{"kind": "restart", "at_step": 99, "agent": "p-0"}]}, "at_step must be at most"),
         ({"providers": [{"name": "x"}], "clients": [{"name": "x"}]}, "group names must be unique"),
@@ -74,8 +78,32 @@ def test_scenario_hardware_is_a_capacity_with_memory_in_bytes():
     assert (hardware.power_watts, hardware.speed) == (90, 2)
 
 
+def test_scenarios_have_validator_groups_and_a_court_by_default():
+    scenario = parse_scenario(_minimal(validators=[
+        {"name": "v", "count": 2, "float": 30, "stake": 12, "hardware": {"power_watts": 80}},
+        {"name": "bent", "strategy": "colluding-validator", "params": {"partner": "c-0"}},
+    ]))
+    honest, bent = scenario.validators
+    assert (honest.count, honest.strategy, honest.float_tokens, honest.stake_tokens) == (2, "validator", 30, 12)
+    assert honest.hardware.power_watts == 80
+    assert (bent.strategy, bent.params, bent.stake_tokens) == ("colluding-validator", {"partner": "c-0"}, 20)
+    assert scenario.court.strategy == "court"  # one honest court, though the file names none
+    assert scenario.agent_count == 1 + 1 + 3 + 1
+
+
+def test_adversarial_scenario_has_colluders_and_false_disputers():
+    scenario = load_scenario("adversarial")
+    assert {g.strategy for g in scenario.validators} == {"validator", "colluding-validator"}
+    assert "false-dispute" in {g.strategy for g in scenario.clients}
+    partner = next(g for g in scenario.validators if g.strategy == "colluding-validator").params["partner"]
+    accomplice = next(g for g in scenario.clients if partner.startswith(g.name))
+    assert accomplice.params["validator"].startswith("colluder")  # it names its colluding validator
+
+
 def test_strategy_registry_knows_each_name_once_with_its_role():
     assert strategy_names(Role.PROVIDER, adversarial=False) == ("cost-plus", "thompson")
+    assert strategy_names(Role.VALIDATOR) == ("validator", "colluding-validator")
+    assert strategy_names(Role.COURT) == ("court",)
     assert "never-deliver" in strategy_names(Role.PROVIDER)
     assert strategy("budget", Role.CLIENT).build(budget=5).budget == 5
     with pytest.raises(ValueError, match="no provider strategy 'budget'; choose one of cost-plus"):
@@ -105,7 +133,8 @@ def test_small_market_closes_every_deal_and_conserves_funds(chain, system, accou
                  "price_discovery.png", "pnl_by_strategy.png", "provider_utilization.png"):
         assert (result.run_dir / name).stat().st_size > 0, name
     assert json.loads((result.run_dir / "summary.json").read_text())["deals_open"] == 0
-    assert set(result.agents["strategy"]) == {"cost-plus", "thompson", "budget", "validator"}
+    assert set(result.agents["strategy"]) == {"cost-plus", "thompson", "budget", "validator", "court"}
+    assert set(result.deals["outcome"]) <= {"SETTLED", "SLASHED", "UNFUNDED", "UNWOUND", "CANCELLED", "UNFILLED"}
     steps = pd.read_csv(result.run_dir / "agent_steps.csv")
     assert not steps.duplicated(["step", "agent"]).any()  # every agent observed once per step
     assert (steps.groupby("agent")["step"].count() == steps["step"].nunique()).all()
@@ -130,3 +159,28 @@ def test_simulate_command_refuses_a_bad_scenario(tmp_path):
                             capture_output=True, text=True, timeout=300, env=os.environ)
     assert result.returncode == 2
     assert "steps must be at least 1" in result.stderr + result.stdout
+
+
+def test_in_the_adversarial_market_cheating_does_not_pay(chain, system, accounts, tmp_path):
+    """The shipped adversarial market: the false disputer loses its bonds to the court and ends below every
+    honest client; the colluding validator's rejections are appealed, overturned and cost it its stake, and it
+    ends below the honest validator; every deal closes and the money adds up."""
+    result = asyncio.run(simulate(
+        replace(load_scenario("adversarial"), seed=3), node_url=chain.provider.http_uri,
+        deployment=Deployment.from_system(system), funder_key=accounts[0].private_key, out_dir=tmp_path,
+    ))
+    summary, agents, deals = result.summary, result.agents.set_index("agent"), result.deals
+    assert summary["deals_open"] == 0 and summary["funds_conserved"] is True
+    honest_clients = agents[(agents["strategy"] == "budget") & agents.index.str.startswith("client-")]
+    disputer = agents.loc["false-dispute-0"]
+    assert disputer["disputes_lost"] > 0 and disputer["pnl_usd"] < honest_clients["pnl_usd"].min()
+    bought = deals[(deals["client"] == "false-dispute-0") & (deals["outcome"] == "SETTLED")]
+    assert (bought["reason"] == "COURT_APPROVED").all()  # every result it paid for, it disputed and lost
+    colluder, validator = agents.loc["colluder-0"], agents.loc["validator-0"]
+    assert colluder["deals_failed"] > 0 and colluder["pnl_usd"] < validator["pnl_usd"]
+    # Every rejection of good work (an honest provider's) was appealed by the provider and overturned.
+    wronged = deals[(deals["validator"] == "colluder-0") & (deals["verdict"] == "REJECTED")
+                    & deals["provider"].str.startswith("honest")]
+    assert len(wronged) and (wronged["reason"] == "COURT_APPROVED").all()
+    assert (wronged["disputant"] == wronged["provider"]).all()
+    assert agents.loc["court", "pnl_usd"] > 0 and agents.loc["court", "deals_done"] == summary["court_rulings"]

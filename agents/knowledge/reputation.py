@@ -2,14 +2,21 @@
 
 Providers: a Beta posterior of "delivers". Each closed deal is a Bernoulli trial: SETTLED counts as
 delivered; SLASHED for a reason in `ReputationParams.provider_failures` (commencement or completion
-timeout, provider abort, rejected result) counts as failed. Posterior: alpha = prior_alpha + sum of the
-delivered weights, beta = prior_beta + sum of the failed weights; the score is its mean alpha/(alpha+beta).
+timeout, provider abort, a result the validator or the court found wrong) counts as failed. Posterior:
+alpha = prior_alpha + sum of the delivered weights, beta = prior_beta + sum of the failed weights; the score
+is its mean alpha/(alpha+beta).
 
-Clients: a Beta posterior of "honours its deals", with the same prior and weighting. A client defaults
-when it rejects a result itself (only possible in the optimistic scheme, where the client is the judge:
-a client that rejects often is suspected of rejecting good work to be refunded plus the collateral) or
-leaves an accepted deal unfunded (the deal closed UNFUNDED while awaiting its payment). Every other
-closed accepted deal honours it.
+Clients: a Beta posterior of "honours its deals", with the same prior and weighting. A client defaults when
+it takes a correct result to the court and loses (it disputed an optimistic result, or appealed a validator's
+approval, and the court approved the result: a false dispute, which also cost it its bond) or leaves an
+accepted deal unfunded (the deal closed UNFUNDED while awaiting its payment). Every other closed accepted
+deal honours it.
+
+Validators: a Beta posterior of "judges right". A verdict that stood (nobody appealed it, or the court
+confirmed it) counts for it; one the court overturned, or a verdict never given (the deal was escalated),
+counts against it. The parties its overturned verdicts favoured (the client, for a wrong rejection; the
+provider, for a wrong approval) are recorded: a validator that sided with a party against the court is
+linked to it, and that party's counterparties should not accept it as judge.
 
 Recency: a deal closed `age` seconds before `now` weighs 0.5 ** (age / half_life), so old behaviour
 fades; half_life=None weighs every deal 1. Deals still open, cancelled requests, and deals closed after
@@ -25,6 +32,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
+import numpy as np
 import pandas as pd
 from eth_utils import to_checksum_address
 
@@ -37,8 +45,15 @@ PROVIDER_FAILURES = frozenset(
         CloseReason.COMMENCEMENT_TIMEOUT.name,
         CloseReason.COMPLETION_TIMEOUT.name,
         CloseReason.PROVIDER_ABORTED.name,
-        CloseReason.REJECTED.name,
+        CloseReason.VERDICT_REJECTED.name,
+        CloseReason.COURT_REJECTED.name,
     }
+)
+COURT_RULINGS = (CloseReason.COURT_APPROVED.name, CloseReason.COURT_REJECTED.name)
+VERDICTS_THAT_STOOD = (CloseReason.VERDICT_APPROVED.name, CloseReason.VERDICT_REJECTED.name)
+# Closings of a deal whose result was delivered: the client could have contested it.
+DELIVERED = (
+    CloseReason.APPROVED.name, CloseReason.VALIDATION_WINDOW_PASSED.name, *VERDICTS_THAT_STOOD, *COURT_RULINGS,
 )
 
 
@@ -91,10 +106,19 @@ class ProviderReputation(_Posterior):
 @dataclass(frozen=True)
 class ClientReputation(_Posterior):
     honoured: int = 0
-    rejected: int = 0  # results it rejected itself
+    disputes_lost: int = 0  # correct results it took to the court (dispute or appeal) and lost
     unfunded: int = 0  # accepted deals it never paid into
-    verdicts: int = 0  # results it judged (approved explicitly, let pass, or rejected)
-    rejection_rate: float | None = None  # recency-weighted rejected / verdicts; None without verdicts
+    delivered: int = 0  # results delivered to it, which it could have contested
+    false_dispute_rate: float | None = None  # recency-weighted disputes_lost / delivered; None if none delivered
+    last_closed: int | None = None
+
+
+@dataclass(frozen=True)
+class ValidatorReputation(_Posterior):
+    upheld: int = 0  # verdicts that stood: unappealed, or confirmed by the court
+    overturned: int = 0  # verdicts the court overturned
+    silent: int = 0  # deals it never judged, escalated to the court
+    favoured: frozenset[str] = frozenset()  # the parties its overturned verdicts sided with
     last_closed: int | None = None
 
 
@@ -107,17 +131,21 @@ class ReputationBook:
         clients: dict[str, ClientReputation],
         params: ReputationParams,
         now: int,
+        validators: dict[str, ValidatorReputation] | None = None,
     ):
         self.providers = providers
         self.clients = clients
+        self.validators = validators or {}
         self.params = params
         self.now = now
 
     @classmethod
     def from_history(cls, history, now: int, params: ReputationParams | None = None) -> "ReputationBook":
         """Score a `ChainHistory` (its `deal_table()`) or a deal table with at least the columns client,
-        provider, status_at_acceptance, outcome, reason, closed_time (and, to tell who rejected a result,
-        validation_attester or else scheme)."""
+        provider, status_at_acceptance, outcome, reason, closed_time (and, to tell who took a result to the
+        court and what the validator said, scheme, validator and verdict: the validator's verdict, None if it gave
+        none; a table without a verdict column gives validation_attester and approved of the deal's first
+        validation attestation instead, which is the validator's verdict when it gave one)."""
         params = params or ReputationParams()
         table = history if isinstance(history, pd.DataFrame) else history.deal_table()
         closed = table[table["provider"].notna() & table["outcome"].notna() & table["closed_time"].notna()]
@@ -125,10 +153,12 @@ class ReputationBook:
 
         provider_tally: dict[str, dict] = {}
         client_tally: dict[str, dict] = {}
+        validator_tally: dict[str, dict] = {}
         for deal in closed.to_dict("records"):
             weight = params.weight(now - int(deal["closed_time"]))
             _tally_provider(provider_tally, deal, weight, params)
             _tally_client(client_tally, deal, weight)
+            _tally_validator(validator_tally, deal, weight)
 
         providers = {
             address: ProviderReputation(
@@ -140,13 +170,22 @@ class ReputationBook:
         clients = {
             address: ClientReputation(
                 address, params.prior_alpha + t["good"], params.prior_beta + t["bad"],
-                honoured=t["honoured"], rejected=t["rejected"], unfunded=t["unfunded"], verdicts=t["verdicts"],
-                rejection_rate=t["rejected_weight"] / t["verdict_weight"] if t["verdicts"] else None,
+                honoured=t["honoured"], disputes_lost=t["disputes_lost"], unfunded=t["unfunded"],
+                delivered=t["delivered"],
+                false_dispute_rate=t["lost_weight"] / t["delivered_weight"] if t["delivered"] else None,
                 last_closed=t["last"],
             )
             for address, t in client_tally.items()
         }
-        return cls(providers, clients, params, now)
+        validators = {
+            address: ValidatorReputation(
+                address, params.prior_alpha + t["good"], params.prior_beta + t["bad"],
+                upheld=t["upheld"], overturned=t["overturned"], silent=t["silent"],
+                favoured=frozenset(t["favoured"]), last_closed=t["last"],
+            )
+            for address, t in validator_tally.items()
+        }
+        return cls(providers, clients, params, now, validators)
 
     # --- lookups ------------------------------------------------------------------------------------
 
@@ -163,6 +202,13 @@ class ReputationBook:
         if address in self.clients:
             return self.clients[address]
         return ClientReputation(address, self.params.prior_alpha, self.params.prior_beta)
+
+    def validator(self, address: str) -> ValidatorReputation:
+        """The validator's record; the prior alone for a validator never seen."""
+        address = to_checksum_address(address)
+        if address in self.validators:
+            return self.validators[address]
+        return ValidatorReputation(address, self.params.prior_alpha, self.params.prior_beta)
 
     def provider_score(self, address: str) -> float:
         return self.provider(address).score
@@ -184,9 +230,10 @@ class ReputationBook:
         """One row per (role, address): score, std, the posterior, and the counts behind it."""
         rows = [{"role": "provider", **_record(r)} for r in self.providers.values()]
         rows += [{"role": "client", **_record(r)} for r in self.clients.values()]
+        rows += [{"role": "validator", **_record(r)} for r in self.validators.values()]
         columns = [
-            "role", "address", "score", "std", "alpha", "beta", "delivered", "failed", "honoured", "rejected",
-            "unfunded", "verdicts", "rejection_rate", "last_closed",
+            "role", "address", "score", "std", "alpha", "beta", "delivered", "failed", "honoured", "disputes_lost",
+            "unfunded", "false_dispute_rate", "upheld", "overturned", "silent", "last_closed",
         ]
         frame = pd.DataFrame(rows, columns=columns)
         frame = frame.sort_values(["role", "score"], ascending=[False, False], kind="stable")
@@ -223,49 +270,66 @@ def _tally_provider(tallies: dict, deal: dict, weight: float, params: Reputation
 def _tally_client(tallies: dict, deal: dict, weight: float) -> None:
     tally = tallies.setdefault(
         deal["client"],
-        _empty_tally(honoured=0, rejected=0, unfunded=0, verdicts=0, rejected_weight=0.0, verdict_weight=0.0),
+        _empty_tally(honoured=0, disputes_lost=0, unfunded=0, delivered=0, lost_weight=0.0, delivered_weight=0.0),
     )
     _touch(tally, deal)
     if deal["outcome"] == Status.UNFUNDED.name and deal["status_at_acceptance"] == Status.AWAITING_PAYMENT.name:
         tally["bad"] += weight
         tally["unfunded"] += 1
         return
-    rejected = _client_rejected(deal)
-    if _client_judged(deal):
-        tally["verdicts"] += 1
-        tally["verdict_weight"] += weight
-    if rejected:
+    if deal["reason"] in DELIVERED:
+        tally["delivered"] += 1
+        tally["delivered_weight"] += weight
+    if _client_lost_a_dispute(deal):
         tally["bad"] += weight
-        tally["rejected"] += 1
-        tally["rejected_weight"] += weight
+        tally["disputes_lost"] += 1
+        tally["lost_weight"] += weight
     else:
         tally["good"] += weight
         tally["honoured"] += 1
 
 
-def _client_rejected(deal: dict) -> bool:
-    if deal["reason"] != CloseReason.REJECTED.name:
-        return False
-    attester = deal.get("validation_attester")
-    if isinstance(attester, str):
-        return attester == deal["client"]
-    return deal.get("scheme") == "OPTIMISTIC"  # the client is the only judge of an optimistic deal
+def _verdict(deal: dict) -> bool | None:
+    """The validator's verdict on the deal's result, if it gave one."""
+    if deal.get("scheme") != "VALIDATOR":
+        return None
+    if "verdict" in deal:
+        verdict = deal["verdict"]
+        return bool(verdict) if isinstance(verdict, (bool, np.bool_)) else None
+    validator, attester = deal.get("validator"), deal.get("validation_attester")
+    return bool(deal.get("approved")) if isinstance(attester, str) and attester == validator else None
 
 
-def _client_judged(deal: dict) -> bool:
-    """Whether the client was the judge of a completed result: an optimistic deal that reached a verdict."""
-    if deal["reason"] not in (
-        CloseReason.APPROVED.name, CloseReason.VALIDATION_WINDOW_PASSED.name, CloseReason.REJECTED.name
-    ):
+def _client_lost_a_dispute(deal: dict) -> bool:
+    """The court approved a result the client had taken to it: an optimistic dispute, or an appeal against
+    the validator's approval (an approval is appealed only by the client)."""
+    if deal["reason"] != CloseReason.COURT_APPROVED.name:
         return False
-    scheme = deal.get("scheme")
-    if isinstance(scheme, str):
-        return scheme == "OPTIMISTIC"
-    # Request outside the history: judged by the client if it attested the verdict or nobody did.
-    attester = deal.get("validation_attester")
-    return not isinstance(attester, str) or attester == deal["client"]
+    return deal.get("scheme") == "OPTIMISTIC" or _verdict(deal) is True
+
+
+def _tally_validator(tallies: dict, deal: dict, weight: float) -> None:
+    validator, reason = deal.get("validator"), deal["reason"]
+    if deal.get("scheme") != "VALIDATOR" or not isinstance(validator, str):
+        return
+    if reason not in VERDICTS_THAT_STOOD and reason not in COURT_RULINGS:
+        return  # no verdict was needed: the client approved, or the provider failed before delivering
+    tally = tallies.setdefault(validator, _empty_tally(upheld=0, overturned=0, silent=0, favoured=set()))
+    _touch(tally, deal)
+    verdict = _verdict(deal)
+    if reason in VERDICTS_THAT_STOOD or verdict == (reason == CloseReason.COURT_APPROVED.name):
+        tally["good"] += weight
+        tally["upheld"] += 1
+    elif verdict is None:
+        tally["bad"] += weight
+        tally["silent"] += 1
+    else:
+        tally["bad"] += weight
+        tally["overturned"] += 1
+        tally["favoured"].add(deal["provider"] if verdict else deal["client"])
 
 
 __all__ = [
     "ClientReputation", "PROVIDER_FAILURES", "ProviderReputation", "ReputationBook", "ReputationParams",
+    "ValidatorReputation",
 ]

@@ -31,8 +31,8 @@ class ClientAgent(Agent):
         self.max_open_requests = max_open_requests
         self.queue: deque[QueuedJob] = deque()
         self.results_checked = 0
-        self.results_rejected = 0
-        self.judged: set[bytes] = set()  # deals whose delivered result this agent has judged
+        self.results_failed = 0  # results that failed the check (not found, or not what the hash says)
+        self.assessed: set[bytes] = set()  # deals whose delivered result this process has checked
         # Requests this process posted and not yet seen end, by deal id: the job, and the offer deadline after
         # which an unanswered request is over.
         self.posted: dict[bytes, tuple[QueuedJob, int]] = {}
@@ -71,7 +71,8 @@ class ClientAgent(Agent):
             terms = self.policy.terms_for(job.spec, context)
             if job.scheme is not None:
                 terms = replace(terms, scheme=job.scheme, validator=job.validator)
-            if self.locks.free_funds < terms.max_price:
+            validated = terms.scheme == ValidationScheme.VALIDATOR
+            if self.locks.free_funds < terms.max_price + (terms.validator_fee if validated else 0):
                 return  # the budget is committed elsewhere; try again later
             _, spec_uri = await asyncio.to_thread(self.store.publish_spec, job.spec)
             now = self.now()
@@ -80,7 +81,8 @@ class ClientAgent(Agent):
                 min_collateral=terms.min_collateral, offer_deadline=now + terms.offer_window,
                 commence_within=terms.commence_within, job_duration=terms.job_duration,
                 validation_window=terms.validation_window, scheme=terms.scheme,
-                validator=terms.validator if terms.scheme == ValidationScheme.VALIDATOR else ZERO_ADDRESS,
+                validator=terms.validator if validated else ZERO_ADDRESS,
+                validator_fee=terms.validator_fee if validated else 0, bond=terms.bond,
                 spec_hash=job.spec.spec_hash, nonce=self._next_nonce(),
             )
             deal_id = typed_hash(self.connection.domain, request)
@@ -96,6 +98,7 @@ class ClientAgent(Agent):
     def on_closed(self, dialogue: Dialogue) -> None:
         """A deal that ended unfunded (the provider never locked its collateral) did no work: its job is
         posted again, first in the queue. Every other ending is final for the job."""
+        self.assessed.discard(dialogue.deal_id)
         job, _ = self.posted.pop(dialogue.deal_id, (None, None))
         if job is not None and dialogue.status == Status.UNFUNDED:
             self.queue.appendleft(job)
@@ -103,30 +106,30 @@ class ClientAgent(Agent):
     async def perceive(self, dialogue: Dialogue, message: Message) -> dict:
         perception = await super().perceive(dialogue, message)
         if message.performative == Performative.COMPLETE:
-            self.judged.add(dialogue.deal_id)
-            perception["result_ok"] = await self._check_result(message.args["resultHash"], dialogue)
+            self.assessed.add(dialogue.deal_id)
+            await self._check_result(dialogue)
         return perception
 
-    async def _check_result(self, result_hash: bytes, dialogue: Dialogue) -> bool:
-        """Fetch the result from the URI the completion named and compare its hash."""
+    async def _check_result(self, dialogue: Dialogue) -> None:
+        """Fetch the result from the URI the completion named and compare its hash with the attested one."""
         self.results_checked += 1
         try:
-            ok = await read_uri(verify, dialogue.result_uri, result_hash)
+            ok = await read_uri(verify, dialogue.result_uri, dialogue.result_hash)
         except Exception:  # noqa: BLE001 - an unreachable result is a failed delivery
             ok = False
         if not ok:
-            self.results_rejected += 1
-        return ok
+            self.results_failed += 1
+        dialogue.result_ok = ok
 
     async def keep_obligations(self) -> None:
-        """Lock an awaited payment; judge delivered results this client has not judged (after a restart)."""
+        """Lock an awaited payment; check and assess delivered results (and verdicts on them) this client has
+        not assessed since it started (after a restart)."""
         for dialogue in self.dialogues.open():
             if dialogue.client != self.address:
                 continue
             if dialogue.status == Status.AWAITING_PAYMENT:
                 await self.send(Reply(Performative.FUND, dialogue.deal_id))
-            elif dialogue.status == Status.COMPLETED and dialogue.deal_id not in self.judged:
-                self.judged.add(dialogue.deal_id)
-                ok = await self._check_result(dialogue.result_hash, dialogue)
-                context = await self.context(dialogue, None, {"result_ok": ok})
-                await self.send(self.policy.verdict(context))
+            elif dialogue.status in (Status.COMPLETED, Status.JUDGED) and dialogue.deal_id not in self.assessed:
+                self.assessed.add(dialogue.deal_id)
+                await self._check_result(dialogue)
+                await self.send(self.policy.assess(await self.context(dialogue, None)))

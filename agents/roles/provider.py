@@ -1,5 +1,6 @@
-"""A provider: reads the job spec of each request it sees, checks the client's payment is locked before
-it starts, runs the job in a real subprocess, and publishes the result where the client can fetch it."""
+"""A provider: reads the job spec of each request it sees (and what the chain shows of the validator it names),
+checks the client's payment is locked before it starts, runs the job in a real subprocess, publishes the
+result where the client can fetch it, and knows whether the result it delivered is its own work."""
 
 from __future__ import annotations
 
@@ -8,10 +9,12 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from agents.chain.calls import call_uint
+from agents.chain.rpc import RPCError, RPCUnavailable
 from agents.jobs.runner import run_job
 from agents.jobs.spec import InvalidJobSpec, JobSpec
 from agents.jobs.store import FetchError, fetch
-from agents.policy import Dialogue, Notice, NoticeKind, Reply
+from agents.policy import Dialogue, Notice, NoticeKind, Reply, ValidatorStanding
 from agents.protocol import Message, Performative, Status
 from agents.roles.io import read_uri
 from agents.runtime.agent import Agent
@@ -35,6 +38,8 @@ class ProviderAgent(Agent):
         self.running: set[bytes] = set()
         self.considered: set[bytes] = set()  # requests this agent's policy has seen
         self.finished: dict[bytes, Notice] = {}  # job outcomes, kept until the deal closes
+        self.funding_links: set[tuple[str, str]] = set()  # (client, validator): the client funded the validator
+        self._links_read_to: dict[tuple[str, str], int] = {}  # the next block to look for such funding in
 
     def takes_part(self, requested: dict) -> bool:
         """Requests it could serve: others' requests in the market's token, broadcast or addressed to it."""
@@ -50,9 +55,46 @@ class ProviderAgent(Agent):
         if message.performative == Performative.REQUEST:
             self.considered.add(dialogue.deal_id)
             dialogue.spec = await self._fetch_spec(dialogue)
+            if dialogue.validator is not None and dialogue.spec is not None:
+                perception["validator"] = await self._validator_standing(dialogue)
         elif dialogue.provider == self.address and dialogue.status == Status.AGREED:
             perception["payment_locked"] = await self._payment_locked(dialogue)
         return perception
+
+    async def _validator_standing(self, dialogue: Dialogue) -> ValidatorStanding | None:
+        """What the chain shows of the validator a request names: its free escrow balance (the stake it can
+        lock), its record before the court, and whether the client funded it or it sided with the client
+        against the court's ruling. None if the chain could not be read (the provider then declines)."""
+        request = dialogue.request
+        validator, client = request.validator, request.client
+        deployment = self.connection.deployment
+        try:
+            data = self.connection.market_codec.encode_call("available", request.token, validator)
+            available = await call_uint(self.connection.rpc, deployment.market, data)
+            await self._read_funding_link(client, validator, request.token)
+        except (RPCUnavailable, RPCError) as error:
+            self.errors.append(f"vetting validator {validator}: {error}")
+            return None
+        record = self.sources.validator_reputation(validator) if self.sources.validator_reputation else None
+        if record is None:  # no record to read: a newcomer, at the reputation prior's mean
+            return ValidatorStanding(validator, available, score=0.5, overturned=0,
+                                     linked_to_client=(client, validator) in self.funding_links)
+        return ValidatorStanding(
+            validator, available, score=record.score, overturned=record.overturned,
+            linked_to_client=(client, validator) in self.funding_links or client in record.favoured,
+        )
+
+    async def _read_funding_link(self, client: str, validator: str, token: str) -> None:
+        """Look for the client funding the validator in the blocks not read yet for this pair (a link, once
+        seen, stays)."""
+        pair = (client, validator)
+        if pair in self.funding_links:
+            return
+        start = self._links_read_to.get(pair, self.connection.deployment.block)
+        latest = int(await self.connection.rpc.call("eth_blockNumber"), 16)
+        if start <= latest and await self.verifier.funded_by(client, validator, token, start, latest):
+            self.funding_links.add(pair)
+        self._links_read_to[pair] = latest + 1
 
     async def _payment_locked(self, dialogue: Dialogue):
         # Never start work before the client's payment is verifiably locked on the agreed terms.
@@ -71,8 +113,16 @@ class ProviderAgent(Agent):
         return spec
 
     def after_send(self, reply: Reply, sent) -> None:
+        dialogue = self.dialogues.get(reply.deal_id)
         if reply.performative == Performative.COMMENCE:
-            self._start(self.dialogues.get(reply.deal_id))
+            self._start(dialogue)
+        elif reply.performative == Performative.COMPLETE:
+            dialogue.result_ok = self._own_result(dialogue.deal_id) == reply.result_hash
+
+    def _own_result(self, deal_id: bytes) -> bytes | None:
+        """The hash of the result this provider's own run of the job produced, if it ran it."""
+        notice = self.finished.get(deal_id)
+        return notice.payload["result_hash"] if notice and notice.kind == NoticeKind.JOB_FINISHED else None
 
     def _start(self, dialogue: Dialogue) -> None:
         if dialogue.deal_id not in self.running and dialogue.deal_id not in self.finished:
@@ -94,6 +144,8 @@ class ProviderAgent(Agent):
             else:
                 notice = Notice(NoticeKind.JOB_FAILED, dialogue.deal_id, {"reason": result.reason}, time.perf_counter())
             self.finished[dialogue.deal_id] = notice
+            if dialogue.result_hash is not None:  # delivered before a restart: was it this work?
+                dialogue.result_ok = self._own_result(dialogue.deal_id) == dialogue.result_hash
             self.notify(notice)
         finally:
             self.running.discard(dialogue.deal_id)
@@ -122,5 +174,10 @@ class ProviderAgent(Agent):
                     self._start(dialogue)
                 elif Performative.COMPLETE not in dialogue.in_flight and Performative.ABORT not in dialogue.in_flight:
                     await self.send(self.policy.react(notice, await self.context(dialogue, notice)))
+            elif dialogue.status == Status.JUDGED and dialogue.verdict is False:
+                if dialogue.result_ok is None and dialogue.spec is not None:
+                    self._start(dialogue)  # restarted since it delivered: the deterministic job says
+                elif dialogue.result_ok:
+                    await self.send(self.policy.owed_move(await self.context(dialogue, None)))
         for deal_id in [d for d in self.finished if not self.dialogues.get(d) or not self.dialogues.get(d).is_open]:
             del self.finished[deal_id]

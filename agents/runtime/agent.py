@@ -302,7 +302,7 @@ class Agent:
                 log.debug("%s: %s is not a valid reply in %s", self.name, reply.performative, dialogue.status.name)
                 return None
         try:
-            self.escrow.hold_for(reply)
+            self.escrow.hold_for(reply, dialogue)
         except LockUnavailable as refused:
             log.debug("%s: %s refused by locks: %s", self.name, reply.performative, refused)
             return None
@@ -343,6 +343,12 @@ class Agent:
         deployment = self.connection.deployment
         data = self.connection.market_codec.encode_call("available", deployment.token, self.address)
         return await call_uint(self.connection.rpc, deployment.market, data)
+
+    async def wallet_balance(self) -> int:
+        """This agent's balance of the market's token in its own wallet (outside the escrow)."""
+        deployment = self.connection.deployment
+        data = self.connection.token_codec.encode_call("balanceOf", self.address)
+        return await call_uint(self.connection.rpc, deployment.token, data)
 
     # --- inspection ---------------------------------------------------------------------------------
 

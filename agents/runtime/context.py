@@ -20,6 +20,9 @@ class ContextSources:
     reputation: Callable[[str], float] | None = None
     directory: Callable[[], list] | None = None  # -> live provider listings, for choosing whom to address
     client_reputation: Callable[[str], float] | None = None
+    # validator -> its record before the court (agents.knowledge.reputation.ValidatorReputation): what a
+    # provider vets a request's validator on, with the validator's stake read from the chain
+    validator_reputation: Callable[[str], Any] | None = None
 
     def context(self, role: Role, me: str, now: Callable[[], int], dialogue: Dialogue | None,
                 open_dialogues: list[Dialogue], locks: Locks, perception: dict) -> Context:

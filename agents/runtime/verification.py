@@ -10,15 +10,21 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from eth_abi import decode
+from eth_utils import keccak
 
 from agents.chain.calls import call
 from agents.chain.codec import ContractCodec
+from agents.chain.logs import get_logs_chunked_async
 from agents.chain.rpc import RPCClient
-from agents.protocol import Status
+from agents.protocol import Status, Verdict
 
-DEAL_TYPES = ["(address,uint96,address,uint96,address,uint8,uint40,uint24,uint24,address,uint24,bytes32)"]
+DEAL_TYPES = [
+    "(address,uint96,address,uint96,address,uint8,uint40,uint24,uint24,address,uint24,uint8,bytes32,uint96,uint96)"
+]
 ATTESTATION_TYPES = ["(bytes32,bytes32,uint64,uint64,uint64,bytes32,address,address,bool,bytes)"]
 LOCKED_STATUSES = {Status.AGREED, Status.COMMENCED, Status.COMPLETED}
+TRANSFER_TOPIC = keccak(text="Transfer(address,address,uint256)")  # every ERC-20's
+LOG_CHUNK_BLOCKS = 10_000
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,10 @@ class DealRecord:
     validation_window: int
     validator: str
     commence_within: int
+    verdict: Verdict
     last_attestation: bytes
+    validator_fee: int
+    bond: int
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,7 @@ class Verifier:
         (fields,) = decode(DEAL_TYPES, await call(self.rpc, self.market, data))
         values = list(fields)
         values[5] = Status(values[5])
+        values[11] = Verdict(values[11])
         return DealRecord(*values)
 
     async def attestation(self, uid: bytes) -> AttestationRecord:
@@ -110,3 +120,24 @@ class Verifier:
         if record.ref_uid != ref_uid:
             return Check(False, "not linked to the deal's previous attestation")
         return Check(True)
+
+    async def funded_by(self, payer: str, payee: str, token: str, from_block: int, latest: int) -> bool:
+        """Whether `payer` sent `payee` tokens in blocks [from_block, latest]: an ERC-20 transfer between their
+        wallets, or a withdrawal from the payer's escrow account to the payee (`withdrawTo`). A validator a
+        client funds is no independent judge of that client's deals."""
+        transfers = ["0x" + TRANSFER_TOPIC.hex(), _topic(payer), _topic(payee)]
+        async for logs in get_logs_chunked_async(self.rpc, token, transfers, from_block, latest, LOG_CHUNK_BLOCKS):
+            if logs:
+                return True
+        withdrawals = ["0x" + self.market_codec.topics["Withdrawn"].hex(), _topic(token), _topic(payer)]
+        async for logs in get_logs_chunked_async(self.rpc, self.market, withdrawals, from_block, latest,
+                                                 LOG_CHUNK_BLOCKS):
+            for log in logs:
+                _, args = self.market_codec.decode_log(log)
+                if args["to"].lower() == payee.lower():
+                    return True
+        return False
+
+
+def _topic(address: str) -> str:
+    return "0x" + "00" * 12 + address[2:].lower()

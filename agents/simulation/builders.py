@@ -22,11 +22,12 @@ from agents.jobs.store import ResultStore
 from agents.knowledge.directory import Profile
 from agents.knowledge.directory import Role as DirectoryRole
 from agents.policy import Role
-from agents.roles import ClientAgent, ProviderAgent, ValidatorAgent
+from agents.protocol import ValidationScheme
+from agents.roles import ClientAgent, CourtAgent, ProviderAgent, ValidatorAgent
 from agents.runtime.agent import Agent, AgentConfig
 from agents.runtime.connection import MarketConnection
 from agents.runtime.context import ContextSources
-from agents.simulation.scenario import ClientGroup, ProviderGroup, Scenario
+from agents.simulation.scenario import ClientGroup, ProviderGroup, Scenario, ValidatorGroup
 from agents.strategies.costs import CostModel
 from agents.strategies.registry import strategy
 
@@ -72,7 +73,8 @@ class AgentSpec:
 @dataclass
 class AgentBuilder:
     """Builds a scenario's agents on one connection, every one with the same `config` and the same
-    `sources` of knowledge (global state, reputations, the directory); providers add their machine."""
+    `sources` of knowledge (global state, reputations, the directory); providers add their machine. The court
+    signs with `court_key`, the account the market was deployed with as its court."""
 
     scenario: Scenario
     connection: MarketConnection
@@ -80,29 +82,42 @@ class AgentBuilder:
     workdir: Path
     config: AgentConfig
     sources: ContextSources
+    court_key: LocalAccount | None  # None: the market's court is not ours to play, and no court agent runs
 
     def plan(self) -> list[AgentSpec]:
-        """Every agent of the scenario, in a fixed order: validators, then provider and client groups."""
+        """Every agent of the scenario, in a fixed order: validators, provider and client groups, the court."""
         scenario = self.scenario
         indices = itertools.count(1)  # one key per agent, in a fixed order
 
-        def members(prefix: str, count: int) -> Iterator[tuple[str, LocalAccount, int]]:
-            for n in range(count):
-                index = next(indices)
-                yield f"{prefix}-{n}", agent_key(scenario.seed, index - 1), index
+        def members(groups) -> Iterator[tuple[object, str, LocalAccount, int]]:
+            for group in groups:
+                for n in range(group.count):
+                    index = next(indices)
+                    yield group, f"{group.name}-{n}", agent_key(scenario.seed, index - 1), index
 
-        specs = [AgentSpec(name, "validator", Role.VALIDATOR, "validator", key, self._validator(name, key))
-                 for name, key, _ in members("validator", scenario.validators)]
-        for group in scenario.providers:
-            for name, key, index in members(group.name, group.count):
-                specs.append(AgentSpec(name, group.name, Role.PROVIDER, group.strategy, key,
-                                       self._provider(name, key, group, index),
-                                       region=group.region, power_watts=group.hardware.power_watts))
-        for group in scenario.clients:
-            for name, key, _ in members(group.name, group.count):
-                specs.append(AgentSpec(name, group.name, Role.CLIENT, group.strategy, key,
-                                       self._client(name, key, group)))
+        validators = list(members(scenario.validators))
+        providers = list(members(scenario.providers))
+        clients = list(members(scenario.clients))
+        # Scenarios name agents (a colluder's partner, a client's own validator); policies hold addresses.
+        self.addresses = {name: key.address for _, name, key, _ in validators + providers + clients}
+        specs = [AgentSpec(name, group.name, Role.VALIDATOR, group.strategy, key, self._validator(name, key, group),
+                           region=group.region, power_watts=group.hardware.power_watts)
+                 for group, name, key, _ in validators]
+        specs += [AgentSpec(name, group.name, Role.PROVIDER, group.strategy, key,
+                            self._provider(name, key, group, index),
+                            region=group.region, power_watts=group.hardware.power_watts)
+                  for group, name, key, index in providers]
+        specs += [AgentSpec(name, group.name, Role.CLIENT, group.strategy, key, self._client(name, key, group))
+                  for group, name, key, _ in clients]
+        court = scenario.court
+        if self.court_key is not None:
+            specs.append(AgentSpec("court", "court", Role.COURT, court.strategy, self.court_key, self._court(),
+                                   region=court.region, power_watts=court.hardware.power_watts))
         return specs
+
+    def _address(self, name_or_address: str) -> str:
+        """The address of a scenario's agent named so, or the argument itself (an address)."""
+        return self.addresses.get(name_or_address, name_or_address)
 
     def _provider(self, name: str, key: LocalAccount, group: ProviderGroup, index: int) -> Callable[[], Agent]:
         machine = group.hardware
@@ -122,7 +137,7 @@ class AgentBuilder:
             return ProviderAgent(
                 name, Role.PROVIDER, key, self.connection, chosen.build(cost_model=cost_model, **params),
                 capacity=capacity, store=self.store, workdir=self.workdir / "jobs" / name,
-                billed_seconds=lambda spec, result: simulated_job_seconds(spec, machine.speed), config=self.config,
+                billed_seconds=self._billing(machine.speed), config=self.config,
                 sources=replace(self.sources, hardware=hardware, region=group.region),
             )
 
@@ -141,6 +156,9 @@ class AgentBuilder:
             params.setdefault("job_duration", 3 * scenario.step_seconds)
             params.setdefault("decision_delay", 1)
             params.setdefault("invite", 3)
+            if params.get("validator"):  # a client that names its own validator uses it for every job
+                params["validator"] = self._address(params["validator"])
+                params["scheme"] = ValidationScheme.VALIDATOR
             if chosen.seeded:
                 params.setdefault("seed", scenario.seed * 1000 + int.from_bytes(keccak(text=name)[:4], "big"))
             return ClientAgent(name, Role.CLIENT, key, self.connection, chosen.build(**params), store=self.store,
@@ -148,15 +166,37 @@ class AgentBuilder:
 
         return build
 
-    def _validator(self, name: str, key: LocalAccount) -> Callable[[], Agent]:
-        chosen = strategy("validator", Role.VALIDATOR)
+    def _validator(self, name: str, key: LocalAccount, group: ValidatorGroup) -> Callable[[], Agent]:
+        chosen = strategy(group.strategy, Role.VALIDATOR)
+        unit = 10**self.scenario.token_decimals
 
         def build() -> Agent:
-            return ValidatorAgent(name, Role.VALIDATOR, key, self.connection, chosen.build(),
-                                  workdir=self.workdir / "jobs" / name, config=self.config,
-                                  sources=self.sources)
+            params = dict(group.params)
+            if "partner" in params:
+                params["partner"] = self._address(params["partner"])
+            return ValidatorAgent(name, Role.VALIDATOR, key, self.connection, chosen.build(**params),
+                                  workdir=self.workdir / "jobs" / name, stake=int(group.stake_tokens * unit),
+                                  billed_seconds=self._billing(group.hardware.speed), config=self.config,
+                                  sources=replace(self.sources, region=group.region))
 
         return build
+
+    def _court(self) -> Callable[[], Agent]:
+        court = self.scenario.court
+        chosen = strategy(court.strategy, Role.COURT)
+
+        def build() -> Agent:
+            return CourtAgent("court", Role.COURT, self.court_key, self.connection, chosen.build(**court.params),
+                              workdir=self.workdir / "jobs" / "court",
+                              billed_seconds=self._billing(court.hardware.speed), config=self.config,
+                              sources=replace(self.sources, region=court.region))
+
+        return build
+
+    @staticmethod
+    def _billing(speed: float) -> Callable:
+        """Busy seconds billed for a job on a simulated machine: deterministic, unlike measured wall time."""
+        return lambda spec, result: simulated_job_seconds(spec, speed)
 
 
 def directory_profile(group: ProviderGroup, deployment: Deployment) -> Profile:

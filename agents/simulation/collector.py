@@ -10,7 +10,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from agents.chain.calls import call_batch
-from agents.policy import Role
 from agents.simulation.builders import AgentSpec
 from agents.simulation.model import TOKEN_SYMBOL, MarketModel
 
@@ -110,7 +109,7 @@ class DataCollector:
                     running.instance, running.seen_gas_wei, running.seen_job_seconds = id(agent), 0, 0.0
                 running.gas_wei += agent.outbox.gas_spent_wei - running.seen_gas_wei
                 running.seen_gas_wei = agent.outbox.gas_spent_wei
-                if spec.role == Role.PROVIDER:
+                if spec.power_watts:  # providers run jobs, validators and the court re-run them
                     new_seconds = agent.job_seconds - running.seen_job_seconds
                     running.seen_job_seconds = agent.job_seconds
                     kwh = spec.power_watts / 1000 * new_seconds / 3600

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 from eth_account import Account
 
+from agents.chain.calls import call
 from agents.chain.rpc import RetryPolicy, RPCClient, RPCError
 from agents.chain.sync import SyncClient
 from agents.deploy.addresses import Deployment
@@ -114,12 +115,15 @@ class MarketModel:
             self.scenario.seed, start_time=self.start_time, tokens=SIMULATED_TOKENS
         )
         sources = ContextSources(global_state_source=self.state_source, reputation=self.provider_reputation,
-                                 directory=self.live_listings, client_reputation=self.client_reputation)
-        builder = AgentBuilder(self.scenario, self.connection, self.store, self.workdir, STEPPED, sources)
+                                 directory=self.live_listings, client_reputation=self.client_reputation,
+                                 validator_reputation=self.validator_reputation)
+        builder = AgentBuilder(self.scenario, self.connection, self.store, self.workdir, STEPPED, sources,
+                               court_key=await self._court_key())
         self.specs = builder.plan()
         self.validator_addresses = [s.key.address for s in self.specs if s.role == Role.VALIDATOR]
         for spec in self.specs:
-            await self.direct.call("anvil_setBalance", [spec.key.address, hex(100 * 10**18)])
+            if spec.role != Role.COURT:  # the court is the funder, which has its own gas money
+                await self.direct.call("anvil_setBalance", [spec.key.address, hex(100 * 10**18)])
         # This run's own history starts here (a deployment may have served earlier runs).
         self.first_block = int(await self.direct.call("eth_blockNumber"), 16) + 1
         await self._register_providers(node)
@@ -129,14 +133,28 @@ class MarketModel:
         for spec in self.specs:
             await self._start_agent(spec)
 
+    async def _court_key(self):
+        """The court's key: the funder's, the account this simulation deploys its markets with as court. A
+        market deployed with another court gets no court agent: its disputes unwind after the court window."""
+        (court,) = self.connection.market_codec.decode_result(
+            "court", await call(self.direct, self.deployment.market, self.connection.market_codec.encode_call("court"))
+        )
+        funder = Account.from_key(self.funder_key)
+        if court == funder.address:
+            return funder
+        self.events_log.append(f"the market's court {court} is not the funder: no court agent")
+        return None
+
     async def _fund_agents(self) -> None:
-        """Give every agent gas money and its float: minted, approved and deposited in the escrow."""
+        """Give every agent gas money and its float: minted, then approved and deposited in the escrow by the
+        model, except for validators, which deposit the stake they keep themselves."""
         funder = Outbox(self.direct, Account.from_key(self.funder_key), self.deployment.chain_id,
                         self.connection.feed.fees, mode="awaited")
-        floats = {}
-        for group in (*self.scenario.providers, *self.scenario.clients):
-            for n in range(group.count):
-                floats[f"{group.name}-{n}"] = int(group.float_tokens * self.unit)
+        scenario = self.scenario
+        floats = {f"{group.name}-{n}": int(group.float_tokens * self.unit)
+                  for group in (*scenario.providers, *scenario.clients, *scenario.validators) for n in range(group.count)}
+        deposited = {f"{group.name}-{n}" for group in (*scenario.providers, *scenario.clients)
+                     for n in range(group.count)}
         token_codec = self.connection.token_codec
         for spec in self.specs:
             amount = floats.get(spec.name, 0)
@@ -146,7 +164,7 @@ class MarketModel:
         await self.mine()
         for spec in self.specs:
             amount = floats.get(spec.name, 0)
-            if not amount:
+            if not amount or spec.name not in deposited:
                 continue
             outbox = Outbox(self.direct, spec.key, self.deployment.chain_id, self.connection.feed.fees,
                             mode="awaited")
@@ -201,6 +219,9 @@ class MarketModel:
 
     def client_reputation(self, address: str) -> float:
         return self.reputation_book.client_score(address)
+
+    def validator_reputation(self, address: str):
+        return self.reputation_book.validator(address)
 
     def live_listings(self) -> list:
         return self.listings
@@ -327,6 +348,9 @@ class MarketModel:
                     continue  # a client that is down loses its arrivals
                 validator = self.validator_addresses[int(self.rng.integers(len(self.validator_addresses)))] \
                     if use_validator else None
+                if agent.policy.validator:
+                    agent.queue.append(QueuedJob(job))  # it names its own validator
+                    continue
                 agent.queue.append(QueuedJob(
                     job, scheme=ValidationScheme.VALIDATOR if use_validator else ValidationScheme.OPTIMISTIC,
                     validator=validator,

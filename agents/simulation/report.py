@@ -19,9 +19,12 @@ from agents.protocol import (  # noqa: E402
     Message,  # noqa: E402
     Performative,
     Status,
+    ValidationScheme,
 )
 
-FAILED = {Status.SLASHED.name, Status.UNFUNDED.name}
+FAILED = {Status.SLASHED.name, Status.UNFUNDED.name, Status.UNWOUND.name}
+COURT_RULINGS = {CloseReason.COURT_APPROVED.name, CloseReason.COURT_REJECTED.name}
+VERDICTS_THAT_STOOD = {CloseReason.VERDICT_APPROVED.name, CloseReason.VERDICT_REJECTED.name}
 
 
 def messages_table(messages: list[Message], names: dict[str, str]) -> pd.DataFrame:
@@ -48,15 +51,23 @@ def deals_table(messages: list[Message], names: dict[str, str], unit: int, gas_b
     for m in messages:
         if m.performative == Performative.REQUEST:
             request = m.request
+            validator = request.validator if request.scheme == ValidationScheme.VALIDATOR else None
             deals[m.deal_id] = {
                 "deal_id": m.deal_id.hex(), "client": names.get(request.client, request.client),
                 "scheme": request.scheme.name.lower(), "max_price": request.max_price / unit,
+                "validator": names.get(validator, validator) if validator else None,
+                "validator_fee": request.validator_fee / unit, "bond": request.bond / unit,
                 "requested_at": m.time, "agreed_at": None, "closed_at": None, "provider": None, "price": None,
-                "collateral": None, "outcome": "UNFILLED", "reason": None, "offers": 0,
+                "collateral": None, "outcome": "UNFILLED", "reason": None, "offers": 0, "verdict": None,
+                "disputant": None,
             }
         deal = deals.get(m.deal_id)
         if deal is None:
             continue
+        if m.performative == Performative.VERDICT:
+            deal["verdict"] = "APPROVED" if m.args["approved"] else "REJECTED"
+        elif m.performative in (Performative.DISPUTE, Performative.APPEAL):
+            deal["disputant"] = names.get(m.sender, m.sender)
         if m.performative == Performative.OFFER:
             deal["offers"] += 1
             offers.setdefault(m.deal_id, []).append(m.offer)
@@ -68,7 +79,7 @@ def deals_table(messages: list[Message], names: dict[str, str], unit: int, gas_b
             deal["outcome"] = Status(m.args["outcome"]).name
             deal["reason"] = CloseReason(m.args["reason"]).name
             deal["closed_at"] = m.time
-        elif m.performative in (Performative.FUND, Performative.COMMENCE, Performative.COMPLETE):
+        elif m.status != Status.NONE:
             deal["outcome"] = m.status.name
     for deal_id, deal in deals.items():
         accepted = [o for o in offers.get(deal_id, []) if deal["provider"] and names.get(o.provider) == deal["provider"]]
@@ -93,8 +104,7 @@ def agent_metrics(steps: pd.DataFrame, deals: pd.DataFrame, job_seconds: dict[st
         for r in returns:
             last_dsr = dsr.update(float(r))
         role = frame["role"].iloc[0]
-        column = "provider" if role == "provider" else "client"
-        mine = deals[deals[column] == name] if column in deals else deals.iloc[0:0]
+        done, failed = _deals_done_and_failed(deals, name, role)
         rows.append({
             "agent": name, "group": frame["group"].iloc[0], "strategy": frame["strategy"].iloc[0], "role": role,
             "value_start_usd": value.iloc[0], "value_end_usd": value.iloc[-1], "pnl_usd": value.iloc[-1] - value.iloc[0],
@@ -103,11 +113,52 @@ def agent_metrics(steps: pd.DataFrame, deals: pd.DataFrame, job_seconds: dict[st
             "sharpe": _finite(sharpe_ratio(returns)) if has_capital else None,
             "sortino": _finite(sortino_ratio(returns)) if has_capital else None,
             "differential_sharpe": last_dsr,
-            "deals_done": int((mine["outcome"] == Status.SETTLED.name).sum()),
-            "deals_failed": int(mine["outcome"].isin(FAILED).sum()),
+            "deals_done": done, "deals_failed": failed,
+            "disputes_lost": int(_disputes_lost(deals, name)),
+            "client_surplus_usd": _client_surplus(deals, name, value.iloc[-1] - value.iloc[0],
+                                                  frame["token_usd"].iloc[-1]) if role == "client" else None,
             "utilization": job_seconds.get(name, 0.0) / duration if role == "provider" and duration else None,
         })
     return pd.DataFrame(rows)
+
+
+def _deals_done_and_failed(deals: pd.DataFrame, name: str, role: str) -> tuple[int, int]:
+    """Clients and providers: their deals that settled, and those that failed. A validator: its verdicts that
+    stood, and those the court overturned or that it never gave. The court: its rulings, and the disputes it
+    left to time out."""
+    if not len(deals):
+        return 0, 0
+    reason = deals["reason"]
+    if role == "validator":
+        mine = deals[(deals["validator"] == name) & (reason.isin(VERDICTS_THAT_STOOD) | reason.isin(COURT_RULINGS))]
+        ruling = mine["reason"].map({CloseReason.COURT_APPROVED.name: "APPROVED",
+                                     CloseReason.COURT_REJECTED.name: "REJECTED"})
+        stood = mine["reason"].isin(VERDICTS_THAT_STOOD) | (mine["verdict"] == ruling)
+        return int(stood.sum()), int((~stood).sum())
+    if role == "court":
+        return int(reason.isin(COURT_RULINGS).sum()), int((reason == CloseReason.COURT_TIMEOUT.name).sum())
+    mine = deals[deals["provider" if role == "provider" else "client"] == name]
+    return int((mine["outcome"] == Status.SETTLED.name).sum()), int(mine["outcome"].isin(FAILED).sum())
+
+
+def _client_surplus(deals: pd.DataFrame, name: str, pnl_usd: float, token_usd: float) -> float:
+    """A client's P&L plus what the jobs it was delivered are worth to it (each its request's maximum price):
+    P&L alone counts what a client paid and not what it bought, so a client that buys nothing would look best."""
+    if not len(deals):
+        return pnl_usd
+    bought = deals[(deals["client"] == name) & (deals["outcome"] == Status.SETTLED.name)]
+    return pnl_usd + float(bought["max_price"].sum()) * token_usd
+
+
+def _disputes_lost(deals: pd.DataFrame, name: str) -> int:
+    """Disputes and appeals `name` took to the court that the court ruled against."""
+    if not len(deals):
+        return 0
+    mine = deals[deals["disputant"] == name]
+    client_side = mine["client"] == name  # a client contests an approval; a provider, a rejection
+    lost = (client_side & (mine["reason"] == CloseReason.COURT_APPROVED.name)) | (
+        ~client_side & (mine["reason"] == CloseReason.COURT_REJECTED.name))
+    return int(lost.sum())
 
 
 def _finite(x) -> float | None:
@@ -122,6 +173,10 @@ def market_metrics(deals: pd.DataFrame) -> dict:
         "deals_agreed": int(len(agreed)),
         "deals_settled": int(len(settled)),
         "deals_failed": int(deals["outcome"].isin(FAILED).sum()),
+        "deals_by_outcome": {k: int(v) for k, v in agreed["outcome"].value_counts().sort_index().items()},
+        "validator_deals": int((agreed["scheme"] == "validator").sum()),
+        "disputes": int(agreed["disputant"].notna().sum()),
+        "court_rulings": int(agreed["reason"].isin(COURT_RULINGS).sum()),
         "requests_unfilled": int((deals["outcome"] == "UNFILLED").sum()),
         "fill_rate": float(len(agreed) / len(deals)) if len(deals) else 0.0,
         "median_time_to_agreement_s": float(agreed["time_to_agreement"].median()) if len(agreed) else None,

@@ -1,5 +1,6 @@
 """Scenario files: who trades (populations of providers, clients and validators with their strategies,
-hardware and regions), what jobs arrive, which faults strike, for how long, from which seed.
+hardware and regions, and the market's court), what jobs arrive, which faults strike, for how long, from
+which seed.
 
 Every field is checked when the file is loaded; a bad file raises `ScenarioError` naming the field and
 what is wrong with it, before anything touches a chain.
@@ -60,6 +61,28 @@ class ClientGroup:
 
 
 @dataclass(frozen=True)
+class ValidatorGroup:
+    name: str
+    count: int
+    strategy: str
+    params: dict[str, Any]
+    region: str
+    hardware: Hardware  # what re-running jobs costs it in electricity (only power and speed matter)
+    float_tokens: float  # minted to its wallet
+    stake_tokens: float  # what it keeps deposited in escrow for stakes, topped up from its wallet
+
+
+@dataclass(frozen=True)
+class CourtSpec:
+    """The market's court, one per market: an agent that rules on disputed deals (honest by assumption)."""
+
+    strategy: str = "court"
+    params: dict[str, Any] = field(default_factory=dict)
+    region: str = "eu-west"
+    hardware: Hardware = Hardware()
+
+
+@dataclass(frozen=True)
 class JobMixEntry:
     weight: float
     spec: JobSpec
@@ -82,16 +105,18 @@ class Scenario:
     drain_steps: int
     providers: tuple[ProviderGroup, ...]
     clients: tuple[ClientGroup, ...]
-    validators: int
+    validators: tuple[ValidatorGroup, ...]
     validator_share: float  # fraction of requests that use the validator scheme
     jobs: tuple[JobMixEntry, ...]
     faults: tuple[Fault, ...] = field(default_factory=tuple)
     token_decimals: int = 18
     eth_usd: float = 3000.0
+    court: CourtSpec = CourtSpec()
 
     @property
     def agent_count(self) -> int:
-        return sum(g.count for g in self.providers) + sum(g.count for g in self.clients) + self.validators
+        """Every agent of the market, the court included."""
+        return sum(g.count for g in (*self.providers, *self.clients, *self.validators)) + 1
 
     def scaled(self, agents: int) -> "Scenario":
         """The same market with about `agents` agents, in the same proportions (for benchmarks)."""
@@ -105,8 +130,9 @@ class Scenario:
             drain_steps=self.drain_steps,
             providers=tuple(_replace_count(g, scale(g.count)) for g in self.providers),
             clients=tuple(_replace_count(g, scale(g.count)) for g in self.clients),
-            validators=scale(self.validators) if self.validators else 0, validator_share=self.validator_share,
-            jobs=self.jobs, faults=(), token_decimals=self.token_decimals, eth_usd=self.eth_usd,
+            validators=tuple(_replace_count(g, scale(g.count)) for g in self.validators),
+            validator_share=self.validator_share, jobs=self.jobs, faults=(), token_decimals=self.token_decimals,
+            eth_usd=self.eth_usd, court=self.court,
         )
 
 
@@ -138,16 +164,18 @@ def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
     clients = tuple(_client_group(g, f"{source}: clients[{i}]") for i, g in enumerate(reader.list("clients")))
     if not providers or not clients:
         raise ScenarioError(f"{source}: a market needs at least one provider group and one client group")
-    names = [g.name for g in providers + clients]
+    validators = tuple(
+        _validator_group(g, f"{source}: validators[{i}]") for i, g in enumerate(reader.list("validators", []))
+    )
+    names = [g.name for g in providers + clients + validators]
     if len(set(names)) != len(names):
         raise ScenarioError(f"{source}: group names must be unique, got {names}")
     jobs = tuple(_job(j, f"{source}: jobs[{i}]") for i, j in enumerate(reader.list("jobs")))
     if not jobs:
         raise ScenarioError(f"{source}: jobs: give at least one job in the mix")
-    validators = reader.int("validators", 0, minimum=0)
     validator_share = reader.number("validator_share", 0.0, minimum=0.0, maximum=1.0)
-    if validator_share > 0 and validators == 0:
-        raise ScenarioError(f"{source}: validator_share > 0 needs validators > 0")
+    if validator_share > 0 and not sum(g.count for g in validators):
+        raise ScenarioError(f"{source}: validator_share > 0 needs at least one validator")
     steps = reader.int("steps", 30, minimum=1)
     faults = tuple(_fault(f, f"{source}: faults[{i}]", steps) for i, f in enumerate(reader.list("faults", [])))
     return Scenario(
@@ -164,6 +192,7 @@ def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
         faults=faults,
         token_decimals=reader.int("token_decimals", 18, minimum=0, maximum=36),
         eth_usd=reader.number("eth_usd", 3000.0, minimum=0.0),
+        court=_court(reader.mapping("court"), f"{source}: court"),
     )
 
 
@@ -227,25 +256,54 @@ def _mapping_reader(data, where: str) -> _Reader:
     return _Reader(data, where)
 
 
+def _hardware(r: _Reader, where: str) -> Hardware:
+    hw = _Reader(r.mapping("hardware"), f"{where}: hardware")
+    return Hardware(
+        capacity=Capacity(
+            cores=hw.int("cpu_cores", 8, minimum=1),
+            ram_bytes=int(hw.number("ram_gb", 32, minimum=0.1) * GIB),
+            gpus=hw.int("gpus", 0, minimum=0),
+        ),
+        power_watts=hw.number("power_watts", 250, minimum=1),
+        speed=hw.number("speed", 1.0, minimum=0.01),
+    )
+
+
 def _provider_group(data, where) -> ProviderGroup:
     r = _mapping_reader(data, where)
-    hw = _Reader(r.mapping("hardware"), f"{where}: hardware")
     return ProviderGroup(
         name=r.str("name"),
         count=r.int("count", 1, minimum=0),
         strategy=r.str("strategy", "cost-plus", strategy_names(Role.PROVIDER)),
         params=r.mapping("params"),
         region=r.str("region", "eu-west"),
-        hardware=Hardware(
-            capacity=Capacity(
-                cores=hw.int("cpu_cores", 8, minimum=1),
-                ram_bytes=int(hw.number("ram_gb", 32, minimum=0.1) * GIB),
-                gpus=hw.int("gpus", 0, minimum=0),
-            ),
-            power_watts=hw.number("power_watts", 250, minimum=1),
-            speed=hw.number("speed", 1.0, minimum=0.01),
-        ),
+        hardware=_hardware(r, where),
         float_tokens=r.number("float", 100.0, minimum=0.0),
+    )
+
+
+def _validator_group(data, where) -> ValidatorGroup:
+    r = _mapping_reader(data, where)
+    float_tokens = r.number("float", 20.0, minimum=0.0)
+    return ValidatorGroup(
+        name=r.str("name", "validator"),
+        count=r.int("count", 1, minimum=0),
+        strategy=r.str("strategy", "validator", strategy_names(Role.VALIDATOR)),
+        params=r.mapping("params"),
+        region=r.str("region", "eu-west"),
+        hardware=_hardware(r, where),
+        float_tokens=float_tokens,
+        stake_tokens=r.number("stake", float_tokens, minimum=0.0),
+    )
+
+
+def _court(data: dict, where) -> CourtSpec:
+    r = _mapping_reader(data, where)
+    return CourtSpec(
+        strategy=r.str("strategy", "court", strategy_names(Role.COURT)),
+        params=r.mapping("params"),
+        region=r.str("region", "eu-west"),
+        hardware=_hardware(r, where),
     )
 
 

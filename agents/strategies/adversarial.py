@@ -1,4 +1,14 @@
-"""Misbehaving agents for adversarial scenarios: what each kind of misbehaviour costs, and whom."""
+"""Misbehaving agents for adversarial scenarios: what each kind of misbehaviour costs, and whom.
+
+Parameters (scenario `params`, on top of the honest strategy each one extends):
+- never-deliver, wrong-result, abandon: those of cost-plus.
+- false-dispute: those of budget, and `dispute_probability` (default 1.0): the chance that it disputes a
+  result that passed its check (optimistic scheme) or appeals a validator's approval of it.
+- never-confirm: those of budget.
+- colluding-validator: `partner`, the agent it colludes with (a scenario gives the agent's name, e.g.
+  "client-0" or "wrong-result-0"; the policy holds its address): it rejects every result delivered to a
+  partner client and approves every result a partner provider delivers; other deals it judges honestly.
+"""
 
 from __future__ import annotations
 
@@ -7,9 +17,10 @@ from dataclasses import dataclass
 from eth_utils import keccak
 
 from agents.policy import Context, Notice, NoticeKind, Reply
-from agents.protocol import Message, Performative, ValidationScheme
+from agents.protocol import Message, Performative, Status
 from agents.strategies.client import BudgetClient
 from agents.strategies.provider import CostPlusProvider
+from agents.strategies.validator import HonestValidator
 
 
 @dataclass
@@ -49,13 +60,21 @@ class AbandonProvider(CostPlusProvider):
 
 
 @dataclass
-class AlwaysRejectClient(BudgetClient):
-    """Rejects every result it is the judge of (optimistic scheme), to recover payment and collateral."""
+class FalseDisputeClient(BudgetClient):
+    """Contests results it has no reason to, hoping to be refunded and paid the collateral: it disputes a
+    result that passed its check (optimistic scheme), or appeals a validator's approval of it, with
+    probability `dispute_probability`. The court re-runs the job and rules for the provider: the bond is lost."""
 
-    def verdict(self, context: Context) -> Reply | None:
-        if context.dialogue.request.scheme == ValidationScheme.OPTIMISTIC:
-            return Reply(Performative.REJECT, context.dialogue.deal_id)
-        return super().verdict(context)
+    dispute_probability: float = 1.0
+
+    def assess(self, context: Context) -> Reply | None:
+        dialogue = context.dialogue
+        contest = self._rng.random() < self.dispute_probability
+        if contest and dialogue.status == Status.COMPLETED and dialogue.validator is None:
+            return Reply(Performative.DISPUTE, dialogue.deal_id)
+        if contest and dialogue.status == Status.JUDGED and dialogue.verdict:
+            return Reply(Performative.APPEAL, dialogue.deal_id)
+        return super().assess(context)
 
 
 @dataclass
@@ -63,3 +82,20 @@ class NeverConfirmClient(BudgetClient):
     """Never approves: the provider is paid only when the validation window has passed."""
 
     approve_early: bool = False
+
+
+@dataclass
+class ColludingValidator(HonestValidator):
+    """Sides with its partner whatever the result: rejects what a partner client is delivered, approves what a
+    partner provider delivers. The victim appeals to the court, which overturns the verdict: the validator's
+    stake pays the court and its fee goes back to the client."""
+
+    partner: str = ""
+
+    def approves(self, finished: Notice, context: Context) -> bool:
+        dialogue = context.dialogue
+        if dialogue.client == self.partner:
+            return False
+        if dialogue.provider == self.partner:
+            return True
+        return super().approves(finished, context)

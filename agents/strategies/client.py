@@ -1,4 +1,4 @@
-"""Client policies: a budget, a choice among parallel offers, counter-offers, and a verdict on results."""
+"""Client policies: a budget, a choice among parallel offers, counter-offers, and what to do about results."""
 
 from __future__ import annotations
 
@@ -15,11 +15,18 @@ from agents.protocol import Message, Offer, Performative, Status, ValidationSche
 class BudgetClient:
     """Baseline client: asks at most its budget, waits a little to compare parallel offers, accepts the best
     one under its target price (adjusted by the provider's reputation), otherwise counters halfway between
-    its target and the best offer; rejects results whose hash does not match (optimistic scheme)."""
+    its target and the best offer. It checks every result it is delivered and contests only what fails its
+    check: it disputes such a result (optimistic scheme) or appeals a validator's approval of it, posting the
+    bond; it never disputes a result that passed, since the court would rule against it and keep the bond."""
 
     budget: int  # the most it will pay for one job, in token units
     target_fraction: float = 0.7  # it accepts at once at or below this fraction of the budget
     collateral_fraction: float = 0.2  # collateral it asks of providers, as a fraction of the budget
+    # The bond that takes a result to the court (and that a validator stakes), as a fraction of the budget;
+    # at least one token unit.
+    bond_fraction: float = 0.1
+    # The validator's fee for a verdict, as a fraction of the budget (validator scheme only).
+    validator_fee_fraction: float = 0.05
     decision_delay: int = 2  # seconds after the first offer before it decides, to collect parallel offers
     max_rounds: int = 3
     approve_early: bool = True  # approving costs an attestation, but frees the provider's collateral sooner
@@ -66,7 +73,17 @@ class BudgetClient:
             validation_window=self.validation_window,
             scheme=self.scheme,
             validator=self.validator,
+            validator_fee=self.validator_fee,
+            bond=self.bond,
         )
+
+    @property
+    def bond(self) -> int:
+        return max(1, int(self.budget * self.bond_fraction))
+
+    @property
+    def validator_fee(self) -> int:
+        return max(1, int(self.budget * self.validator_fee_fraction))
 
     @property
     def target(self) -> int:
@@ -96,21 +113,24 @@ class BudgetClient:
             # A provider answered our counter-offer: take it if it is within budget.
             if message.offer.price <= self.budget:
                 return self._accept(dialogue, message.sender)
-        if p == Performative.COMPLETE:
-            return self.verdict(context)
+        if p in (Performative.COMPLETE, Performative.VERDICT):
+            return self.assess(context)
         return None
 
-    def verdict(self, context: Context) -> Reply | None:
-        """On a delivered result the client checked (`result_ok`): reject a bad one where it is the judge,
-        approve a good one early if it chooses to."""
+    def assess(self, context: Context) -> Reply | None:
+        """On a delivered result the client checked (`dialogue.result_ok`). Optimistic scheme: dispute one that
+        failed the check, approve one that passed early if it chooses to. Validator scheme: leave the verdict to
+        the validator (approving would only save its fee by racing it), then appeal its approval of a result
+        that failed the check; a rejection, or a result it could not check, it lets stand."""
         dialogue = context.dialogue
-        if dialogue.request.scheme != ValidationScheme.OPTIMISTIC:
-            return None  # the validator judges; a second verdict would only race it
-        result_ok = context.perception.get("result_ok")
-        if result_ok is False:
-            return Reply(Performative.REJECT, dialogue.deal_id)
-        if result_ok and self.approve_early:
-            return Reply(Performative.APPROVE, dialogue.deal_id)
+        ok = dialogue.result_ok
+        if dialogue.status == Status.COMPLETED and dialogue.validator is None:
+            if ok is False:
+                return Reply(Performative.DISPUTE, dialogue.deal_id)
+            if ok and self.approve_early:
+                return Reply(Performative.APPROVE, dialogue.deal_id)
+        if dialogue.status == Status.JUDGED and dialogue.verdict and ok is False:
+            return Reply(Performative.APPEAL, dialogue.deal_id)
         return None
 
     def act(self, context: Context) -> list[Reply]:

@@ -6,24 +6,64 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from agents.policy import Context, Notice, NoticeKind, Reply
-from agents.protocol import Message, Offer, Performative, Status
+from agents.policy import Context, Notice, NoticeKind, Reply, ValidatorStanding
+from agents.protocol import Message, Offer, Performative, Request, Status, ValidationScheme
 from agents.strategies.costs import CostModel
+
+# A validator whose record scores below this (verdicts overturned by the court or never given, against
+# verdicts that stood) is not trusted with a provider's collateral. A newcomer scores the prior, 0.5.
+MIN_VALIDATOR_SCORE = 0.5
+
+
+def validator_objection(request: Request, standing: ValidatorStanding | None, me: str,
+                        min_score: float = MIN_VALIDATOR_SCORE) -> str | None:
+    """Why a provider should not offer on a validator-scheme request, or None if the validator passes.
+
+    The validator judges the provider's work and an appeal to the court undoes a wrong verdict only at the
+    cost of a bond and a delay, so the provider checks, from what the chain shows, that the validator is paid
+    and independent and has something to lose:
+    - it is paid: the request's fee is positive (an unpaid validator has no reason to re-run the job);
+    - it is not a party: neither the client nor this provider;
+    - it has the stake: its free escrow balance covers the bond it must lock at acceptance (an unfunded
+      validator makes the acceptance revert, and a validator without a stake loses nothing by lying);
+    - it is not linked to the client: the client never funded it, and the court never overturned one of
+      its verdicts in the client's favour;
+    - its record is good: its score (verdicts that stood against those overturned or missing) is at
+      least `min_score`.
+    `standing` is what the provider role read for the request (`perception["validator"]`); without it the
+    validator is unknown and refused."""
+    if request.scheme != ValidationScheme.VALIDATOR:
+        return None
+    if request.validator_fee <= 0:
+        return "the validator is not paid"
+    if request.validator in (request.client, me):
+        return "the validator is a party to the deal"
+    if standing is None:
+        return "nothing is known of the validator"
+    if standing.available < request.bond:
+        return f"the validator's stake is not funded ({standing.available} available, {request.bond} needed)"
+    if standing.linked_to_client:
+        return "the validator is linked to the client"
+    if standing.score < min_score:
+        return f"the validator's record scores {standing.score:.2f} (overturned {standing.overturned})"
+    return None
 
 
 @dataclass
 class QuotingProvider:
-    """The lifecycle: answer requests it can serve, lock collateral when asked, commence once the client's
-    payment is verified locked (collateral_missing otherwise), complete with the job's result, abort a job
-    that failed. Subclasses set prices through `quote` and `accept_counter`."""
+    """The lifecycle: answer requests it can serve (vetting the validator a request names), lock collateral
+    when asked, commence once the client's payment is verified locked (collateral_missing otherwise), complete
+    with the job's result, abort a job that failed, and appeal a validator's rejection of a result it knows is
+    its own correct work. Subclasses set prices through `quote`."""
 
     cost_model: CostModel = field(default_factory=CostModel)
     offer_ttl: int = 120  # seconds an offer can be accepted
     max_rounds: int = 3
     min_margin: float = 0.05  # the least markup over cost it accepts in a counter-offer
-    # Clients judge results in the optimistic scheme, and a rejection refunds them and pays them the
-    # collateral: the market's defence is to stop serving clients whose record shows it.
+    # Clients that dispute and lose pay the court their bond, but a client may still be more trouble than it
+    # is worth (it leaves deals unfunded, it disputes): the provider stops serving clients whose record shows it.
     min_client_score: float = 0.3
+    min_validator_score: float = MIN_VALIDATOR_SCORE
 
     # --- pricing (subclasses) -----------------------------------------------------------------------
 
@@ -65,12 +105,25 @@ class QuotingProvider:
             self.on_outcome(dialogue.deal_id, False)
         if p == Performative.FUND and dialogue.provider == context.me:
             return self._after_agreement(context)
+        if p == Performative.VERDICT and dialogue.provider == context.me:
+            return self._after_verdict(context)
         return None
 
     def owed_move(self, context: Context) -> Reply | None:
-        """The move a provider owes on an agreed deal (re-asked every act, so a reply lost to an outage
-        or a restart is sent again): lock awaited collateral, or commence once payment is locked."""
+        """The move a provider owes on a deal of its own (re-asked every act, so a reply lost to an outage
+        or a restart is sent again): lock awaited collateral, commence once payment is locked, or appeal a
+        wrong rejection."""
+        if context.dialogue.status == Status.JUDGED:
+            return self._after_verdict(context)
         return self._after_agreement(context)
+
+    def _after_verdict(self, context: Context) -> Reply | None:
+        """A validator rejected a result the provider knows to be its own work (`dialogue.result_ok`): the
+        court re-runs the job, so the appeal returns the bond and pays price and collateral."""
+        dialogue = context.dialogue
+        if dialogue.status == Status.JUDGED and dialogue.verdict is False and dialogue.result_ok:
+            return Reply(Performative.APPEAL, dialogue.deal_id)
+        return None
 
     def _after_agreement(self, context: Context) -> Reply | None:
         dialogue = context.dialogue
@@ -99,10 +152,11 @@ class QuotingProvider:
     def _first_offer(self, context: Context) -> Reply | None:
         if not self.can_serve(context):
             return None
-        client = context.dialogue.request.client
-        if context.client_reputation is not None and context.client_reputation(client) < self.min_client_score:
-            return None
         request = context.dialogue.request
+        if context.client_reputation is not None and context.client_reputation(request.client) < self.min_client_score:
+            return None
+        if validator_objection(request, context.perception.get("validator"), context.me, self.min_validator_score):
+            return None
         floor = self.floor(context)
         price = self.quote(context, floor)
         if price is None or price > request.max_price or price < 1:

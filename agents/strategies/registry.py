@@ -1,6 +1,11 @@
 """The strategy registry: every strategy name a scenario, the command line or a benchmark can give, with
 the role it plays and the policy class that implements it. The one list of names; everything that turns
-a name into a policy reads it."""
+a name into a policy reads it.
+
+A strategy's parameters are its policy class's dataclass fields (a scenario gives them as `params`): see
+`CostPlusProvider` and `ThompsonPricingProvider` (agents.strategies.provider), `BudgetClient`
+(agents.strategies.client: budget, bond_fraction, validator_fee_fraction, ...), and the adversaries'
+module docstring (agents.strategies.adversarial: dispute_probability, partner)."""
 
 from __future__ import annotations
 
@@ -10,14 +15,15 @@ from typing import Any
 from agents.policy import Role
 from agents.strategies.adversarial import (
     AbandonProvider,
-    AlwaysRejectClient,
+    ColludingValidator,
+    FalseDisputeClient,
     NeverConfirmClient,
     NeverDeliverProvider,
     WrongResultProvider,
 )
 from agents.strategies.client import BudgetClient
 from agents.strategies.provider import CostPlusProvider, ThompsonPricingProvider
-from agents.strategies.validator import HonestValidator
+from agents.strategies.validator import HonestCourt, HonestValidator
 
 
 @dataclass(frozen=True)
@@ -42,9 +48,11 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
     Strategy("wrong-result", Role.PROVIDER, WrongResultProvider, adversarial=True),
     Strategy("abandon", Role.PROVIDER, AbandonProvider, adversarial=True),
     Strategy("budget", Role.CLIENT, BudgetClient, seeded=True),
-    Strategy("always-reject", Role.CLIENT, AlwaysRejectClient, seeded=True, adversarial=True),
+    Strategy("false-dispute", Role.CLIENT, FalseDisputeClient, seeded=True, adversarial=True),
     Strategy("never-confirm", Role.CLIENT, NeverConfirmClient, seeded=True, adversarial=True),
     Strategy("validator", Role.VALIDATOR, HonestValidator),
+    Strategy("colluding-validator", Role.VALIDATOR, ColludingValidator, adversarial=True),
+    Strategy("court", Role.COURT, HonestCourt),
 )}
 
 
