@@ -370,13 +370,19 @@ def test_client_funds_awaited_payment(market, token, client, balances, moved, ru
     assert (deal.status, deal.deadline) == (Status.AGREED, receipt.timestamp + COMMENCE_WITHIN)
 
 
+@pytest.mark.parametrize("scheme", list(ValidationScheme), ids=lambda s: s.name.lower())
 @pytest.mark.parametrize("status", [Status.AGREED, Status.COMMENCED])
-def test_provider_aborts_and_client_is_compensated_at_once(market, provider, balances, moved, run_deal, status):
-    run = run_deal(status)
+def test_provider_aborts_and_client_is_compensated_at_once(market, provider, balances, moved, run_deal, status,
+                                                           scheme):
+    """A validator deal's fee goes back to the client and the stake to the validator: no verdict was needed."""
+    run = run_deal(status, scheme=scheme)
     before = balances()
     receipt = provider.abort(run.deal_id)
     assert_closed(receipt, market, run.deal_id, Status.SLASHED, CloseReason.PROVIDER_ABORTED)
-    moved(before, {"client.available": PRICE + COLLATERAL})
+    if scheme == ValidationScheme.VALIDATOR:
+        moved(before, {"client.available": PRICE + COLLATERAL + VALIDATOR_FEE, "validator.available": BOND})
+    else:
+        moved(before, {"client.available": PRICE + COLLATERAL})
 
 
 def test_request_addressed_to_chosen_providers(accounts, system, market, client, provider, token, make_request,
