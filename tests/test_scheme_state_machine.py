@@ -32,7 +32,7 @@ from conftest import FLOAT, SPEC_HASH, ZERO_ADDRESS, ZERO_BYTES32, Transactor, c
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
-from hypothesis import HealthCheck, Phase, event, settings
+from hypothesis import HealthCheck, Phase, currently_in_test_context, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -69,7 +69,7 @@ RANDOM = bool(os.environ.get("SCHEME_MACHINE_RANDOM"))
 NO_SHRINK = bool(os.environ.get("SCHEME_MACHINE_NO_SHRINK"))
 settings.register_profile(
     "scheme-state-machine",
-    max_examples=int(os.environ.get("SCHEME_MACHINE_EXAMPLES", 15)),
+    max_examples=int(os.environ.get("SCHEME_MACHINE_EXAMPLES", 10)),
     stateful_step_count=40,
     derandomize=not RANDOM,
     phases=[p for p in Phase if p != Phase.shrink or not NO_SHRINK],
@@ -124,7 +124,8 @@ REQUIRED_OUTCOMES = (
 
 def record(outcome: str):
     OUTCOMES[outcome] += 1
-    event(outcome)
+    if currently_in_test_context():  # the sweep runs the machine outside Hypothesis
+        event(outcome)
 
 
 # --- the model ------------------------------------------------------------------------------------
@@ -608,21 +609,25 @@ FUNDING = (Status.AWAITING_COLLATERAL, Status.AWAITING_PAYMENT)
 REFERENCES = st.sampled_from(("right", "right", "right", "none", "previous", "other"))
 RECIPIENT_RIGHT = st.sampled_from((True, True, True, False))
 BONDS = st.integers(1, 60)
-# (stage, validator scheme (None: either), the move made on the deadline or one second past it)
+# (stage, validator scheme (None: either), the move made on the deadline or one second past it, and a variant: a
+# judged deal's verdict rejects, a disputed validator deal got there by escalation rather than by appeal)
 AT_DEADLINE = (
-    (Status.NONE, None, "offer expiry"), (Status.NONE, None, "request deadline"),
-    (Status.AWAITING_COLLATERAL, None, "fund"), (Status.AWAITING_COLLATERAL, None, "collateral_missing"),
-    (Status.AGREED, None, "commence"), (Status.AGREED, None, "claim_timeout"),
-    (Status.COMMENCED, None, "complete"), (Status.COMMENCED, None, "claim_timeout"),
-    (Status.COMPLETED, False, "approve"), (Status.COMPLETED, False, "dispute"), (Status.COMPLETED, False, "settle"),
-    (Status.COMPLETED, True, "verdict"), (Status.COMPLETED, True, "escalate"), (Status.COMPLETED, True, "settle"),
-    (Status.JUDGED, True, "appeal"), (Status.JUDGED, True, "settle"),
-    (Status.DISPUTED, False, "ruling"), (Status.DISPUTED, False, "claim_timeout"),
-    (Status.DISPUTED, True, "ruling"), (Status.DISPUTED, True, "claim_timeout"),
+    (Status.NONE, None, "offer expiry", False), (Status.NONE, None, "request deadline", False),
+    (Status.AWAITING_COLLATERAL, None, "fund", False), (Status.AWAITING_COLLATERAL, None, "collateral_missing", False),
+    (Status.AGREED, None, "commence", False), (Status.AGREED, None, "claim_timeout", False),
+    (Status.COMMENCED, None, "complete", False), (Status.COMMENCED, None, "claim_timeout", False),
+    (Status.COMPLETED, False, "approve", False), (Status.COMPLETED, False, "dispute", False),
+    (Status.COMPLETED, False, "settle", False), (Status.COMPLETED, True, "verdict", False),
+    (Status.COMPLETED, True, "escalate", False), (Status.COMPLETED, True, "settle", False),
+    (Status.JUDGED, True, "appeal", False), (Status.JUDGED, True, "settle", False),
+    (Status.JUDGED, True, "appeal", True), (Status.JUDGED, True, "settle", True),
+    (Status.DISPUTED, False, "ruling", False), (Status.DISPUTED, False, "claim_timeout", False),
+    (Status.DISPUTED, True, "ruling", False), (Status.DISPUTED, True, "claim_timeout", False),
+    (Status.DISPUTED, True, "ruling", True), (Status.DISPUTED, True, "claim_timeout", True),
 )
 # (stage, validator scheme (None: either), a move made before the deadline)
 WRONG_MOVES = (
-    (Status.AWAITING_COLLATERAL, None, "fund"), (Status.AWAITING_COLLATERAL, None, "collateral_missing"),
+    (Status.NONE, None, "cancel_request"), (Status.AWAITING_COLLATERAL, None, "fund"), (Status.AWAITING_COLLATERAL, None, "collateral_missing"),
     (Status.AGREED, None, "abort"), (Status.AGREED, None, "claim_timeout"),
     (Status.COMMENCED, None, "abort"), (Status.COMMENCED, None, "claim_timeout"),
     (Status.COMPLETED, False, "settle"), (Status.COMPLETED, True, "settle"), (Status.COMPLETED, None, "dispute"),
@@ -1029,17 +1034,21 @@ class SchemeMachine(RuleBasedStateMachine):
 
     # rules: the scheme's rules where they bite
 
-    @rule(cases=st.lists(st.tuples(st.sampled_from(AT_DEADLINE), st.booleans()), min_size=1, max_size=3),
-          approved=st.booleans(), silent=st.booleans(), validator_scheme=st.booleans(), window=WINDOWS)
-    def at_deadline(self, cases, approved, silent, validator_scheme, window):
+    # The targeted rules: random draws of the cases that `sweep` also runs one by one.
+    AT_DEADLINE_DRAWS = dict(cases=st.lists(st.tuples(st.sampled_from(AT_DEADLINE), st.booleans()), min_size=1,
+                                            max_size=2),
+                             approved=st.booleans(), validator_scheme=st.booleans(), window=WINDOWS)
+
+    @rule(**AT_DEADLINE_DRAWS)
+    def at_deadline(self, cases, approved, validator_scheme, window):
         """For each case: bring a new deal to a stage, stand exactly on its deadline or one second past it, and
         make a move the status allows: a party's own (allowed up to the deadline) or a stranger's time-out (only
         after; settling a validator deal never: the validator owes a verdict). Before agreement: accepting on the
         request's offer deadline, or on the offer's expiry (a validator that withdrew its stake, unless
         `approved`, makes it fail)."""
-        for (stage, scheme, kind), past in cases:
-            self._at_deadline(stage, validator_scheme if scheme is None else scheme, kind, past, approved, silent,
-                              window)
+        for (stage, scheme, kind, variant), past in cases:
+            self._at_deadline(stage, validator_scheme if scheme is None else scheme, kind, past,
+                              not variant if stage == Status.JUDGED else approved, variant, window)
 
     def _at_deadline(self, stage, validator_scheme, kind, past, approved, silent, window):
         d = self._bring_to(stage, validator_scheme, window, approved, silent)
@@ -1065,8 +1074,10 @@ class SchemeMachine(RuleBasedStateMachine):
         sender = "stranger" if kind == "collateral_missing" else self._right_sender(kind, d)
         self._send_kind(kind, deal_id, sender, approved)
 
-    @rule(cases=st.lists(st.sampled_from(WRONG_ATTESTATIONS), min_size=1, max_size=3), approved=st.booleans(),
-          silent=st.booleans(), window=WINDOWS)
+    WRONG_ATTESTATION_DRAWS = dict(cases=st.lists(st.sampled_from(WRONG_ATTESTATIONS), min_size=1, max_size=2),
+                                   approved=st.booleans(), silent=st.booleans(), window=WINDOWS)
+
+    @rule(**WRONG_ATTESTATION_DRAWS)
     def wrong_attestation(self, cases, approved, silent, window):
         """For each case: bring a new deal to a stage and send the attestation it calls for, with exactly one
         thing wrong. A judged deal calls for none: the validator's second verdict is refused."""
@@ -1104,9 +1115,11 @@ class SchemeMachine(RuleBasedStateMachine):
             approved = True  # the one thing wrong is the fault, not a rejection
         self._validate(kind, deal_id, attester, approved, right_recipient, ref)
 
-    @rule(cases=st.lists(st.tuples(st.sampled_from(WRONG_MOVES), st.sampled_from(("right",) + ACTORS)), min_size=1,
-                         max_size=3),
-          validator_scheme=st.booleans(), approved=st.booleans(), window=WINDOWS)
+    WRONG_MOVER_DRAWS = dict(cases=st.lists(st.tuples(st.sampled_from(WRONG_MOVES), st.sampled_from(("right",) + ACTORS)),
+                                            min_size=1, max_size=2),
+                             validator_scheme=st.booleans(), approved=st.booleans(), window=WINDOWS)
+
+    @rule(**WRONG_MOVER_DRAWS)
     def wrong_mover(self, cases, validator_scheme, approved, window):
         """For each case: before the deadline, a move that ends, funds or contests a new deal, from the party
         allowed to make it or from anyone else: fund (the funding party), collateralMissing (the party kept
@@ -1115,7 +1128,7 @@ class SchemeMachine(RuleBasedStateMachine):
         claimTimeout (no one: the court has time left)."""
         for (stage, scheme, kind), by in cases:
             d = self._bring_to(stage, validator_scheme if scheme is None else scheme, window, approved)
-            if d is not None and self.model.now <= d.deadline:
+            if d is not None and self.model.now <= current_deadline(d):
                 self._simple(kind, self._deal_id(d), resolve(by, self._right_sender(kind, d)))
 
     # invariants
@@ -1144,9 +1157,36 @@ class SchemeMachine(RuleBasedStateMachine):
                 assert self.closed.setdefault(deal_id, status) == status
 
 
+def sweep():
+    """Every targeted case once, in order, on one run of the machine: each deadline move on and one second past
+    its deadline, each wrong attestation, each early move by its right sender and by a stranger. Acceptance is
+    tried with and without the validator's stake, the court rules both ways, and the moves that depend on the
+    scheme are tried in both. The random run then mixes the same moves with everything else; this pass makes
+    sure that none of them is left to chance."""
+    machine = SchemeMachine()
+    try:
+        for n, ((stage, scheme, kind, variant), past) in enumerate(itertools.product(AT_DEADLINE, (False, True))):
+            both = stage == Status.NONE or kind == "ruling"
+            for approved in (True, False) if both else (True,):
+                validator_scheme = bool(n % 2) != (not approved) if scheme is None else scheme
+                machine.at_deadline([((stage, scheme, kind, variant), past)], approved, validator_scheme, window=60)
+                machine.chain_agrees_with_model()
+        for n, case in enumerate(WRONG_ATTESTATIONS):
+            machine.wrong_attestation([case], approved=bool(n % 2), silent=False, window=60)
+            machine.chain_agrees_with_model()
+        for case, by in itertools.product(WRONG_MOVES, ("right", "stranger")):
+            stage, scheme, kind = case
+            for validator_scheme in (False, True) if scheme is None and stage == Status.COMPLETED else (bool(scheme),):
+                machine.wrong_mover([(case, by)], validator_scheme, approved=True, window=60)
+                machine.chain_agrees_with_model()
+    finally:
+        machine.teardown()
+
+
 def test_scheme_matches_its_model(chain, deployer, accounts, client_account, provider_account, validator_account,
                                   stranger):
-    """Drive the deployed contracts with random message sequences and compare with the model."""
+    """Drive the deployed contracts through every targeted case, then with random message sequences, and
+    compare with the model."""
     with chain.isolate():
         # A market of its own, whose court (the deployer) has a window as short as the deals' own.
         system = deploy_system(deployer, court_window=COURT_WINDOW)
@@ -1163,6 +1203,7 @@ def test_scheme_matches_its_model(chain, deployer, accounts, client_account, pro
             accounts=actors, clients=clients, domain=clients["client"].domain,
         )
         OUTCOMES.clear()
+        sweep()
         run_state_machine_as_test(SchemeMachine, settings=SCHEME_MACHINE_SETTINGS)
     missing = [outcome for outcome in REQUIRED_OUTCOMES if not OUTCOMES[outcome]]
     assert not missing, f"never happened in {sum(OUTCOMES.values())} messages: {missing}; seen: {dict(OUTCOMES)}"
