@@ -70,10 +70,9 @@ def test_the_court_is_fixed_at_deployment(market, deployer):
     assert (market.court(), market.courtWindow()) == (deployer.address, DEFAULT_COURT_WINDOW)
 
 
-def test_deploy_system_names_the_court_and_its_window(chain, accounts, deployer):
-    with chain.isolate():
-        system = deploy_system(deployer, token_decimals=None, court=accounts[7].address, court_window=3_600)
-        assert (system.market.court(), system.market.courtWindow()) == (accounts[7].address, 3_600)
+def test_deploy_system_names_the_court_and_its_window(accounts, deployer):
+    system = deploy_system(deployer, token_decimals=None, court=accounts[7].address, court_window=3_600)
+    assert (system.market.court(), system.market.courtWindow()) == (accounts[7].address, 3_600)
 
 
 @pytest.mark.parametrize("court, window, error", [(ZERO_ADDRESS, 3_600, "InvalidCourt"), (None, 0, "InvalidDuration")],

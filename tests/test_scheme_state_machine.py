@@ -4,8 +4,9 @@ A Hypothesis RuleBasedStateMachine sends every message of the scheme (request, o
 collateralMissing, the attestations through the real EAS: commencement, completion, the client's approval, the
 validator's verdict and the court's ruling; dispute, appeal, escalate, settle, claimTimeout, abort,
 cancelRequest, cancelOffer, deposit, withdraw) from random accounts (client, provider, validator, the court and
-a stranger), wrong senders included on purpose, at random times, with deadlines hit exactly. Each message is mined; the model below predicts whether
-it goes through or which custom error refuses it, and what it does to every deal and every balance.
+a stranger), wrong senders included on purpose, at random times, with deadlines hit exactly. Each message is
+mined; the model below predicts whether it goes through or which custom error refuses it, and what it does to
+every deal and every balance.
 After each step the chain must agree with the model everywhere, the escrow must hold exactly what it
 owes (every party's account exact: prices, collateral, the validator's fee and stake, bonds and what the
 court is paid), and closed deals must stay closed. Every transition the contract allowed must also be in the
@@ -15,10 +16,11 @@ Rules aimed at the scheme's rules, not only its accounting: every time-bound mov
 deadline and one second past it, and attestations in the matching status with exactly one thing wrong
 (attester, recipient, reference, time), verdicts and rulings included. Every outcome is counted (and reported
 with `hypothesis.event`): each message's result, and each transition as "message SOURCE->TARGET". The test
-fails unless each transition succeeded and each rule's error came back at least once, so a
-change that stops the machine from reaching a rule cannot pass silently. The seed is fixed
-(`derandomize`): CI runs the same examples every time; SCHEME_MACHINE_EXAMPLES=500 SCHEME_MACHINE_RANDOM=1
-explores further with fresh random examples.
+fails unless each transition succeeded and each rule's error came back at least once, so a change that stops
+the machine from reaching a rule cannot pass silently. Before the random run a sweep sends every targeted case
+once (`sweep`), so that this does not depend on the draws. The seed is fixed (`derandomize`): CI runs the same
+examples every time; SCHEME_MACHINE_EXAMPLES=500 SCHEME_MACHINE_RANDOM=1 explores further with fresh random
+examples.
 """
 
 from __future__ import annotations
@@ -60,9 +62,10 @@ from agents.protocol import (
 )
 from agents.testing.market_client import MarketClient
 
-# A step costs ~10 ms (a mined message plus one batched read; the targeted rules send several), so 20
-# examples of up to 40 steps run in about 45 seconds. CI runs a fixed set of examples (derandomize); SCHEME_MACHINE_EXAMPLES=500 and
-# SCHEME_MACHINE_RANDOM=1 for a long hunt with fresh random examples.
+# A message costs ~10 ms (mined, then one batched read); the sweep sends about 1,400 and 10 examples of up to 40
+# steps about 2,500 more (the targeted rules send several per step): about a minute in all. CI runs a fixed set of
+# examples (derandomize); SCHEME_MACHINE_EXAMPLES=500 and SCHEME_MACHINE_RANDOM=1 for a long hunt with fresh
+# random examples.
 # SCHEME_MACHINE_NO_SHRINK=1 reports the first failing example as found: shrinking a stateful failure mines
 # thousands of transactions, too slow when checking that a planted bug is caught.
 RANDOM = bool(os.environ.get("SCHEME_MACHINE_RANDOM"))
@@ -627,7 +630,8 @@ AT_DEADLINE = (
 )
 # (stage, validator scheme (None: either), a move made before the deadline)
 WRONG_MOVES = (
-    (Status.NONE, None, "cancel_request"), (Status.AWAITING_COLLATERAL, None, "fund"), (Status.AWAITING_COLLATERAL, None, "collateral_missing"),
+    (Status.NONE, None, "cancel_request"), (Status.AWAITING_COLLATERAL, None, "fund"),
+    (Status.AWAITING_COLLATERAL, None, "collateral_missing"),
     (Status.AGREED, None, "abort"), (Status.AGREED, None, "claim_timeout"),
     (Status.COMMENCED, None, "abort"), (Status.COMMENCED, None, "claim_timeout"),
     (Status.COMPLETED, False, "settle"), (Status.COMPLETED, True, "settle"), (Status.COMPLETED, None, "dispute"),
@@ -1035,11 +1039,9 @@ class SchemeMachine(RuleBasedStateMachine):
     # rules: the scheme's rules where they bite
 
     # The targeted rules: random draws of the cases that `sweep` also runs one by one.
-    AT_DEADLINE_DRAWS = dict(cases=st.lists(st.tuples(st.sampled_from(AT_DEADLINE), st.booleans()), min_size=1,
-                                            max_size=2),
-                             approved=st.booleans(), validator_scheme=st.booleans(), window=WINDOWS)
-
-    @rule(**AT_DEADLINE_DRAWS)
+    @rule(cases=st.lists(st.tuples(st.sampled_from(AT_DEADLINE), st.booleans()), min_size=1,
+                         max_size=2),
+          approved=st.booleans(), validator_scheme=st.booleans(), window=WINDOWS)
     def at_deadline(self, cases, approved, validator_scheme, window):
         """For each case: bring a new deal to a stage, stand exactly on its deadline or one second past it, and
         make a move the status allows: a party's own (allowed up to the deadline) or a stranger's time-out (only
@@ -1074,10 +1076,8 @@ class SchemeMachine(RuleBasedStateMachine):
         sender = "stranger" if kind == "collateral_missing" else self._right_sender(kind, d)
         self._send_kind(kind, deal_id, sender, approved)
 
-    WRONG_ATTESTATION_DRAWS = dict(cases=st.lists(st.sampled_from(WRONG_ATTESTATIONS), min_size=1, max_size=2),
-                                   approved=st.booleans(), silent=st.booleans(), window=WINDOWS)
-
-    @rule(**WRONG_ATTESTATION_DRAWS)
+    @rule(cases=st.lists(st.sampled_from(WRONG_ATTESTATIONS), min_size=1, max_size=2),
+          approved=st.booleans(), silent=st.booleans(), window=WINDOWS)
     def wrong_attestation(self, cases, approved, silent, window):
         """For each case: bring a new deal to a stage and send the attestation it calls for, with exactly one
         thing wrong. A judged deal calls for none: the validator's second verdict is refused."""
@@ -1107,7 +1107,8 @@ class SchemeMachine(RuleBasedStateMachine):
         if fault == "attester":
             # Neither the judge nor the client approving; before the court, anyone but the court (its validator,
             # or a party to the deal).
-            attester = {"approve": "provider" if approved else "stranger", "verdict": "court" if approved else "provider",
+            attester = {"approve": "provider" if approved else "stranger",
+                        "verdict": "court" if approved else "provider",
                         "ruling": "validator" if approved else "client"}[kind]
         elif fault == "client rejects":
             kind, attester, approved = "approve", "client", False
@@ -1115,11 +1116,9 @@ class SchemeMachine(RuleBasedStateMachine):
             approved = True  # the one thing wrong is the fault, not a rejection
         self._validate(kind, deal_id, attester, approved, right_recipient, ref)
 
-    WRONG_MOVER_DRAWS = dict(cases=st.lists(st.tuples(st.sampled_from(WRONG_MOVES), st.sampled_from(("right",) + ACTORS)),
-                                            min_size=1, max_size=2),
-                             validator_scheme=st.booleans(), approved=st.booleans(), window=WINDOWS)
-
-    @rule(**WRONG_MOVER_DRAWS)
+    @rule(cases=st.lists(st.tuples(st.sampled_from(WRONG_MOVES),
+                                   st.sampled_from(("right",) + ACTORS)), min_size=1, max_size=2),
+          validator_scheme=st.booleans(), approved=st.booleans(), window=WINDOWS)
     def wrong_mover(self, cases, validator_scheme, approved, window):
         """For each case: before the deadline, a move that ends, funds or contests a new deal, from the party
         allowed to make it or from anyone else: fund (the funding party), collateralMissing (the party kept
@@ -1187,7 +1186,8 @@ def test_scheme_matches_its_model(chain, deployer, accounts, client_account, pro
                                   stranger):
     """Drive the deployed contracts through every targeted case, then with random message sequences, and
     compare with the model."""
-    with chain.isolate():
+    snapshot = chain.snapshot()  # not chain.isolate(): it swallows the exceptions raised inside it
+    try:
         # A market of its own, whose court (the deployer) has a window as short as the deals' own.
         system = deploy_system(deployer, court_window=COURT_WINDOW)
         actors = {"client": client_account, "provider": provider_account, "validator": validator_account,
@@ -1205,5 +1205,7 @@ def test_scheme_matches_its_model(chain, deployer, accounts, client_account, pro
         OUTCOMES.clear()
         sweep()
         run_state_machine_as_test(SchemeMachine, settings=SCHEME_MACHINE_SETTINGS)
+    finally:
+        chain.restore(snapshot)
     missing = [outcome for outcome in REQUIRED_OUTCOMES if not OUTCOMES[outcome]]
     assert not missing, f"never happened in {sum(OUTCOMES.values())} messages: {missing}; seen: {dict(OUTCOMES)}"
