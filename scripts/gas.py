@@ -1,8 +1,9 @@
 """`ape run gas`: the gas of every scheme operation on a fresh local deployment with the real EAS bytecode.
 
-The last line is `happy-path gas: N` for a full deal (request, one offer, accept, commencement and
-completion attestations, settlement). `--update-snapshot` rewrites gas-snapshot.json, which the tests
-compare against so that any regression fails a test.
+The last line is `happy-path gas: N` for a full optimistic deal (request, one offer, accept, commencement and
+completion attestations, settlement once the validation window passed in silence). `--update-snapshot` rewrites
+gas-snapshot.json, which the tests compare against so that any regression fails a test. The disputes, appeals,
+verdicts and court rulings of bonded judgement are measured after the rest (agents.testing.gas).
 """
 
 import json

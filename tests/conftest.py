@@ -31,6 +31,8 @@ MAX_PRICE = 1_000
 MIN_COLLATERAL = 200
 PRICE = 700
 COLLATERAL = 300
+VALIDATOR_FEE = 50  # paid to the validator for a verdict that stands (validator scheme only)
+BOND = 100  # posted to go to the court; staked by the validator
 OFFER_WINDOW = 3_600  # seconds a request and an offer stay open
 COMMENCE_WITHIN = 600
 JOB_DURATION = 3_600
@@ -62,6 +64,12 @@ def validator_account(accounts):
 @pytest.fixture(scope="session")
 def stranger(accounts):
     return accounts[4]
+
+
+@pytest.fixture(scope="session")
+def court_account(deployer):
+    """The market's court (deploy_system's default: the deployer)."""
+    return deployer
 
 
 @pytest.fixture(scope="session")
@@ -105,6 +113,11 @@ def validator(system, validator_account):
 @pytest.fixture(scope="session")
 def stranger_client(system, stranger):
     return MarketClient(system, stranger)
+
+
+@pytest.fixture(scope="session")
+def court(system, court_account):
+    return MarketClient(system, court_account)
 
 
 # --- sending messages that should fail ------------------------------------------------------------
@@ -173,10 +186,11 @@ _nonces = itertools.count(1)
 @pytest.fixture
 def make_request(chain, client_account, validator_account, token):
     """A valid request from the client, open for OFFER_WINDOW from now; any field can be overridden.
-    The validator scheme names the validator account unless told otherwise."""
+    The validator scheme names the validator account, for VALIDATOR_FEE, unless told otherwise."""
 
     def make(**overrides) -> Request:
         scheme = overrides.get("scheme", ValidationScheme.OPTIMISTIC)
+        validating = scheme == ValidationScheme.VALIDATOR
         fields = dict(
             client=client_account.address,
             token=token.address,
@@ -187,7 +201,9 @@ def make_request(chain, client_account, validator_account, token):
             job_duration=JOB_DURATION,
             validation_window=VALIDATION_WINDOW,
             scheme=scheme,
-            validator=validator_account.address if scheme == ValidationScheme.VALIDATOR else ZERO_ADDRESS,
+            validator=validator_account.address if validating else ZERO_ADDRESS,
+            validator_fee=VALIDATOR_FEE if validating else 0,
+            bond=BOND,
             spec_hash=SPEC_HASH,
             nonce=next(_nonces),  # distinct requests even when every other term is equal
         )
@@ -220,13 +236,14 @@ def make_offer(chain, client, provider_account):
 
 
 @pytest.fixture
-def parties(client_account, provider_account, validator_account, stranger):
+def parties(client_account, provider_account, validator_account, stranger, court_account):
     """Everyone whose balances the tests watch, by role name."""
     return {
         "client": client_account,
         "provider": provider_account,
         "validator": validator_account,
         "stranger": stranger,
+        "court": court_account,
     }
 
 
@@ -337,24 +354,37 @@ class DealRun:
     deal_id: bytes
     commencement: bytes | None = None
     completion: bytes | None = None
+    verdict: bytes | None = None  # the validator's verdict attestation
+
+    @property
+    def last_attestation(self) -> bytes | None:
+        """What the next validation attestation (the client's, the validator's or the court's) references."""
+        return self.verdict or self.completion
 
 
-_FUNDED_BY_BOTH = (Status.AGREED, Status.COMMENCED, Status.COMPLETED)
+_FUNDED_BY_BOTH = (Status.AGREED, Status.COMMENCED, Status.COMPLETED, Status.JUDGED, Status.DISPUTED)
+_WORKED = (Status.COMMENCED, Status.COMPLETED, Status.JUDGED, Status.DISPUTED)
 
 
 @pytest.fixture
-def run_deal(client, provider, token, make_request, make_offer):
-    """Drive a fresh deal up to `until` (AWAITING_COLLATERAL, AWAITING_PAYMENT, AGREED, COMMENCED or
-    COMPLETED) the way agents would: deposits, request, signed offer, accept, attestations.
+def run_deal(client, provider, validator, token, make_request, make_offer):
+    """Drive a fresh deal up to `until` the way agents would: deposits, request, signed offer, accept,
+    attestations, and on to the court.
 
     AWAITING_COLLATERAL: the client accepts the provider's offer while the provider's escrow is empty.
     AWAITING_PAYMENT: the provider accepts the client's counter-offer while the client's escrow is empty.
-    Otherwise both deposit exactly their side first and the client accepts."""
+    Otherwise both deposit exactly their side first and the client accepts. A validator deal's validator
+    deposits its stake (the bond) first. JUDGED (validator scheme): the validator gives the verdict `approved`.
+    DISPUTED: the optimistic client disputes; in the validator scheme the party the verdict `approved` went
+    against appeals (both deposit the bond first)."""
 
     def run(until: Status = Status.AGREED, *, request: Request | None = None, offer: Offer | None = None,
-            **request_overrides) -> DealRun:
+            approved: bool = True, **request_overrides) -> DealRun:
         request = request or make_request(**request_overrides)
         offer = offer or make_offer(request)
+        validating = request.scheme == ValidationScheme.VALIDATOR
+        if validating:
+            validator.deposit(token, request.bond)
         client.request(request, "ipfs://spec")
         if until == Status.AWAITING_PAYMENT:
             signature = client.sign(offer)  # a counter-offer: the client signs, the provider accepts
@@ -367,15 +397,25 @@ def run_deal(client, provider, token, make_request, make_offer):
             provider.offer(offer, signature)
             if until in _FUNDED_BY_BOTH and offer.collateral:
                 provider.deposit(token, offer.collateral)
-            client.deposit(token, offer.price)
+            client.deposit(token, offer.price + request.validator_fee)
             client.accept(request, offer, signature)
         run = DealRun(request, offer, signature, client.deal_id(request))
-        if until in (Status.COMMENCED, Status.COMPLETED):
+        if until in _WORKED:
             _, run.commencement = provider.attest_commencement(run.deal_id, request.client)
-        if until == Status.COMPLETED:
+        if until in _WORKED[1:]:
             _, run.completion = provider.attest_completion(
                 run.deal_id, request.client, run.commencement, RESULT_HASH, "ipfs://result"
             )
+        if validating and until in (Status.JUDGED, Status.DISPUTED):
+            _, run.verdict = validator.verdict(run.deal_id, offer.provider, run.completion, approved)
+        if until == Status.DISPUTED:
+            if not validating:
+                client.deposit(token, request.bond)
+                client.dispute(request)
+            else:
+                appellant = client if approved else provider
+                appellant.deposit(token, request.bond)
+                appellant.appeal(run.deal_id)
         assert client.status(run.deal_id) == until
         return run
 

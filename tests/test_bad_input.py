@@ -11,6 +11,7 @@ from eth_utils import keccak, to_checksum_address
 
 from agents.protocol import Domain, Status, ValidationScheme, typed_message
 from conftest import (
+    BOND,
     COLLATERAL,
     MAX_PRICE,
     MIN_COLLATERAL,
@@ -156,6 +157,10 @@ INVALID_TERMS = {
     "client-is-validator": (
         {"scheme": ValidationScheme.VALIDATOR, "validator": "@client"}, "InvalidValidationScheme", {}),
     "zero-spec-hash": ({"spec_hash": ZERO_BYTES32}, "ZeroSpecHash", {}),
+    "zero-bond": ({"bond": 0}, "ZeroAmount", {}),
+    "optimistic-with-validator-fee": ({"validator_fee": 1}, "InvalidValidationScheme", {}),
+    # The court judges last: it may not be a judge below itself.
+    "court-is-validator": ({"scheme": ValidationScheme.VALIDATOR, "validator": "@court"}, "SelfDeal", {}),
 }
 
 
@@ -271,6 +276,7 @@ OFFER_TERMS = {
                              {"collateral": MIN_COLLATERAL - 1, "minCollateral": MIN_COLLATERAL}),
     "other-request": ({"deal_id": keccak(text="another request")}, "OfferForAnotherRequest", {}),
     "provider-is-client": ({"provider": "@client"}, "SelfDeal", {}),
+    "provider-is-court": ({"provider": "@court"}, "SelfDeal", {}),
 }
 
 
@@ -374,6 +380,19 @@ def test_accept_cancelled_request(market, client, make_request, make_offer, acce
                    dealId=client.deal_id(request), status=Status.CANCELLED)
 
 
+@pytest.mark.parametrize("function", ["accept", "acceptFunded"])
+@pytest.mark.usefixtures("funded")
+def test_accept_when_the_validator_has_not_staked(market, token, client, provider, validator, make_request,
+                                                  make_offer, refused, function):
+    """The validator's stake comes from its escrow account, never its wallet: short of the bond, no deal."""
+    validator.deposit(token, BOND - 1)
+    request = make_request(scheme=ValidationScheme.VALIDATOR)
+    offer = make_offer(request)
+    refused([client.deal_id(request)], market.UnfundedCounterparty, getattr(market, function), request.as_tuple(),
+            offer.as_tuple(), provider.sign(offer), sender=client.account,
+            party=validator.account.address, required=BOND, available=BOND - 1)
+
+
 def test_accept_without_funds_or_allowance(market, token, make_request, make_offer, accept_refused):
     request = make_request()
     accept_refused(request, make_offer(request), token.ERC20InsufficientAllowance,
@@ -411,58 +430,123 @@ def test_collateral_missing_in_the_wrong_state(market, client, make_request, run
 
 # --- termination ----------------------------------------------------------------------------------
 
+OPTIMISTIC, VALIDATOR = ValidationScheme.OPTIMISTIC, ValidationScheme.VALIDATOR
 WRONG_STATES = {
-    "settle": [Status.NONE, Status.AWAITING_PAYMENT, Status.AGREED, Status.COMMENCED],
-    "claimTimeout": [Status.NONE, Status.AWAITING_COLLATERAL, Status.COMPLETED],
-    "abort": [Status.AWAITING_COLLATERAL, Status.AWAITING_PAYMENT, Status.COMPLETED],
+    "settle": [(Status.NONE, OPTIMISTIC), (Status.AWAITING_PAYMENT, OPTIMISTIC), (Status.AGREED, OPTIMISTIC),
+               (Status.COMMENCED, OPTIMISTIC), (Status.DISPUTED, OPTIMISTIC), (Status.DISPUTED, VALIDATOR)],
+    "claimTimeout": [(Status.NONE, OPTIMISTIC), (Status.AWAITING_COLLATERAL, OPTIMISTIC),
+                     (Status.COMPLETED, OPTIMISTIC), (Status.JUDGED, VALIDATOR)],
+    "abort": [(Status.AWAITING_COLLATERAL, OPTIMISTIC), (Status.AWAITING_PAYMENT, OPTIMISTIC),
+              (Status.COMPLETED, OPTIMISTIC), (Status.JUDGED, VALIDATOR), (Status.DISPUTED, OPTIMISTIC)],
+    "escalate": [(Status.COMMENCED, VALIDATOR), (Status.JUDGED, VALIDATOR), (Status.DISPUTED, VALIDATOR)],
+    "appeal": [(Status.COMPLETED, VALIDATOR), (Status.DISPUTED, VALIDATOR)],
 }
 
 
 @pytest.mark.parametrize(
-    "call, status", [(call, status) for call, states in WRONG_STATES.items() for status in states],
-    ids=lambda v: v.name if isinstance(v, Status) else v,
+    "call, status, scheme", [(call, *case) for call, cases in WRONG_STATES.items() for case in cases],
+    ids=lambda v: v.name if isinstance(v, Status) else (v.name.lower() if isinstance(v, ValidationScheme) else v),
 )
 def test_termination_in_the_wrong_state(chain, market, provider, client, make_request, run_deal, refused, call,
-                                        status):
+                                        status, scheme):
     if status == Status.NONE:
         deal_id = client.deal_id(make_request())
     else:
-        deal_id = run_deal(status).deal_id
+        deal_id = run_deal(status, scheme=scheme).deal_id
         chain.pending_timestamp = market.getDeal(deal_id).deadline + 1  # time is not what is missing
-    # abort is the provider's; the others are open to anyone
+    # abort is the provider's; the others are open to anyone (or checked for their party after the status)
     refused([deal_id], market.UnexpectedStatus, getattr(market, call), deal_id, sender=provider.account,
             dealId=deal_id, status=status)
 
 
-def _close(kind, chain, market, client, provider, stranger, run):
+def test_dispute_in_the_wrong_state(market, client, make_request, run_deal, refused):
+    request = make_request()
+    refused([client.deal_id(request)], market.UnexpectedStatus, market.dispute, request.as_tuple(),
+            sender=client.account, dealId=client.deal_id(request), status=Status.NONE)
+    run = run_deal(Status.DISPUTED)  # disputing twice
+    refused([run.deal_id], market.UnexpectedStatus, market.dispute, run.request.as_tuple(), sender=client.account,
+            dealId=run.deal_id, status=Status.DISPUTED)
+
+
+def test_dispute_of_a_validator_deal(market, token, client, run_deal, refused):
+    """A validator deal goes to the court by appeal of the verdict, or by escalation of a silent validator."""
+    run = run_deal(Status.COMPLETED, scheme=VALIDATOR)
+    client.deposit(token, BOND)
+    refused([run.deal_id], market.InvalidValidationScheme, market.dispute, run.request.as_tuple(),
+            sender=client.account)
+
+
+@pytest.mark.parametrize("who", ["provider", "validator", "stranger"])
+def test_dispute_by_someone_other_than_the_client(market, token, parties, run_deal, refused, who):
+    run = run_deal(Status.COMPLETED)
+    token.approve(market.address, BOND, sender=parties[who])
+    refused([run.deal_id], market.NotTheClient, market.dispute, run.request.as_tuple(), sender=parties[who])
+
+
+def test_dispute_without_the_bond(market, token, client, run_deal, refused):
+    run = run_deal(Status.COMPLETED)
+    refused([run.deal_id], token.ERC20InsufficientAllowance, market.dispute, run.request.as_tuple(),
+            sender=client.account, spender=market.address, allowance=0, needed=BOND)
+
+
+# verdict -> who may appeal it
+APPELLANTS = {True: "client", False: "provider"}
+
+
+@pytest.mark.parametrize("approved, who", [(approved, who) for approved in APPELLANTS
+                                            for who in ("client", "provider", "validator", "stranger", "court")
+                                            if who != APPELLANTS[approved]],
+                         ids=lambda v: {True: "approval", False: "rejection"}.get(v, v))
+def test_appeal_by_anyone_but_the_party_the_verdict_went_against(market, token, parties, run_deal, refused,
+                                                                 approved, who):
+    run = run_deal(Status.JUDGED, scheme=VALIDATOR, approved=approved)
+    token.approve(market.address, BOND, sender=parties[who])
+    refused([run.deal_id], market.NotTheAppellant, market.appeal, run.deal_id, sender=parties[who],
+            expected=parties[APPELLANTS[approved]].address, actual=parties[who].address)
+
+
+def test_escalation_of_an_optimistic_deal(chain, market, stranger, run_deal, refused):
+    """An optimistic deal nobody disputed settles: there is no validator to escalate past."""
+    run = run_deal(Status.COMPLETED)
+    chain.pending_timestamp = market.getDeal(run.deal_id).deadline + 1
+    refused([run.deal_id], market.InvalidValidationScheme, market.escalate, run.deal_id, sender=stranger)
+
+
+def _close(kind, chain, market, client, provider, court, stranger, run):
     """Close a deal one of the ways a deal closes."""
-    if kind == "settled":
+    if kind in ("settled", "verdict-rejected"):
         chain.pending_timestamp = market.getDeal(run.deal_id).deadline + 1
         market.settle(run.deal_id, sender=stranger)
     elif kind == "approved":
-        client.attest_validation(run.deal_id, provider.account.address, run.completion, True)
-    elif kind == "rejected":
-        client.attest_validation(run.deal_id, provider.account.address, run.completion, False)
+        client.approve(run.deal_id, provider.account.address, run.completion)
+    elif kind == "court-rejected":
+        court.ruling(run.deal_id, provider.account.address, run.last_attestation, False)
+    elif kind == "unwound":
+        chain.pending_timestamp = market.getDeal(run.deal_id).deadline + 1
+        market.claimTimeout(run.deal_id, sender=stranger)
     elif kind == "aborted":
         provider.abort(run.deal_id)
 
 
-# how the deal closed -> (status it was run to first, status it closed with)
+# how the deal closed -> (status it was run to first, its scheme, status it closed with)
 CLOSINGS = {
-    "settled": (Status.COMPLETED, Status.SETTLED),
-    "approved": (Status.COMPLETED, Status.SETTLED),
-    "rejected": (Status.COMPLETED, Status.SLASHED),
-    "aborted": (Status.COMMENCED, Status.SLASHED),
+    "settled": (Status.COMPLETED, OPTIMISTIC, Status.SETTLED),
+    "approved": (Status.COMPLETED, OPTIMISTIC, Status.SETTLED),
+    "verdict-rejected": (Status.JUDGED, VALIDATOR, Status.SLASHED),
+    "court-rejected": (Status.DISPUTED, VALIDATOR, Status.SLASHED),
+    "unwound": (Status.DISPUTED, OPTIMISTIC, Status.UNWOUND),
+    "aborted": (Status.COMMENCED, OPTIMISTIC, Status.SLASHED),
 }
 
 
 @pytest.mark.parametrize("kind", list(CLOSINGS))
-@pytest.mark.parametrize("call", ["settle", "claimTimeout", "abort"])
-def test_closed_deal_cannot_be_closed_again(chain, market, client, provider, stranger, run_deal, refused, kind, call):
-    """No deal settles or slashes twice, whichever way it closed and however late."""
-    reached, closed = CLOSINGS[kind]
-    run = run_deal(reached)
-    _close(kind, chain, market, client, provider, stranger, run)
+@pytest.mark.parametrize("call", ["settle", "claimTimeout", "abort", "escalate", "appeal"])
+def test_closed_deal_cannot_be_closed_again(chain, market, client, provider, court, stranger, run_deal, refused, kind,
+                                            call):
+    """No deal settles, slashes, unwinds or goes to the court twice, whichever way it closed and however late."""
+    reached, scheme, closed = CLOSINGS[kind]
+    run = run_deal(reached, scheme=scheme, approved=False)
+    _close(kind, chain, market, client, provider, court, stranger, run)
     chain.pending_timestamp = chain.pending_timestamp + 10**6
     refused([run.deal_id], market.UnexpectedStatus, getattr(market, call), run.deal_id, sender=provider.account,
             dealId=run.deal_id, status=closed)
@@ -555,31 +639,48 @@ def test_completion_in_the_wrong_state(eas, market, provider, run_deal, refused,
             sender=provider.account, dealId=run.deal_id, status=status)
 
 
-# (scheme, who attests, approved) -> the judge the contract expected
+# (status, scheme, who attests, approved) -> the attester the contract expected
 WRONG_JUDGES = [
-    (ValidationScheme.OPTIMISTIC, "stranger", True, "client"),
-    (ValidationScheme.OPTIMISTIC, "provider", True, "client"),
-    (ValidationScheme.OPTIMISTIC, "validator", False, "client"),  # a validator the request never named
-    (ValidationScheme.VALIDATOR, "client", False, "validator"),  # the client may approve, not reject
-    (ValidationScheme.VALIDATOR, "provider", True, "validator"),
-    (ValidationScheme.VALIDATOR, "stranger", False, "validator"),
+    (Status.COMPLETED, OPTIMISTIC, "stranger", True, "client"),
+    (Status.COMPLETED, OPTIMISTIC, "provider", True, "client"),
+    (Status.COMPLETED, OPTIMISTIC, "validator", False, "client"),  # a validator the request never named
+    (Status.COMPLETED, OPTIMISTIC, "court", True, "client"),  # the court rules only on disputes
+    (Status.COMPLETED, VALIDATOR, "client", False, "validator"),  # the client may approve, not reject
+    (Status.COMPLETED, VALIDATOR, "provider", True, "validator"),
+    (Status.COMPLETED, VALIDATOR, "stranger", False, "validator"),
+    (Status.COMPLETED, VALIDATOR, "court", False, "validator"),
+    (Status.DISPUTED, OPTIMISTIC, "client", True, "court"),  # a disputed deal is the court's alone
+    (Status.DISPUTED, OPTIMISTIC, "provider", True, "court"),
+    (Status.DISPUTED, VALIDATOR, "validator", True, "court"),
+    (Status.DISPUTED, VALIDATOR, "stranger", False, "court"),
 ]
 
 
-@pytest.mark.parametrize("scheme, who, approved, judge", WRONG_JUDGES,
-                         ids=[f"{s.name}-{w}-{'approves' if a else 'rejects'}" for s, w, a, _ in WRONG_JUDGES])
-def test_validation_by_the_wrong_judge(eas, market, parties, run_deal, refused, scheme, who, approved, judge):
-    run = run_deal(Status.COMPLETED, scheme=scheme)
+@pytest.mark.parametrize("status, scheme, who, approved, judge", WRONG_JUDGES,
+                         ids=[f"{st.name}-{s.name}-{w}-{'approves' if a else 'rejects'}"
+                              for st, s, w, a, _ in WRONG_JUDGES])
+def test_validation_by_the_wrong_judge(eas, market, parties, run_deal, refused, status, scheme, who, approved,
+                                       judge):
+    run = run_deal(status, scheme=scheme)
     refused([run.deal_id], market.WrongAttester, eas.attest,
-            validation(market, run.deal_id, run.offer.provider, run.completion, approved),
+            validation(market, run.deal_id, run.offer.provider, run.last_attestation, approved),
             sender=parties[who], expected=parties[judge].address, actual=parties[who].address)
 
 
-def test_validation_to_the_wrong_recipient(eas, market, client, run_deal, refused):
+def test_optimistic_client_rejects_only_by_dispute(eas, market, client, run_deal, refused):
+    """A rejection attestation would let the client keep the result without a bond at stake."""
     run = run_deal(Status.COMPLETED)
+    refused([run.deal_id], market.RejectionNeedsDispute, eas.attest,
+            validation(market, run.deal_id, run.offer.provider, run.completion, False), sender=client.account)
+
+
+@pytest.mark.parametrize("status", [Status.COMPLETED, Status.DISPUTED])
+def test_validation_to_the_wrong_recipient(eas, market, parties, run_deal, refused, status):
+    run = run_deal(status, scheme=VALIDATOR)
+    judge = "validator" if status == Status.COMPLETED else "court"
     refused([run.deal_id], market.WrongRecipient, eas.attest,
-            validation(market, run.deal_id, run.request.client, run.completion, False),
-            sender=client.account, expected=run.offer.provider, actual=run.request.client)
+            validation(market, run.deal_id, run.request.client, run.last_attestation, False),
+            sender=parties[judge], expected=run.offer.provider, actual=run.request.client)
 
 
 @pytest.mark.parametrize("ref", ["commencement", "other-completion", "none"])
@@ -588,8 +689,24 @@ def test_validation_with_the_wrong_reference(eas, market, client, run_deal, refu
     run = run_deal(Status.COMPLETED)
     uid = {"commencement": run.commencement, "other-completion": other.completion, "none": ZERO_BYTES32}[ref]
     refused([run.deal_id, other.deal_id], market.WrongReference, eas.attest,
-            validation(market, run.deal_id, run.offer.provider, uid, False),
+            validation(market, run.deal_id, run.offer.provider, uid, True),
             sender=client.account, expected=run.completion, actual=uid)
+
+
+def test_court_ruling_must_reference_the_verdict(eas, market, court, run_deal, refused):
+    """The court rules on what was appealed: the verdict, not the completion under it."""
+    run = run_deal(Status.DISPUTED, scheme=VALIDATOR)
+    refused([run.deal_id], market.WrongReference, eas.attest,
+            validation(market, run.deal_id, run.offer.provider, run.completion, True),
+            sender=court.account, expected=run.verdict, actual=run.completion)
+
+
+def test_second_verdict_is_refused(eas, market, validator, run_deal, refused):
+    """A judged deal takes no other verdict: only an appeal or, after the window, settlement."""
+    run = run_deal(Status.JUDGED, scheme=VALIDATOR)
+    refused([run.deal_id], market.UnexpectedStatus, eas.attest,
+            validation(market, run.deal_id, run.offer.provider, run.verdict, False), sender=validator.account,
+            dealId=run.deal_id, status=Status.JUDGED)
 
 
 @pytest.mark.parametrize("status", [Status.AGREED, Status.COMMENCED])
@@ -601,14 +718,14 @@ def test_validation_before_completion(eas, market, client, run_deal, refused, st
 
 
 @pytest.mark.parametrize("kind", list(CLOSINGS))
-def test_validation_of_a_closed_deal(chain, eas, market, client, provider, stranger, run_deal, refused, kind):
-    """A verdict after the deal closed (e.g. a rejection replayed after approval) moves nothing."""
-    reached, closed = CLOSINGS[kind]
-    run = run_deal(reached)
-    _close(kind, chain, market, client, provider, stranger, run)
+def test_validation_of_a_closed_deal(chain, eas, market, client, provider, court, stranger, run_deal, refused, kind):
+    """A verdict or ruling after the deal closed (e.g. replayed after approval) moves nothing."""
+    reached, scheme, closed = CLOSINGS[kind]
+    run = run_deal(reached, scheme=scheme, approved=False)
+    _close(kind, chain, market, client, provider, court, stranger, run)
     refused([run.deal_id], market.UnexpectedStatus, eas.attest,
-            validation(market, run.deal_id, run.offer.provider, run.completion or run.commencement, False),
-            sender=client.account, dealId=run.deal_id, status=closed)
+            validation(market, run.deal_id, run.offer.provider, run.last_attestation or run.commencement, True),
+            sender=court.account, dealId=run.deal_id, status=closed)
 
 
 @pytest.mark.parametrize("schema", ["commencement", "completion", "validation"])

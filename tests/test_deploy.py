@@ -3,7 +3,8 @@ and the EAS predeploys populated as OP-stack genesis has them), through Ape's re
 (`--network base:sepolia:<url>`) with a keystore account whose passphrase comes from the environment:
 it uses the canonical EAS, records everything, deploys nothing the second time, resumes a run killed
 between broadcast and receipt without duplicates, redeploys a contract whose code changed, refuses bad
-input without touching anything, and a simulation then runs on what it deployed; the same on a fork.
+input without touching anything, deploys a new market for a new court (and keeps the recorded court on
+reruns), and a simulation then runs on what it deployed; the same on a fork.
 
 Every anvil here is a subprocess of a fixture that kills it when the module ends."""
 
@@ -22,7 +23,9 @@ from agents.chain.sync import SyncClient
 from agents.deploy.addresses import Deployment
 from agents.deploy.contracts import artifact, code_matches, create_address, immutable_offsets
 from agents.deploy.execute import KILL_AFTER_SEND_ENV
-from agents.deploy.plan import pending_state
+from agents.deploy.plan import Court, choose_court, pending_state
+from agents.deploy.record import Record
+from agents.deploy.system import DEFAULT_COURT_WINDOW
 from l2_standin import (
     BASE_SEPOLIA,
     EAS,
@@ -108,6 +111,7 @@ def test_deploy_resume_rerun_and_simulate(standin, ape_data, tmp_path):
     # Dry run: the plan with gas and cost, nothing sent, nothing written.
     out = ok(deploy(standin, ape_data, deployments, "--with-test-token", "--dry-run"))
     assert "canonical" in out and "ComputeMarket" in out and "2 transaction(s)" in out
+    assert f"court {me}, {DEFAULT_COURT_WINDOW} s to rule" in out  # the deployer, unless told otherwise
     assert standin.nonce(me) == 0 and not record_file.exists()
 
     # Killed right after broadcasting its first transaction, before recording the receipt.
@@ -138,6 +142,9 @@ def test_deploy_resume_rerun_and_simulate(standin, ape_data, tmp_path):
         contracts["ComputeMarket"]["address"], EAS, REGISTRY, contracts["TestToken"]["address"])
     assert deployment.block == contracts["ComputeMarket"]["block"]
     assert deployment.commencement_schema == record["schemas"]["commencement"]["uid"]
+    # The court is a constructor argument, and the record says which (read back from the market).
+    assert contracts["ComputeMarket"]["args"] == [EAS, me, DEFAULT_COURT_WINDOW]
+    assert (deployment.court, deployment.court_window) == (me, DEFAULT_COURT_WINDOW)
     assert_schema_registered(standin, deployment)
 
     # Nothing changed: nothing deployed, nothing rewritten.
@@ -163,6 +170,20 @@ def test_deploy_resume_rerun_and_simulate(standin, ape_data, tmp_path):
     ok(ape(["simulate", "--network", f"base:sepolia:{standin.url}", "--scenario", str(TINY), "--out", str(out_dir),
             "-v", "WARNING"], ape_data, deployments))
     check_market_settles_deals(out_dir)
+
+    # Another court is another market (and only that): its users must trust the new court.
+    court = ADDRESSES["forker"]
+    out = ok(deploy(standin, ape_data, deployments, "--court", court, "--court-window", "3600"))
+    assert "its court or court window changed" in out
+    record = json.loads(record_file.read_text())
+    assert standin.nonce(me) == 4
+    assert record["contracts"]["ComputeMarket"]["address"] == create_address(me, 3)
+    assert record["contracts"]["ComputeMarket"]["args"] == [EAS, court, 3600]
+    assert (record["deployment"]["court"], record["deployment"]["court_window"]) == (court, 3600)
+    assert record["deployment"]["token"] == create_address(me, 1)
+    # A rerun that names no court keeps the recorded one rather than replacing it by the deployer.
+    out = ok(deploy(standin, ape_data, deployments, "--dry-run"))
+    assert "0 transaction(s)" in out and f"court {court}, 3600 s to rule" in out
 
 
 def assert_schema_registered(node: Anvil, deployment: Deployment) -> None:
@@ -250,6 +271,10 @@ def test_bad_input_changes_nothing(standin, ape_data, tmp_path):
                                       "records chain id 1"),
             "no EAS where the package says": (["deploy", "--network", f"base:sepolia:{plain.url}", "--account",
                                                "deployer"], tmp_path / "e", "there is no code there"),
+            "no court": (["deploy", "--network", network, "--account", "deployer", "--court", "0x" + "00" * 20],
+                         tmp_path / "f", "--court takes the address"),
+            "no court window": (["deploy", "--network", network, "--account", "deployer", "--court-window", "0"],
+                                tmp_path / "g", "--court-window"),
         }
         env = ape_environment(ape_data, tmp_path, COLUMNS="160", APE_ACCOUNTS_deployer_PASSPHRASE=PASSPHRASE)
         running = {}
@@ -269,7 +294,7 @@ def test_bad_input_changes_nothing(standin, ape_data, tmp_path):
             assert "Traceback" not in output, f"{name}: {output}"
         assert standin.nonce(me) == nonce and plain.nonce(me) == 0
         assert (other_chain / "base-sepolia.json").read_text() == foreign
-        assert not any((tmp_path / f).exists() for f in "abce")
+        assert not any((tmp_path / f).exists() for f in "abcefg")
     finally:
         plain.stop()
 
@@ -314,3 +339,13 @@ def test_code_matches_ignores_immutables_only():
     other = bytearray(filled)
     other[10] ^= 0xFF
     assert not code_matches(bytes(other), runtime) and not code_matches(b"", runtime)
+
+
+def test_the_court_of_a_rerun_is_the_recorded_one_unless_named(tmp_path):
+    me, other = ADDRESSES["deployer"], ADDRESSES["forker"]
+    record = Record.load(tmp_path / "chain.json", BASE_SEPOLIA, "base:sepolia")
+    assert choose_court(record, me, None, None) == Court(me, DEFAULT_COURT_WINDOW)  # first deployment
+    record.contracts["ComputeMarket"] = {"args": [EAS, other, 60]}
+    assert choose_court(record, me, None, None) == Court(other, 60)
+    assert choose_court(record, me, me, None) == Court(me, 60)
+    assert choose_court(record, me, None, 120) == Court(other, 120)

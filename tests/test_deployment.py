@@ -8,9 +8,10 @@ from eth_account import Account
 from eth_utils import keccak
 
 from agents import protocol
-from agents.deploy.system import eas_artifact
+from agents.deploy.contracts import initcode
+from agents.deploy.system import DEFAULT_COURT_WINDOW, deploy_system, eas_artifact
 from agents.protocol import Domain, Offer, Request, Status, ValidationScheme, schema_uid, typed_hash, typed_message
-from conftest import ZERO_BYTES32, commencement
+from conftest import ZERO_ADDRESS, ZERO_BYTES32, commencement
 
 PUSH32 = 0x7F
 
@@ -64,6 +65,28 @@ def test_schema_registered_irrevocable_with_market_as_resolver(system, market, u
     assert record.schema == schema
 
 
+def test_the_court_is_fixed_at_deployment(market, deployer):
+    """deploy_system names the deployer the court, with the default window, unless told otherwise."""
+    assert (market.court(), market.courtWindow()) == (deployer.address, DEFAULT_COURT_WINDOW)
+
+
+def test_deploy_system_names_the_court_and_its_window(accounts, deployer):
+    system = deploy_system(deployer, token_decimals=None, court=accounts[7].address, court_window=3_600)
+    assert (system.market.court(), system.market.courtWindow()) == (accounts[7].address, 3_600)
+
+
+@pytest.mark.parametrize("court, window, error", [(ZERO_ADDRESS, 3_600, "InvalidCourt"), (None, 0, "InvalidDuration")],
+                         ids=["no-court", "no-court-window"])
+def test_market_refuses_a_missing_court(system, deployer, transactor, court, window, error):
+    data = initcode("ComputeMarket", (system.eas.address, court or deployer.address, window))
+    tx = transactor.web3.eth.send_transaction({"from": deployer.address, "data": data, "gas": 10_000_000,
+                                               "gasPrice": 0})
+    receipt = transactor.web3.eth.wait_for_transaction_receipt(tx)
+    assert receipt.status == 0 and receipt.contractAddress is not None
+    trace = transactor.provider.make_request("debug_traceTransaction", [tx.to_0x_hex(), {"tracer": "callTracer"}])
+    assert transactor.decode(bytes.fromhex(trace["output"][2:]))[0] == error
+
+
 def test_market_takes_no_ether_through_eas(market):
     assert market.isPayable() is False  # EAS then refuses attestations that carry value
 
@@ -112,10 +135,12 @@ def _eip712_digest(domain, value) -> bytes:
             "commence_within": MAX_U24,
             "job_duration": MAX_U24,
             "validation_window": MAX_U24,
+            "validator_fee": MAX_U96,
+            "bond": MAX_U96,
             "spec_hash": b"\xff" * 32,
             "nonce": MAX_U64,
         },
-        {"max_price": 1, "min_collateral": 0, "nonce": 0},
+        {"max_price": 1, "min_collateral": 0, "bond": 1, "nonce": 0},
     ],
     ids=["optimistic", "validator", "max-widths", "minimal"],
 )

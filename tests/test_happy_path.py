@@ -1,18 +1,21 @@
 """Whole deals as agents run them, checking every event and every balance the escrow touches at each
-step: the optimistic scheme settled by silence or by a verdict, the validator scheme, a negotiation
-with a counter-offer, and the funding paths (escrow float, wallet shortfall, late funding)."""
+step: the optimistic scheme settled by silence or by the client's approval, the validator scheme (a paid,
+staked verdict that stands unless appealed), disputes and appeals ruled by the court, a negotiation with a
+counter-offer, and the funding paths (escrow float, wallet shortfall, late funding)."""
 
 import pytest
 
 from agents.testing.market_client import MarketClient
-from agents.protocol import CloseReason, Offer, Request, Status, ValidationScheme
+from agents.protocol import CloseReason, Offer, Request, Status, ValidationScheme, Verdict
 from conftest import (
+    BOND,
     COLLATERAL,
     COMMENCE_WITHIN,
     JOB_DURATION,
     PRICE,
     RESULT_HASH,
     VALIDATION_WINDOW,
+    VALIDATOR_FEE,
     ZERO_ADDRESS,
     ZERO_BYTES32,
     assert_closed,
@@ -44,12 +47,18 @@ def _escrowed(who: str, amount: int) -> dict:
 @pytest.mark.parametrize("scheme", list(ValidationScheme), ids=lambda s: s.name.lower())
 def test_full_deal(chain, eas, market, token, client, provider, validator, stranger, balances, moved, make_request,
                    make_offer, scheme):
-    """Optimistic: nobody objects and anyone settles after the window. Validator: the validator approves."""
+    """Optimistic: nobody objects and anyone settles after the window. Validator: the validator approves,
+    nobody appeals, and anyone carries the verdict out after the appeal window (the validator is paid)."""
+    validating = scheme == ValidationScheme.VALIDATOR
+    fee = VALIDATOR_FEE if validating else 0
     b = balances()
-    client.deposit(token, PRICE)
-    b = moved(b, _escrowed("client", PRICE))
+    client.deposit(token, PRICE + fee)
+    b = moved(b, _escrowed("client", PRICE + fee))
     provider.deposit(token, COLLATERAL)
     b = moved(b, _escrowed("provider", COLLATERAL))
+    if validating:  # the validator's stake comes from its escrow account
+        validator.deposit(token, BOND)
+        b = moved(b, _escrowed("validator", BOND))
 
     # Request: an event only; its EIP-712 hash is the deal id.
     request = make_request(scheme=scheme)
@@ -75,7 +84,8 @@ def test_full_deal(chain, eas, market, token, client, provider, validator, stran
     assert Offer.from_tuple(log.offer) == offer
     b = moved(b, {})
 
-    # Accept: both sides are locked from the escrow float, at exactly the offered terms.
+    # Accept: both sides (and the validator's fee and stake) are locked from the escrow float, at exactly the
+    # offered terms.
     receipt = client.accept(request, offer, signature)
     log = only_event(receipt, market.Accepted)
     assert (bytes(log.dealId), log.client, log.event_arguments["provider"], bytes(log.offerHash), log.status) == (
@@ -90,7 +100,10 @@ def test_full_deal(chain, eas, market, token, client, provider, validator, stran
     assert (deal.jobDuration, deal.validationWindow, deal.validator) == (JOB_DURATION, VALIDATION_WINDOW,
                                                                          request.validator)
     assert bytes(deal.lastAttestation) == ZERO_BYTES32
-    b = moved(b, {"client.available": -PRICE, "provider.available": -COLLATERAL})
+    # A validator deal keeps the fee and the stake; an optimistic one stores its bond only when disputed.
+    assert (deal.validatorFee, deal.bond, deal.verdict) == (fee, BOND if validating else 0, Verdict.NONE)
+    locked = {"client.available": -PRICE - fee, "provider.available": -COLLATERAL}
+    b = moved(b, locked | ({"validator.available": -BOND} if validating else {}))
 
     # Commencement, attested by the provider to the client on EAS.
     receipt, commencement = provider.attest_commencement(deal_id, client.account.address)
@@ -119,21 +132,33 @@ def test_full_deal(chain, eas, market, token, client, provider, validator, stran
     )
     b = moved(b, {})
 
-    if scheme == ValidationScheme.OPTIMISTIC:
+    paid = {"provider.available": PRICE + COLLATERAL}
+    if not validating:
         # Silence through the window pays the provider; anyone may trigger it.
         chain.pending_timestamp = deal.deadline + 1
         receipt = market.settle(deal_id, sender=stranger)
         reason = CloseReason.VALIDATION_WINDOW_PASSED
     else:
-        # The named validator re-ran the job and attests the match, referencing the completion.
-        receipt, verdict = validator.attest_validation(deal_id, provider.account.address, completion, True)
+        # The named validator re-ran the job and attests the match, referencing the completion: the deal is
+        # judged, and the client (whom the verdict went against) has the appeal window to take it to the court.
+        receipt, verdict = validator.verdict(deal_id, provider.account.address, completion, True)
         assert (eas.getAttestation(verdict).attester, bytes(eas.getAttestation(verdict).refUID)) == (
             validator.account.address, completion,
         )
-        reason = CloseReason.APPROVED
+        log = only_event(receipt, market.Judged)
+        assert (bytes(log.dealId), bytes(log.attestation), log.approved) == (deal_id, verdict, True)
+        deal = market.getDeal(deal_id)
+        assert (deal.status, deal.deadline, bytes(deal.lastAttestation), deal.verdict) == (
+            Status.JUDGED, receipt.timestamp + VALIDATION_WINDOW, verdict, Verdict.APPROVED,
+        )
+        b = moved(b, {})
+        chain.pending_timestamp = deal.deadline + 1
+        receipt = market.settle(deal_id, sender=stranger)
+        reason = CloseReason.VERDICT_APPROVED
+        paid["validator.available"] = VALIDATOR_FEE + BOND  # its fee, and its stake back
     assert_closed(receipt, market, deal_id, Status.SETTLED, reason)
     assert client.status(deal_id) == Status.SETTLED
-    b = moved(b, {"provider.available": PRICE + COLLATERAL})
+    b = moved(b, paid)
 
     # Pull payment: the provider takes its earnings and collateral out.
     receipt = provider.withdraw(token, PRICE + COLLATERAL)
@@ -142,38 +167,125 @@ def test_full_deal(chain, eas, market, token, client, provider, validator, stran
     moved(b, {key: -value for key, value in _escrowed("provider", PRICE + COLLATERAL).items()})
 
 
-# (scheme, who judges, approved) -> (outcome, reason, who receives price + collateral)
-VERDICTS = [
-    (ValidationScheme.OPTIMISTIC, "client", True, Status.SETTLED, CloseReason.APPROVED, "provider"),
-    (ValidationScheme.OPTIMISTIC, "client", False, Status.SLASHED, CloseReason.REJECTED, "client"),
-    (ValidationScheme.VALIDATOR, "validator", True, Status.SETTLED, CloseReason.APPROVED, "provider"),
-    (ValidationScheme.VALIDATOR, "validator", False, Status.SLASHED, CloseReason.REJECTED, "client"),
-    # The client may always waive its objection and pay, even when a validator judges.
-    (ValidationScheme.VALIDATOR, "client", True, Status.SETTLED, CloseReason.APPROVED, "provider"),
-]
-
-
-@pytest.mark.parametrize(
-    "scheme, judge, approved, outcome, reason, beneficiary",
-    VERDICTS,
-    ids=["optimistic-client-approves", "optimistic-client-rejects", "validator-approves", "validator-rejects",
-         "validator-scheme-client-approves"],
-)
-def test_verdict_closes_the_deal_at_once(
-    market, client, provider, validator, balances, moved, run_deal,
-    scheme, judge, approved, outcome, reason, beneficiary,
-):
+@pytest.mark.parametrize("scheme", list(ValidationScheme), ids=lambda s: s.name.lower())
+def test_client_approval_closes_the_deal_at_once(market, client, provider, validator, balances, moved, run_deal,
+                                                 scheme):
+    """The client may always approve (even when a validator judges): the provider is paid at once, and a
+    validator that gave no verdict gets its stake back and the client its unearned fee."""
     run = run_deal(Status.COMPLETED, scheme=scheme)
-    deal = market.getDeal(run.deal_id)
-    assert deal.validator == (validator.account.address if scheme == ValidationScheme.VALIDATOR else ZERO_ADDRESS)
-    judge_client = {"client": client, "validator": validator}[judge]
-
+    validating = scheme == ValidationScheme.VALIDATOR
+    assert market.getDeal(run.deal_id).validator == (validator.account.address if validating else ZERO_ADDRESS)
     before = balances()
-    receipt, uid = judge_client.attest_validation(run.deal_id, provider.account.address, run.completion, approved)
+    receipt, _ = client.approve(run.deal_id, provider.account.address, run.completion)
+    assert_closed(receipt, market, run.deal_id, Status.SETTLED, CloseReason.APPROVED)
+    assert bytes(market.getDeal(run.deal_id).lastAttestation) == run.completion  # the approval closes: no later link
+    returned = {"client.available": VALIDATOR_FEE, "validator.available": BOND} if validating else {}
+    moved(before, {"provider.available": PRICE + COLLATERAL} | returned)
+
+
+@pytest.mark.parametrize("approved", [True, False], ids=["approves", "rejects"])
+def test_unappealed_verdict_is_carried_out_after_the_appeal_window(chain, market, validator, stranger, balances,
+                                                                   moved, run_deal, approved):
+    """The verdict stands: the winner takes price and collateral, the validator its fee and its stake back."""
+    run = run_deal(Status.JUDGED, scheme=ValidationScheme.VALIDATOR, approved=approved)
+    deal = market.getDeal(run.deal_id)
+    assert (deal.verdict, bytes(deal.lastAttestation)) == (Verdict.APPROVED if approved else Verdict.REJECTED,
+                                                          run.verdict)
+    chain.pending_timestamp = deal.deadline + 1
+    before = balances()
+    receipt = market.settle(run.deal_id, sender=stranger)
+    outcome, reason, winner = ((Status.SETTLED, CloseReason.VERDICT_APPROVED, "provider") if approved
+                               else (Status.SLASHED, CloseReason.VERDICT_REJECTED, "client"))
     assert_closed(receipt, market, run.deal_id, outcome, reason)
-    assert client.status(run.deal_id) == outcome
-    assert bytes(market.getDeal(run.deal_id).lastAttestation) == run.completion  # the verdict closes, no later link
-    moved(before, {f"{beneficiary}.available": PRICE + COLLATERAL})
+    moved(before, {f"{winner}.available": PRICE + COLLATERAL, "validator.available": VALIDATOR_FEE + BOND})
+
+
+def test_optimistic_dispute_posts_the_bond_and_opens_the_court_window(market, token, client, balances, moved,
+                                                                     run_deal):
+    run = run_deal(Status.COMPLETED)
+    client.deposit(token, BOND)
+    before = balances()
+    receipt = client.dispute(run.request)
+    log = only_event(receipt, market.Disputed)
+    deadline = receipt.timestamp + market.courtWindow()
+    assert (bytes(log.dealId), log.client, log.bond, log.deadline) == (run.deal_id, client.account.address, BOND,
+                                                                      deadline)
+    deal = market.getDeal(run.deal_id)
+    assert (deal.status, deal.deadline, deal.bond, bytes(deal.lastAttestation)) == (
+        Status.DISPUTED, deadline, BOND, run.completion)
+    moved(before, {"client.available": -BOND})
+
+
+@pytest.mark.parametrize("approved", [True, False], ids=["verdict-approves", "verdict-rejects"])
+def test_appeal_by_the_party_the_verdict_went_against(market, token, client, provider, balances, moved, run_deal,
+                                                      approved):
+    run = run_deal(Status.JUDGED, scheme=ValidationScheme.VALIDATOR, approved=approved)
+    appellant = client if approved else provider
+    appellant.deposit(token, BOND)
+    before = balances()
+    receipt = appellant.appeal(run.deal_id)
+    log = only_event(receipt, market.Appealed)
+    deadline = receipt.timestamp + market.courtWindow()
+    assert (bytes(log.dealId), log.appellant, log.bond, log.deadline) == (
+        run.deal_id, appellant.account.address, BOND, deadline)
+    deal = market.getDeal(run.deal_id)
+    assert (deal.status, deal.deadline, bytes(deal.lastAttestation)) == (Status.DISPUTED, deadline, run.verdict)
+    moved(before, {f"{'client' if approved else 'provider'}.available": -BOND})
+
+
+def test_silent_validator_is_escalated_by_anyone(chain, market, stranger, balances, moved, run_deal):
+    run = run_deal(Status.COMPLETED, scheme=ValidationScheme.VALIDATOR)
+    chain.pending_timestamp = market.getDeal(run.deal_id).deadline + 1
+    before = balances()
+    receipt = market.escalate(run.deal_id, sender=stranger)
+    log = only_event(receipt, market.Escalated)
+    deadline = receipt.timestamp + market.courtWindow()
+    assert (bytes(log.dealId), log.deadline) == (run.deal_id, deadline)
+    assert (market.getDeal(run.deal_id).status, market.getDeal(run.deal_id).deadline) == (Status.DISPUTED, deadline)
+    moved(before, {})  # nobody posts a bond: the silent validator's stake is at stake
+
+
+# How a deal reached the court -> the court's ruling -> who gets what. Price and collateral go to the
+# winner; the court is paid one bond: the disputant's if the validator's verdict is confirmed (or, optimistic,
+# always), the validator's stake if it was overruled or silent (its fee then goes back to the client and the
+# appellant gets its bond back).
+RULINGS = {
+    "optimistic-dispute-upheld": ("dispute", None, False, {"client.available": PRICE + COLLATERAL}),
+    "optimistic-dispute-dismissed": ("dispute", None, True, {"provider.available": PRICE + COLLATERAL}),
+    "appeal-of-approval-dismissed": ("appeal", True, True, {
+        "provider.available": PRICE + COLLATERAL, "validator.available": VALIDATOR_FEE + BOND}),
+    "appeal-of-approval-upheld": ("appeal", True, False, {
+        "client.available": PRICE + COLLATERAL + VALIDATOR_FEE + BOND}),
+    "appeal-of-rejection-dismissed": ("appeal", False, False, {
+        "client.available": PRICE + COLLATERAL, "validator.available": VALIDATOR_FEE + BOND}),
+    "appeal-of-rejection-upheld": ("appeal", False, True, {
+        "provider.available": PRICE + COLLATERAL + BOND, "client.available": VALIDATOR_FEE}),
+    "escalated-approved": ("escalate", None, True, {
+        "provider.available": PRICE + COLLATERAL, "client.available": VALIDATOR_FEE}),
+    "escalated-rejected": ("escalate", None, False, {"client.available": PRICE + COLLATERAL + VALIDATOR_FEE}),
+}
+
+
+@pytest.mark.parametrize("case", list(RULINGS))
+def test_court_ruling_pays_the_winner_and_the_court(chain, market, court, stranger, balances, moved, run_deal,
+                                                   case):
+    how, verdict, ruling, paid = RULINGS[case]
+    if how == "dispute":
+        run = run_deal(Status.DISPUTED)
+    elif how == "appeal":
+        run = run_deal(Status.DISPUTED, scheme=ValidationScheme.VALIDATOR, approved=verdict)
+    else:
+        run = run_deal(Status.COMPLETED, scheme=ValidationScheme.VALIDATOR)
+        chain.pending_timestamp = market.getDeal(run.deal_id).deadline + 1
+        market.escalate(run.deal_id, sender=stranger)
+    before = balances()
+    # The court rules on the deal's latest attestation: the verdict if there is one, else the completion.
+    receipt, uid = court.ruling(run.deal_id, run.offer.provider, run.last_attestation, ruling)
+    outcome, reason = ((Status.SETTLED, CloseReason.COURT_APPROVED) if ruling
+                       else (Status.SLASHED, CloseReason.COURT_REJECTED))
+    assert_closed(receipt, market, run.deal_id, outcome, reason)
+    assert court.status(run.deal_id) == outcome
+    moved(before, paid | {"court.available": BOND})
 
 
 def test_negotiation_with_counter_offer_accepted_by_provider(
@@ -210,7 +322,7 @@ def test_negotiation_with_counter_offer_accepted_by_provider(
     _, commencement = provider.attest_commencement(deal_id, client.account.address)
     _, completion = provider.attest_completion(deal_id, client.account.address, commencement, RESULT_HASH, "r")
     before = balances()
-    receipt, _ = client.attest_validation(deal_id, provider.account.address, completion, True)
+    receipt, _ = client.approve(deal_id, provider.account.address, completion)
     assert_closed(receipt, market, deal_id, Status.SETTLED, CloseReason.APPROVED)
     moved(before, {"provider.available": 600 + COLLATERAL})
 
@@ -258,13 +370,19 @@ def test_client_funds_awaited_payment(market, token, client, balances, moved, ru
     assert (deal.status, deal.deadline) == (Status.AGREED, receipt.timestamp + COMMENCE_WITHIN)
 
 
+@pytest.mark.parametrize("scheme", list(ValidationScheme), ids=lambda s: s.name.lower())
 @pytest.mark.parametrize("status", [Status.AGREED, Status.COMMENCED])
-def test_provider_aborts_and_client_is_compensated_at_once(market, provider, balances, moved, run_deal, status):
-    run = run_deal(status)
+def test_provider_aborts_and_client_is_compensated_at_once(market, provider, balances, moved, run_deal, status,
+                                                           scheme):
+    """A validator deal's fee goes back to the client and the stake to the validator: no verdict was needed."""
+    run = run_deal(status, scheme=scheme)
     before = balances()
     receipt = provider.abort(run.deal_id)
     assert_closed(receipt, market, run.deal_id, Status.SLASHED, CloseReason.PROVIDER_ABORTED)
-    moved(before, {"client.available": PRICE + COLLATERAL})
+    if scheme == ValidationScheme.VALIDATOR:
+        moved(before, {"client.available": PRICE + COLLATERAL + VALIDATOR_FEE, "validator.available": BOND})
+    else:
+        moved(before, {"client.available": PRICE + COLLATERAL})
 
 
 def test_request_addressed_to_chosen_providers(accounts, system, market, client, provider, token, make_request,

@@ -1,7 +1,10 @@
 """ChainHistory against real deals on anvil: one settled after the validation window, one slashed for a
 commencement timeout (accepted from an offer never broadcast), one cancelled, one agreed through a
-counter-offer and approved by the client, one left unfunded by its client. Every table is checked row by
-row against what the scenario did and the timestamps of the blocks it mined."""
+counter-offer and approved by the client, one left unfunded by its client; and four that a validator or the
+court judges: one left judged, one whose rejection the provider appealed and the court overruled, one
+disputed by its client and left before the court, one whose silent validator was escalated and that the court
+let unwind. Every table is checked row by row against what the scenario did and the timestamps of the blocks
+it mined."""
 
 import pandas as pd
 import pytest
@@ -10,12 +13,14 @@ from agents.chain.logs import get_logs_chunked
 from agents.chain.rpc import RPCError
 from agents.chain.sync import SyncClient
 from agents.knowledge.history import ChainHistory
+from agents.deploy.system import DEFAULT_COURT_WINDOW
 from agents.protocol import Offer, Request, ValidationScheme, typed_hash
 from agents.testing.market_client import MarketClient
 
 ZERO_ADDRESS = "0x" + "00" * 20
 SPEC_URI = "ipfs://spec"
 COMMENCE_WITHIN, JOB_DURATION, VALIDATION_WINDOW = 600, 3600, 600
+FEE, BOND = 5 * 10**15, 10**16
 
 
 class Scenario:
@@ -33,14 +38,16 @@ class Scenario:
     def advance(self, seconds: int) -> None:
         self.chain.pending_timestamp += seconds
 
-    def make_request(self, client=None, max_price=10**18) -> Request:
+    def make_request(self, client=None, max_price=10**18, validator=None) -> Request:
         client = client or self.client
         self.nonce += 1
         return Request(
             client=client.account.address, token=self.token.address, max_price=max_price, min_collateral=10**16,
             offer_deadline=self.chain.pending_timestamp + 3600, commence_within=COMMENCE_WITHIN,
-            job_duration=JOB_DURATION, validation_window=VALIDATION_WINDOW, scheme=ValidationScheme.OPTIMISTIC,
-            validator=ZERO_ADDRESS, spec_hash=b"\x5e" * 32, nonce=self.nonce,
+            job_duration=JOB_DURATION, validation_window=VALIDATION_WINDOW,
+            scheme=ValidationScheme.VALIDATOR if validator else ValidationScheme.OPTIMISTIC,
+            validator=validator.account.address if validator else ZERO_ADDRESS, validator_fee=FEE if validator else 0,
+            bond=BOND, spec_hash=b"\x5e" * 32, nonce=self.nonce,
         )
 
     def make_offer(self, request: Request, provider, price: int, collateral: int, round_: int = 0) -> Offer:
@@ -49,21 +56,63 @@ class Scenario:
             collateral=collateral, expiry=self.chain.pending_timestamp + 1800, round=round_,
         )
 
-    def settled(self, name: str, provider) -> None:
-        request = self.make_request()
-        offer = self.make_offer(request, provider, price=9 * 10**17, collateral=10**17)
+    def completed(self, request: Request, provider, price: int = 9 * 10**17) -> tuple[Offer, dict, bytes]:
+        """A deal run through to its completion: (offer, times, completion uid)."""
+        offer = self.make_offer(request, provider, price=price, collateral=10**17)
         signature = provider.sign(offer)
         times = {"requested": self.time_of(self.client.request(request, SPEC_URI))}
         provider.offer(offer, signature)
         times["accepted"] = self.time_of(self.client.accept(request, offer, signature))
         receipt, commencement = provider.attest_commencement(offer.deal_id, self.client.account.address)
         times["commenced"] = self.time_of(receipt)
-        receipt, _ = provider.attest_completion(
+        receipt, completion = provider.attest_completion(
             offer.deal_id, self.client.account.address, commencement, b"\x7e" * 32, "ipfs://r"
         )
         times["completed"] = self.time_of(receipt)
+        return offer, times, completion
+
+    def settled(self, name: str, provider) -> None:
+        request = self.make_request()
+        offer, times, _ = self.completed(request, provider)
         self.advance(VALIDATION_WINDOW + 1)
         times["closed"] = self.time_of(self.client.settle(offer.deal_id))
+        self.deals[name] = dict(request=request, offer=offer, provider=provider, times=times)
+
+    def judged(self, name: str, provider, validator) -> None:
+        """The validator approves; nobody appeals yet."""
+        request = self.make_request(validator=validator)
+        offer, times, completion = self.completed(request, provider, price=6 * 10**17)
+        receipt, verdict = validator.verdict(offer.deal_id, provider.account.address, completion, True)
+        times["judged"] = times["validated"] = self.time_of(receipt)
+        self.deals[name] = dict(request=request, offer=offer, provider=provider, times=times, verdict=verdict)
+
+    def appealed(self, name: str, provider, validator, court) -> None:
+        """The validator rejects, the provider appeals, the court overrules the validator."""
+        request = self.make_request(validator=validator)
+        offer, times, completion = self.completed(request, provider, price=7 * 10**17)
+        receipt, verdict = validator.verdict(offer.deal_id, provider.account.address, completion, False)
+        times["judged"] = self.time_of(receipt)
+        times["disputed"] = self.time_of(provider.appeal(offer.deal_id))
+        receipt, ruling = court.ruling(offer.deal_id, provider.account.address, verdict, True)
+        times["closed"] = times["validated"] = self.time_of(receipt)
+        self.deals[name] = dict(request=request, offer=offer, provider=provider, times=times, verdict=verdict,
+                                ruling=ruling)
+
+    def disputed(self, name: str, provider) -> None:
+        """The client disputes an optimistic result; the court has yet to rule."""
+        request = self.make_request()
+        offer, times, _ = self.completed(request, provider, price=8 * 10**17)
+        times["disputed"] = self.time_of(self.client.dispute(request))
+        self.deals[name] = dict(request=request, offer=offer, provider=provider, times=times)
+
+    def escalated(self, name: str, provider, validator) -> None:
+        """The validator stays silent, the client escalates, the court never rules: the deal unwinds."""
+        request = self.make_request(validator=validator)
+        offer, times, _ = self.completed(request, provider, price=5 * 10**17)
+        self.advance(VALIDATION_WINDOW + 1)
+        times["disputed"] = self.time_of(self.client.escalate(offer.deal_id))
+        self.advance(DEFAULT_COURT_WINDOW + 1)
+        times["closed"] = self.time_of(self.client.claim_timeout(offer.deal_id))
         self.deals[name] = dict(request=request, offer=offer, provider=provider, times=times)
 
     def timed_out(self, name: str, provider) -> None:
@@ -101,7 +150,7 @@ class Scenario:
             counter.deal_id, self.client.account.address, commencement, b"\x7f" * 32, "ipfs://r"
         )
         times["completed"] = self.time_of(receipt)
-        receipt, _ = self.client.attest_validation(counter.deal_id, provider.account.address, completion, True)
+        receipt, _ = self.client.approve(counter.deal_id, provider.account.address, completion)
         times["closed"] = times["validated"] = self.time_of(receipt)
         self.deals[name] = dict(request=request, offer=counter, first=first, provider=provider, times=times)
 
@@ -133,8 +182,8 @@ def broke_client(system, accounts):
 
 
 @pytest.fixture(scope="module")
-def scenario(chain, node, system, token, client, provider, second_provider, broke_client):
-    for party in (client, provider, second_provider):
+def scenario(chain, node, system, token, client, provider, second_provider, broke_client, validator, court):
+    for party in (client, provider, second_provider, validator):
         party.deposit(token, 10**19)
     run = Scenario(chain, node, token, client, provider)
     run.start_block = chain.blocks.head.number + 1
@@ -144,6 +193,10 @@ def scenario(chain, node, system, token, client, provider, second_provider, brok
     run.cancelled("cancelled")
     run.countered("countered", provider)
     run.unfunded("unfunded", broke_client, provider)
+    run.judged("judged", provider, validator)
+    run.appealed("appealed", provider, validator, court)
+    run.disputed("disputed", provider)
+    run.escalated("escalated", provider, validator)
     return run
 
 
@@ -175,12 +228,16 @@ def test_requests_rows(history, scenario, token, client, broke_client):
         assert row["max_price"] == request.max_price and row["min_collateral"] == request.min_collateral
         assert row["offer_deadline"] == request.offer_deadline
         assert (row["commence_within"], row["job_duration"], row["validation_window"]) == (600, 3600, 600)
-        assert row["scheme"] == "OPTIMISTIC" and row["validator"] == ZERO_ADDRESS
+        assert (row["scheme"], row["validator"]) == (request.scheme.name, request.validator)
+        assert (row["validator_fee"], row["bond"]) == (request.validator_fee, BOND)
         assert row["spec_hash"] == hex_id(b"\x5e" * 32) and row["spec_uri"] == SPEC_URI
         assert row["nonce"] == request.nonce
         assert row["time"] == deal["times"]["requested"]
     unfunded = row_of(requests, client.deal_id(scenario.deals["unfunded"]["request"]))
     assert unfunded["client"] == broke_client.account.address
+    judged = row_of(requests, client.deal_id(scenario.deals["judged"]["request"]))
+    assert (judged["scheme"], judged["validator_fee"]) == ("VALIDATOR", FEE)
+    assert requests["validator_fee"].dtype == object and requests["bond"].dtype == object  # exact uint96
 
 
 def test_offers_rows_include_counter_offers(history, scenario, client, provider, broke_client):
@@ -196,13 +253,13 @@ def test_offers_rows_include_counter_offers(history, scenario, client, provider,
     assert rows.iloc[1]["signature"] == "0x" + client.sign(countered["offer"]).hex()
     # The timed-out deal's offer was accepted without being broadcast.
     assert hex_id(scenario.deals["timed_out"]["offer"].deal_id) not in set(offers["deal_id"])
-    assert len(offers) == 4  # settled, countered (2), unfunded
+    assert len(offers) == 8  # settled, countered (2), unfunded, and the four judged ones
     assert offers["price"].dtype == object  # exact ints: uint96 overflows int64
 
 
 def test_deals_rows(history, scenario, client, provider, second_provider, broke_client):
     deals = history.deals
-    assert len(deals) == 4  # every deal but the cancelled request
+    assert len(deals) == 8  # every deal but the cancelled request
     expected = {
         "settled": (client, provider, 9 * 10**17, 10**17, "offer", "AGREED"),
         "timed_out": (client, second_provider, 8 * 10**17, 2 * 10**17, "calldata", "AGREED"),
@@ -220,8 +277,14 @@ def test_deals_rows(history, scenario, client, provider, second_provider, broke_
         assert row["time"] == deal["times"]["accepted"]
 
 
-def test_attestations_rows(history, scenario, client, provider):
+def test_attestations_rows(history, scenario, client, provider, validator, court):
     attestations = history.attestations
+    appealed = attestations[attestations["deal_id"] == hex_id(scenario.deals["appealed"]["offer"].deal_id)]
+    assert list(appealed["schema"]) == ["commencement", "completion", "validation", "validation"]
+    assert list(appealed["attester"].iloc[2:]) == [validator.account.address, court.account.address]
+    assert list(appealed["approved"].iloc[2:]) == [False, True]  # the verdict, then the court's ruling
+    assert appealed.iloc[3]["uid"] == hex_id(scenario.deals["appealed"]["ruling"])
+    attestations = attestations.iloc[:5]  # the first deals
     assert list(attestations["schema"]) == ["commencement", "completion", "commencement", "completion", "validation"]
     settled, countered = scenario.deals["settled"], scenario.deals["countered"]
     settled_id, countered_id = hex_id(settled["offer"].deal_id), hex_id(countered["offer"].deal_id)
@@ -234,7 +297,25 @@ def test_attestations_rows(history, scenario, client, provider):
         settled["times"]["commenced"], settled["times"]["completed"],
         countered["times"]["commenced"], countered["times"]["completed"], countered["times"]["validated"],
     ]
-    assert attestations["uid"].is_unique
+    assert history.attestations["uid"].is_unique
+
+
+def test_verdicts_and_disputes_rows(history, scenario, system, client, provider):
+    verdicts = history.verdicts
+    assert list(verdicts["deal_id"]) == [hex_id(scenario.deals[n]["offer"].deal_id) for n in ("judged", "appealed")]
+    assert list(verdicts["attestation"]) == [hex_id(scenario.deals[n]["verdict"]) for n in ("judged", "appealed")]
+    assert list(verdicts["approved"]) == [True, False]
+    assert list(verdicts["time"]) == [scenario.deals[n]["times"]["judged"] for n in ("judged", "appealed")]
+
+    disputes = history.disputes
+    names = ("appealed", "disputed", "escalated")
+    assert list(disputes["deal_id"]) == [hex_id(scenario.deals[n]["offer"].deal_id) for n in names]
+    assert list(disputes["message"]) == ["appeal", "dispute", "escalate"]
+    assert list(disputes["party"]) == [provider.account.address, client.account.address, None]
+    assert list(disputes["bond"]) == [BOND, BOND, 0]  # a silent validator's stake is at risk instead
+    times = [scenario.deals[n]["times"]["disputed"] for n in names]
+    assert list(disputes["time"]) == times
+    assert list(disputes["deadline"]) == [t + system.market.courtWindow() for t in times]
 
 
 def test_closures_and_slashings(history, scenario, client, second_provider):
@@ -245,6 +326,8 @@ def test_closures_and_slashings(history, scenario, client, second_provider):
         "cancelled": ("CANCELLED", "CANCELLED"),
         "countered": ("SETTLED", "APPROVED"),
         "unfunded": ("UNFUNDED", "COLLATERAL_MISSING"),
+        "appealed": ("SETTLED", "COURT_APPROVED"),
+        "escalated": ("UNWOUND", "COURT_TIMEOUT"),
     }
     assert len(closures) == len(expected)
     for name, (outcome, reason) in expected.items():
@@ -259,9 +342,9 @@ def test_closures_and_slashings(history, scenario, client, second_provider):
     assert slashed["collateral"] == 2 * 10**17 and slashed["reason"] == "COMMENCEMENT_TIMEOUT"
 
 
-def test_deal_table_one_row_per_deal(history, scenario, client, provider, second_provider):
+def test_deal_table_one_row_per_deal(history, scenario, client, provider, second_provider, validator, court):
     table = history.deal_table()
-    assert len(table) == 5 and table["deal_id"].is_unique
+    assert len(table) == 9 and table["deal_id"].is_unique
     names = list(scenario.deals)
     assert list(table["deal_id"]) == [hex_id(client.deal_id(scenario.deals[n]["request"])) for n in names]
 
@@ -295,6 +378,28 @@ def test_deal_table_one_row_per_deal(history, scenario, client, provider, second
 
     unfunded = table.iloc[4]
     assert (unfunded["status_at_acceptance"], unfunded["outcome"]) == ("AWAITING_PAYMENT", "UNFUNDED")
+    assert unfunded["judged_time"] is pd.NA and unfunded["verdict"] is None and unfunded["dispute"] is None
+
+    judged = table.iloc[5]
+    times = scenario.deals["judged"]["times"]
+    assert (judged["status"], judged["verdict"], judged["judged_time"]) == ("JUDGED", True, times["judged"])
+    assert (judged["validation_attester"], judged["outcome"]) == (validator.account.address, None)
+
+    appealed = table.iloc[6]
+    times = scenario.deals["appealed"]["times"]
+    assert (appealed["verdict"], appealed["dispute"], appealed["disputed_time"]) == (False, "appeal",
+                                                                                    times["disputed"])
+    # The court's ruling decided it, over the validator's verdict.
+    assert (appealed["validation_attester"], appealed["approved"], appealed["validated_time"]) == (
+        court.account.address, True, times["validated"])
+    assert (appealed["status"], appealed["reason"]) == ("SETTLED", "COURT_APPROVED")
+
+    disputed = table.iloc[7]
+    assert (disputed["status"], disputed["dispute"], disputed["verdict"]) == ("DISPUTED", "dispute", None)
+    assert disputed["validation_attester"] is None
+
+    escalated = table.iloc[8]
+    assert (escalated["status"], escalated["reason"], escalated["dispute"]) == ("UNWOUND", "COURT_TIMEOUT", "escalate")
 
 
 def test_incremental_refresh_reads_only_new_blocks(node, system, scenario, history):
@@ -311,7 +416,7 @@ def test_incremental_refresh_reads_only_new_blocks(node, system, scenario, histo
     assert fetched_blocks <= set(partial.block_times._times)
     assert set(partial.block_times._times) == set(history.block_times._times)
     # Chunk size does not change the result.
-    for name in ("requests", "offers", "deals", "attestations", "closures"):
+    for name in ("requests", "offers", "deals", "attestations", "verdicts", "disputes", "closures"):
         assert getattr(partial, name).equals(getattr(history, name)), name
     assert partial.deal_table().equals(history.deal_table())
 

@@ -1,21 +1,26 @@
 """The deployed scheme against a pure-Python model of it, under random message sequences.
 
 A Hypothesis RuleBasedStateMachine sends every message of the scheme (request, offer, accept, fund,
-collateralMissing, the three attestations through the real EAS, settle, claimTimeout, abort,
-cancelRequest, cancelOffer, deposit, withdraw) from random accounts, wrong senders included on purpose,
-at random times, with deadlines hit exactly. Each message is mined; the model below predicts whether
-it goes through or which custom error refuses it, and what it does to every deal and every balance.
+collateralMissing, the attestations through the real EAS: commencement, completion, the client's approval, the
+validator's verdict and the court's ruling; dispute, appeal, escalate, settle, claimTimeout, abort,
+cancelRequest, cancelOffer, deposit, withdraw) from random accounts (client, provider, validator, the court and
+a stranger), wrong senders included on purpose, at random times, with deadlines hit exactly. Each message is
+mined; the model below predicts whether it goes through or which custom error refuses it, and what it does to
+every deal and every balance.
 After each step the chain must agree with the model everywhere, the escrow must hold exactly what it
-owes, and closed deals must stay closed. Every transition the contract allowed must also be in the
+owes (every party's account exact: prices, collateral, the validator's fee and stake, bonds and what the
+court is paid), and closed deals must stay closed. Every transition the contract allowed must also be in the
 agents' own table of the scheme (agents.protocol.SCHEME), so agents never meet a move they do not know.
 
 Rules aimed at the scheme's rules, not only its accounting: every time-bound move made exactly on its
 deadline and one second past it, and attestations in the matching status with exactly one thing wrong
-(attester, recipient, reference, time). Every outcome is counted (and reported with `hypothesis.event`);
-the test fails unless each transition succeeded and each rule's error came back at least once, so a
-change that stops the machine from reaching a rule cannot pass silently. The seed is fixed
-(`derandomize`): CI runs the same examples every time; SCHEME_MACHINE_EXAMPLES=500 SCHEME_MACHINE_RANDOM=1
-explores further with fresh random examples.
+(attester, recipient, reference, time), verdicts and rulings included. Every outcome is counted (and reported
+with `hypothesis.event`): each message's result, and each transition as "message SOURCE->TARGET". The test
+fails unless each transition succeeded and each rule's error came back at least once, so a change that stops
+the machine from reaching a rule cannot pass silently. Before the random run a sweep sends every targeted case
+once (`sweep`), so that this does not depend on the draws. The seed is fixed (`derandomize`): CI runs the same
+examples every time; SCHEME_MACHINE_EXAMPLES=500 SCHEME_MACHINE_RANDOM=1 explores further with fresh random
+examples.
 """
 
 from __future__ import annotations
@@ -25,11 +30,11 @@ import os
 from collections import Counter
 from dataclasses import dataclass, field
 
-from conftest import SPEC_HASH, ZERO_ADDRESS, ZERO_BYTES32, commencement, completion, validation
+from conftest import FLOAT, SPEC_HASH, ZERO_ADDRESS, ZERO_BYTES32, Transactor, commencement, completion, validation
 from eth_abi import decode as abi_decode
 from eth_abi import encode as abi_encode
 from eth_utils import keccak
-from hypothesis import HealthCheck, Phase, event, settings
+from hypothesis import HealthCheck, Phase, currently_in_test_context, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     Bundle,
@@ -40,6 +45,7 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
+from agents.deploy.system import deploy_system
 from agents.protocol import (
     SCHEME,
     TERMINAL_STATUSES,
@@ -51,20 +57,22 @@ from agents.protocol import (
     Status,
     Timing,
     ValidationScheme,
+    Verdict,
     typed_hash,
 )
 from agents.testing.market_client import MarketClient
 
-# A step costs ~10 ms (a mined message plus one batched read; the targeted rules send several), so 20
-# examples of up to 40 steps run in about 45 seconds. CI runs a fixed set of examples (derandomize); SCHEME_MACHINE_EXAMPLES=500 and
-# SCHEME_MACHINE_RANDOM=1 for a long hunt with fresh random examples.
+# A message costs ~10 ms (mined, then one batched read); the sweep sends about 1,400 and 10 examples of up to 40
+# steps about 2,500 more (the targeted rules send several per step): about a minute in all. CI runs a fixed set of
+# examples (derandomize); SCHEME_MACHINE_EXAMPLES=500 and SCHEME_MACHINE_RANDOM=1 for a long hunt with fresh
+# random examples.
 # SCHEME_MACHINE_NO_SHRINK=1 reports the first failing example as found: shrinking a stateful failure mines
 # thousands of transactions, too slow when checking that a planted bug is caught.
 RANDOM = bool(os.environ.get("SCHEME_MACHINE_RANDOM"))
 NO_SHRINK = bool(os.environ.get("SCHEME_MACHINE_NO_SHRINK"))
 settings.register_profile(
     "scheme-state-machine",
-    max_examples=int(os.environ.get("SCHEME_MACHINE_EXAMPLES", 20)),
+    max_examples=int(os.environ.get("SCHEME_MACHINE_EXAMPLES", 10)),
     stateful_step_count=40,
     derandomize=not RANDOM,
     phases=[p for p in Phase if p != Phase.shrink or not NO_SHRINK],
@@ -74,31 +82,53 @@ settings.register_profile(
 )
 SCHEME_MACHINE_SETTINGS = settings.get_profile("scheme-state-machine")
 
-ACTORS = ("client", "provider", "validator", "stranger")
+ACTORS = ("client", "provider", "validator", "court", "stranger")
+# The market the machine runs on gives its court about as long as the deals' own windows (WINDOWS below), so
+# that disputes time out in the middle of other deals rather than days after all of them.
+COURT_WINDOW = 240
 # "right" stands for whoever the model says should send the message: most draws then reach deep states,
 # and the others exercise every wrong sender.
 SENDERS = st.sampled_from(("right", "right", "right") + ACTORS)
 ATTESTED_TOPIC = keccak(text="Attested(address,address,bytes32,bytes32)")
 
-# Outcomes over the whole run ("message: error" or "message: ok"), for the test's final check.
+# Outcomes over the whole run ("message: error", "message: ok", "message SOURCE->TARGET" and a few finer
+# ones), for the test's final check.
 OUTCOMES: Counter[str] = Counter()
 # Each must occur at least once: every transition, and each rule's refusal where it guards a transition.
 REQUIRED_OUTCOMES = (
-    "request: ok", "offer: ok", "accept: ok", "cancel_request: ok", "fund: ok", "collateral_missing: ok",
-    "commence: ok", "complete: ok", "approve: ok", "reject: ok", "settle: ok", "claim_timeout: ok", "abort: ok",
+    # transitions
+    "request: ok", "offer: ok", "cancel_request NONE->CANCELLED", "accept NONE->AGREED",
+    "accept NONE->AWAITING_COLLATERAL", "fund AWAITING_COLLATERAL->AGREED",
+    "collateral_missing AWAITING_COLLATERAL->UNFUNDED", "commence AGREED->COMMENCED", "complete COMMENCED->COMPLETED",
+    "abort AGREED->SLASHED", "abort COMMENCED->SLASHED", "claim_timeout AGREED->SLASHED",
+    "claim_timeout COMMENCED->SLASHED", "approve COMPLETED->SETTLED", "settle COMPLETED->SETTLED",
+    "dispute COMPLETED->DISPUTED", "verdict COMPLETED->JUDGED", "escalate COMPLETED->DISPUTED",
+    "appeal JUDGED->DISPUTED", "settle JUDGED->SETTLED", "settle JUDGED->SLASHED", "ruling DISPUTED->SETTLED",
+    "ruling DISPUTED->SLASHED", "claim_timeout DISPUTED->UNWOUND",
+    # the court rules after each way to it, and both parties appeal the verdict that went against them
+    "ruling after dispute", "ruling after appeal", "ruling after escalate", "appeal by client", "appeal by provider",
+    # refusals
     "fund: NotTheFundingParty", "fund: DeadlinePassed", "collateral_missing: NotTheWaitingParty",
+    "accept: RequestExpired", "accept: OfferExpired", "accept: UnfundedCounterparty",
     "commence: WrongAttester", "commence: WrongRecipient", "commence: WrongReference", "commence: DeadlinePassed",
     "complete: WrongAttester", "complete: WrongRecipient", "complete: WrongReference", "complete: DeadlinePassed",
-    "reject: WrongAttester", "approve: WrongRecipient", "approve: WrongReference", "approve: DeadlinePassed",
-    "reject: DeadlinePassed", "client rejects for a validator: WrongAttester",
-    "settle: DeadlineNotReached", "claim_timeout: DeadlineNotReached", "abort: NotTheProvider",
-    "accept: RequestExpired", "accept: OfferExpired",
+    "approve: WrongRecipient", "approve: WrongReference", "approve: DeadlinePassed",
+    "client rejects: RejectionNeedsDispute", "client rejects for a validator: WrongAttester",
+    "verdict: WrongAttester", "verdict: WrongRecipient", "verdict: WrongReference", "verdict: DeadlinePassed",
+    "verdict: UnexpectedStatus",
+    "dispute: NotTheClient", "dispute: InvalidValidationScheme", "dispute: DeadlinePassed",
+    "appeal: NotTheAppellant", "appeal: DeadlinePassed", "escalate: InvalidValidationScheme",
+    "escalate: DeadlineNotReached",
+    "ruling: WrongAttester", "ruling: WrongRecipient", "ruling: WrongReference", "ruling: DeadlinePassed",
+    "settle: DeadlineNotReached", "settle: VerdictMissing", "claim_timeout: DeadlineNotReached",
+    "abort: NotTheProvider",
 )
 
 
 def record(outcome: str):
     OUTCOMES[outcome] += 1
-    event(outcome)
+    if currently_in_test_context():  # the sweep runs the machine outside Hypothesis
+        event(outcome)
 
 
 # --- the model ------------------------------------------------------------------------------------
@@ -110,9 +140,18 @@ class ModelDeal:
     status: Status = Status.NONE
     price: int = 0
     collateral: int = 0
+    fee: int = 0  # the validator's fee, stored with a validator
+    bond: int = 0  # the validator's stake, or the optimistic client's dispute bond once it disputed
     deadline: int = 0
     locked: int = 0  # what this deal holds in the escrow
     last_attestation: bytes = ZERO_BYTES32
+    previous_attestation: bytes = ZERO_BYTES32  # the one before the last: a stale reference
+    verdict: Verdict = Verdict.NONE
+    to_court: str | None = None  # how it went to the court: dispute, appeal or escalate
+
+    @property
+    def validating(self) -> bool:
+        return self.request.scheme == ValidationScheme.VALIDATOR
 
 
 @dataclass(frozen=True)
@@ -121,6 +160,14 @@ class ModelOffer:
     signer: str  # the actor whose key signed it
     signature: bytes
     offer_hash: bytes
+
+
+def _paying(*moves: tuple[str, int]) -> dict[str, int]:
+    """Who is credited what when a deal closes (a party may appear several times)."""
+    payouts: dict[str, int] = {}
+    for who, amount in moves:
+        payouts[who] = payouts.get(who, 0) + amount
+    return payouts
 
 
 @dataclass
@@ -212,14 +259,24 @@ class Model:
             return "OfferIsCancelled"
         if o.signer != signer:
             return "InvalidSignature"
-        paid = self._lock("client", terms.price, pull=caller_is_client)
-        collateralised = self._lock("provider", terms.collateral, pull=not caller_is_client)
+        # The validator stakes from its escrow account, or there is no deal.
+        if d.validating and self.available["validator"] < req.bond:
+            return "UnfundedCounterparty"
+        client_side = terms.price + req.validator_fee
+        # The signer's side only from its account (else it is awaited), the caller's pulled from its wallet.
+        signer_locked = self._lock(signer, client_side if signer == "client" else terms.collateral, pull=False)
+        if d.validating:
+            self._lock("validator", req.bond, pull=False)
+        self._lock(sender, client_side if caller_is_client else terms.collateral, pull=True)
+        paid = signer_locked or caller_is_client
+        collateralised = signer_locked or not caller_is_client
         d.status = (
             Status.AWAITING_PAYMENT if not paid
             else Status.AGREED if collateralised else Status.AWAITING_COLLATERAL
         )
         d.price, d.collateral = terms.price, terms.collateral
-        d.locked = terms.price * paid + terms.collateral * collateralised
+        d.fee, d.bond = (req.validator_fee, req.bond) if d.validating else (0, 0)
+        d.locked = client_side * paid + terms.collateral * collateralised + d.bond
         d.deadline = self.now + req.commence_within
 
     def cancel_offer(self, o: ModelOffer, sender):
@@ -231,7 +288,7 @@ class Model:
         if d.status == Status.AWAITING_COLLATERAL:
             funder, amount = "provider", d.collateral
         elif d.status == Status.AWAITING_PAYMENT:
-            funder, amount = "client", d.price
+            funder, amount = "client", d.price + d.fee
         else:
             return "UnexpectedStatus"
         if sender != funder:
@@ -245,14 +302,14 @@ class Model:
 
     def collateral_missing(self, d: ModelDeal, sender):
         if d.status == Status.AWAITING_COLLATERAL:
-            waiting = "client"
+            waiting, side = "client", d.price + d.fee
         elif d.status == Status.AWAITING_PAYMENT:
-            waiting = "provider"
+            waiting, side = "provider", d.collateral
         else:
             return "UnexpectedStatus"
         if sender != waiting and self.now <= d.deadline:
             return "NotTheWaitingParty"
-        self._close(d, Status.UNFUNDED, waiting)
+        self._close(d, Status.UNFUNDED, _paying((waiting, side), ("validator", d.bond)))
 
     # attestations (EAS checks nothing that these draws get wrong; the resolver does the rest)
 
@@ -281,41 +338,128 @@ class Model:
             return "DeadlinePassed"
 
     def validate(self, d: ModelDeal, attester, recipient, ref, approved):
-        if d.status != Status.COMPLETED:
+        """A validation attestation: the client's approval or a validator's verdict on a completed deal, the
+        court's ruling on a disputed one. Returns the error, or None once the model applied it (a verdict
+        still needs its uid: `attested`)."""
+        if d.status == Status.COMPLETED:
+            if attester == "client":
+                if not approved:
+                    return "WrongAttester" if d.validating else "RejectionNeedsDispute"
+            elif attester != "validator" or not d.validating:
+                return "WrongAttester"
+        elif d.status == Status.DISPUTED:
+            if attester != "court":
+                return "WrongAttester"
+        else:
             return "UnexpectedStatus"
-        if attester != judge(d) and not (approved and attester == "client"):
-            return "WrongAttester"
         if recipient != "provider":
             return "WrongRecipient"
         if ref != d.last_attestation:
             return "WrongReference"
         if self.now > d.deadline:
             return "DeadlinePassed"
-        self._close(d, Status.SETTLED if approved else Status.SLASHED, "provider" if approved else "client")
+        if d.status == Status.DISPUTED:
+            self._rule(d, approved)
+        elif attester == "client":
+            self._pay_provider(d)
+        else:
+            d.status, d.deadline = Status.JUDGED, self.now + d.request.validation_window  # the appeal window
+            d.verdict = Verdict.APPROVED if approved else Verdict.REJECTED
 
     def attested(self, d: ModelDeal, uid: bytes):
-        """Commencement or completion went through: the next status, its deadline and the new link."""
+        """Commencement, completion or a verdict went through: the next status, its deadline and the new link."""
         if d.status == Status.AGREED:
             d.status, d.deadline = Status.COMMENCED, self.now + d.request.job_duration
-        else:
+        elif d.status == Status.COMMENCED:
             d.status, d.deadline = Status.COMPLETED, self.now + d.request.validation_window
-        d.last_attestation = uid
+        d.previous_attestation, d.last_attestation = d.last_attestation, uid
+
+    # the court
+
+    def dispute(self, d: ModelDeal, sender):
+        if d.status != Status.COMPLETED:
+            return "UnexpectedStatus"
+        if d.validating:
+            return "InvalidValidationScheme"
+        if sender != "client":
+            return "NotTheClient"
+        if self.now > d.deadline:
+            return "DeadlinePassed"
+        d.bond = d.request.bond
+        self._to_court(d, "dispute", "client")
+
+    def appeal(self, d: ModelDeal, sender):
+        if d.status != Status.JUDGED:
+            return "UnexpectedStatus"
+        if sender != appellant(d):
+            return "NotTheAppellant"
+        if self.now > d.deadline:
+            return "DeadlinePassed"
+        self._to_court(d, "appeal", sender)
+
+    def escalate(self, d: ModelDeal, sender):
+        if d.status != Status.COMPLETED:
+            return "UnexpectedStatus"
+        if not d.validating:
+            return "InvalidValidationScheme"
+        if self.now <= d.deadline:
+            return "DeadlineNotReached"
+        self._to_court(d, "escalate", None)
+
+    def _to_court(self, d: ModelDeal, how: str, bonded_by: str | None):
+        d.status, d.deadline, d.to_court = Status.DISPUTED, self.now + COURT_WINDOW, how
+        if bonded_by:
+            self._lock(bonded_by, d.bond, pull=True)
+            d.locked += d.bond
+
+    def _rule(self, d: ModelDeal, approved: bool):
+        """Price and collateral to the winner; the court is paid one bond: the disputant's if it confirms the
+        validator (or, optimistic, always), else the validator's stake (its fee back to the client, the
+        appellant's bond back)."""
+        winner = "provider" if approved else "client"
+        moves = [(winner, d.price + d.collateral), ("court", d.bond)]
+        if d.validating:
+            if d.verdict == (Verdict.APPROVED if approved else Verdict.REJECTED):
+                moves.append(("validator", d.fee + d.bond))
+            else:
+                moves.append(("client", d.fee))
+                if d.verdict != Verdict.NONE:
+                    moves.append((appellant(d), d.bond))
+        self._close(d, Status.SETTLED if approved else Status.SLASHED, _paying(*moves))
 
     # termination
 
     def settle(self, d: ModelDeal, sender):
-        if d.status != Status.COMPLETED:
+        if d.status == Status.COMPLETED:
+            if d.validating:
+                return "VerdictMissing"
+            if self.now <= d.deadline:
+                return "DeadlineNotReached"
+            self._pay_provider(d)
+        elif d.status == Status.JUDGED:
+            if self.now <= d.deadline:
+                return "DeadlineNotReached"
+            approved = d.verdict == Verdict.APPROVED
+            winner = "provider" if approved else "client"
+            self._close(d, Status.SETTLED if approved else Status.SLASHED,
+                        _paying((winner, d.price + d.collateral), ("validator", d.fee + d.bond)))
+        else:
             return "UnexpectedStatus"
-        if self.now <= d.deadline:
-            return "DeadlineNotReached"
-        self._close(d, Status.SETTLED, "provider")
 
     def claim_timeout(self, d: ModelDeal, sender):
+        if d.status == Status.DISPUTED:
+            if self.now <= d.deadline:
+                return "DeadlineNotReached"
+            # The court did not rule: everyone gets back what it locked.
+            bond_back = (appellant(d), d.bond) if d.to_court in ("dispute", "appeal") else ("court", 0)
+            self._close(d, Status.UNWOUND, _paying(("client", d.price + d.fee), ("provider", d.collateral),
+                                                   ("validator", d.bond if d.validating else 0), bond_back))
+            return
         if d.status not in (Status.AGREED, Status.COMMENCED):
             return "UnexpectedStatus"
         if self.now <= d.deadline:
             return "DeadlineNotReached"
-        self._close(d, Status.SLASHED, "client")
+        self._slash(d)
 
     def abort(self, d: ModelDeal, sender):
         # Before acceptance the deal names no provider, so nobody is it.
@@ -323,10 +467,20 @@ class Model:
             return "NotTheProvider"
         if d.status not in (Status.AGREED, Status.COMMENCED):
             return "UnexpectedStatus"
-        self._close(d, Status.SLASHED, "client")
+        self._slash(d)
 
-    def _close(self, d: ModelDeal, outcome: Status, beneficiary: str):
-        self.available[beneficiary] += d.locked
+    def _pay_provider(self, d: ModelDeal):
+        """Paid without a verdict: a validator deal's fee goes back to the client and the stake to the validator."""
+        self._close(d, Status.SETTLED, _paying(("provider", d.price + d.collateral), ("client", d.fee),
+                                               ("validator", d.bond)))
+
+    def _slash(self, d: ModelDeal):
+        self._close(d, Status.SLASHED, _paying(("client", d.price + d.collateral + d.fee), ("validator", d.bond)))
+
+    def _close(self, d: ModelDeal, outcome: Status, payouts: dict[str, int]):
+        assert sum(payouts.values()) == d.locked, f"the model pays out {payouts}, not the {d.locked} locked"
+        for who, amount in payouts.items():
+            self.available[who] += amount
         d.locked = 0
         d.status = outcome
 
@@ -341,8 +495,15 @@ class Model:
         return "client" if d.status == Status.AWAITING_COLLATERAL else "provider"
 
 
+def appellant(d: ModelDeal) -> str:
+    """Who took (or may take) the deal to the court with a bond: the optimistic client, or the party the
+    validator's verdict went against."""
+    return "provider" if d.verdict == Verdict.REJECTED else "client"
+
+
 def judge(d: ModelDeal) -> str:
-    return "validator" if d.request.scheme == ValidationScheme.VALIDATOR else "client"
+    """Who judges a completed result: the validator, or (approving) the optimistic client."""
+    return "validator" if d.validating else "client"
 
 
 def resolve(sender: str, right: str) -> str:
@@ -362,7 +523,9 @@ def _party_matches(party: Party, sender: str, d: ModelDeal) -> bool:
         Party.CLIENT: sender == "client",
         Party.PROVIDER: sender == "provider",
         Party.EITHER: sender in ("client", "provider"),
-        Party.JUDGE: sender == judge(d),
+        Party.VALIDATOR: sender == "validator" and d.validating,
+        Party.APPELLANT: sender == appellant(d),
+        Party.COURT: sender == "court",
         Party.ANYONE: True,
     }[party]
 
@@ -439,24 +602,63 @@ class ChainReader:
 
 # --- the machine ----------------------------------------------------------------------------------
 
-DEAL_MESSAGES = ("fund", "collateral_missing", "commence", "complete", "validate", "settle", "claim_timeout", "abort",
-                 "cancel_request")
-NATURAL_MESSAGE = {
-    Status.NONE: "cancel_request",
-    Status.AWAITING_COLLATERAL: "fund",
-    Status.AWAITING_PAYMENT: "fund",
-    Status.AGREED: "commence",
-    Status.COMMENCED: "complete",
-    Status.COMPLETED: "validate",
-}
+DEAL_MESSAGES = ("fund", "collateral_missing", "commence", "complete", "approve", "verdict", "ruling", "dispute",
+                 "appeal", "escalate", "settle", "claim_timeout", "abort", "cancel_request")
+# The validation attestations: who must attest each, and the message the contract takes it for.
+ATTESTED_VERDICTS = {"approve": Performative.APPROVE, "verdict": Performative.VERDICT, "ruling": Performative.RULING}
 WINDOWS = st.integers(1, 300)
 FUNDING = (Status.AWAITING_COLLATERAL, Status.AWAITING_PAYMENT)
-STAGES = (Status.AWAITING_COLLATERAL, Status.AGREED, Status.COMMENCED, Status.COMPLETED)
-OPEN_AGREED = (Status.AWAITING_COLLATERAL, Status.AWAITING_PAYMENT, Status.AGREED, Status.COMMENCED,
-               Status.COMPLETED)
-# Mostly the right attestation reference, sometimes none or another deal's.
-REFERENCES = st.sampled_from(("right", "right", "right", "none", "other"))
+# Mostly the right attestation reference, sometimes none, the one before it, or another deal's.
+REFERENCES = st.sampled_from(("right", "right", "right", "none", "previous", "other"))
 RECIPIENT_RIGHT = st.sampled_from((True, True, True, False))
+BONDS = st.integers(1, 60)
+# (stage, validator scheme (None: either), the move made on the deadline or one second past it, and a variant: a
+# judged deal's verdict rejects, a disputed validator deal got there by escalation rather than by appeal)
+AT_DEADLINE = (
+    (Status.NONE, None, "offer expiry", False), (Status.NONE, None, "request deadline", False),
+    (Status.AWAITING_COLLATERAL, None, "fund", False), (Status.AWAITING_COLLATERAL, None, "collateral_missing", False),
+    (Status.AGREED, None, "commence", False), (Status.AGREED, None, "claim_timeout", False),
+    (Status.COMMENCED, None, "complete", False), (Status.COMMENCED, None, "claim_timeout", False),
+    (Status.COMPLETED, False, "approve", False), (Status.COMPLETED, False, "dispute", False),
+    (Status.COMPLETED, False, "settle", False), (Status.COMPLETED, True, "verdict", False),
+    (Status.COMPLETED, True, "escalate", False), (Status.COMPLETED, True, "settle", False),
+    (Status.JUDGED, True, "appeal", False), (Status.JUDGED, True, "settle", False),
+    (Status.JUDGED, True, "appeal", True), (Status.JUDGED, True, "settle", True),
+    (Status.DISPUTED, False, "ruling", False), (Status.DISPUTED, False, "claim_timeout", False),
+    (Status.DISPUTED, True, "ruling", False), (Status.DISPUTED, True, "claim_timeout", False),
+    (Status.DISPUTED, True, "ruling", True), (Status.DISPUTED, True, "claim_timeout", True),
+)
+# (stage, validator scheme (None: either), a move made before the deadline)
+WRONG_MOVES = (
+    (Status.NONE, None, "cancel_request"), (Status.AWAITING_COLLATERAL, None, "fund"),
+    (Status.AWAITING_COLLATERAL, None, "collateral_missing"),
+    (Status.AGREED, None, "abort"), (Status.AGREED, None, "claim_timeout"),
+    (Status.COMMENCED, None, "abort"), (Status.COMMENCED, None, "claim_timeout"),
+    (Status.COMPLETED, False, "settle"), (Status.COMPLETED, True, "settle"), (Status.COMPLETED, None, "dispute"),
+    (Status.COMPLETED, None, "escalate"), (Status.JUDGED, True, "appeal"), (Status.JUDGED, True, "settle"),
+    (Status.DISPUTED, None, "claim_timeout"), (Status.DISPUTED, None, "abort"),
+)
+# (stage, validator scheme (None: either), the one thing wrong with the attestation the stage calls for)
+_WORK_FAULTS = ("attester", "recipient", "reference", "late")
+_JUDGING_FAULTS = ("attester", "recipient", "reference", "late", "client rejects")
+WRONG_ATTESTATIONS = (
+    *((Status.AGREED, None, fault) for fault in _WORK_FAULTS),
+    *((Status.COMMENCED, None, fault) for fault in _WORK_FAULTS),
+    *((Status.COMPLETED, False, fault) for fault in _JUDGING_FAULTS),  # the client's approval
+    *((Status.COMPLETED, True, fault) for fault in _JUDGING_FAULTS),  # the validator's verdict
+    (Status.JUDGED, True, "second verdict"),
+    *((Status.DISPUTED, False, fault) for fault in ("attester", "recipient", "reference", "stale reference", "late")),
+    *((Status.DISPUTED, True, fault) for fault in ("attester", "stale reference", "late")),  # the court's ruling
+)
+
+
+def natural_message(d: ModelDeal) -> str:
+    """The message the deal's status calls for."""
+    return {
+        Status.NONE: "cancel_request", Status.AWAITING_COLLATERAL: "fund", Status.AWAITING_PAYMENT: "fund",
+        Status.AGREED: "commence", Status.COMMENCED: "complete", Status.JUDGED: "appeal", Status.DISPUTED: "ruling",
+        Status.COMPLETED: "verdict" if d.validating else "approve",
+    }.get(d.status, "settle")
 
 
 class SchemeMachine(RuleBasedStateMachine):
@@ -489,21 +691,34 @@ class SchemeMachine(RuleBasedStateMachine):
         receipt, error = self.env.transactor.send(method, *args, sender=self.env.accounts[sender])
         return receipt, (error[0] if error else None)
 
-    def _deal_message(self, message: Performative, deal_id, sender, predict, method, *args, in_table=True):
+    def _deal_message(self, message: Performative, deal_id, sender, predict, method, *args, in_table=True,
+                      label=None):
         """Send a message about one deal and compare with the model's verdict `predict()` (which applies
-        the message to the model when it should go through); cross-check the agents' scheme table."""
+        the message to the model when it should go through); cross-check the agents' scheme table. The
+        outcome is recorded under `label` (the message's name unless given), and a transition under the
+        message's name with its source and target status."""
         d = self.model.deals[deal_id]
-        source, deadline = d.status, current_deadline(d)
+        source, deadline, how = d.status, current_deadline(d), d.to_court
         expected = predict()
         receipt, actual = self._send(method, *args, sender=sender)
-        record(f"{message.value}: {actual or 'ok'}")
+        record(f"{label or message.value}: {actual or 'ok'}")
         assert actual == expected, (
             f"{message.value} by {sender} on {source.name}: model expected {expected or 'success'}, "
             f"chain gave {actual or 'success'}"
         )
         if actual is None and in_table:
-            assert_in_scheme_table(message, sender, source, d.status, self.model.now, deadline, d)
+            self._moved(message, sender, source, deadline, how, d)
         return receipt
+
+    def _moved(self, message: Performative, sender, source: Status, deadline, how, d: ModelDeal):
+        """A message went through: record its transition and check it against the agents' scheme table."""
+        if d.status != source:
+            record(f"{message.value} {source.name}->{d.status.name}")
+            if message == Performative.RULING:
+                record(f"ruling after {how}")
+            elif message == Performative.APPEAL:
+                record(f"appeal by {sender}")
+        assert_in_scheme_table(message, sender, source, d.status, self.model.now, deadline, d)
 
     # the messages, shared by the noisy rules and by `progress`
 
@@ -523,10 +738,21 @@ class SchemeMachine(RuleBasedStateMachine):
         self._deal_message(Performative.ACCEPT, o.offer.deal_id, sender, lambda: self.model.accept(d, o, sender),
                            self.env.market.accept, d.request.as_tuple(), o.offer.as_tuple(), o.signature)
 
+    def _stake(self, d: ModelDeal):
+        """An honest validator keeps its stake in the escrow before a deal naming it is accepted."""
+        shortfall = d.request.bond - self.model.available["validator"]
+        if d.validating and shortfall > 0:
+            assert self.model.deposit("validator", shortfall) is None
+            _, actual = self._send(self.env.market.deposit, self.env.token.address, shortfall, sender="validator")
+            assert actual is None
+
     def _reference(self, choice: str, d: ModelDeal) -> bytes:
-        """The reference an attestation carries: the right one, none, or another deal's latest link."""
+        """The reference an attestation carries: the right one, none, the deal's one before the right one,
+        or another deal's latest link."""
         if choice == "none":
             return ZERO_BYTES32
+        if choice == "previous" and d.previous_attestation != ZERO_BYTES32:
+            return d.previous_attestation
         if choice == "other":
             others = [o.last_attestation for o in self.model.deals.values()
                       if o.last_attestation not in (ZERO_BYTES32, d.last_attestation)]
@@ -558,26 +784,33 @@ class SchemeMachine(RuleBasedStateMachine):
                                      in_table=False)
         if expected is None:
             self.model.attested(d, self._uid(receipt))
-            assert_in_scheme_table(message, attester, source, d.status, self.model.now, deadline, d)
+            self._moved(message, attester, source, deadline, None, d)
 
-    def _validate(self, deal_id, attester, approved, right_recipient, ref_choice):
+    def _validate(self, kind: str, deal_id, attester, approved, right_recipient, ref_choice):
+        """A validation attestation sent as `kind` (approve, verdict or ruling) by `attester`."""
         d = self.model.deals[deal_id]
         recipient = "provider" if right_recipient else "client"
         ref = self._reference(ref_choice, d)
         request = validation(self.env.market, deal_id, self.env.accounts[recipient].address, ref, approved)
-        verdict = []  # the model's, kept to return
+        label = None
+        if kind == "approve" and not approved:  # the client's rejection: never an attestation
+            label = "client rejects for a validator" if d.validating else "client rejects"
+        outcome = []  # the model's, kept to return
 
         def predict():
-            verdict.append(self.model.validate(d, attester, recipient, ref, approved))
-            return verdict[0]
+            outcome.append(self.model.validate(d, attester, recipient, ref, approved))
+            return outcome[0]
 
-        self._deal_message(Performative.APPROVE if approved else Performative.REJECT, deal_id, attester, predict,
-                           self.env.eas.attest, request)
-        return verdict[0]
+        receipt = self._deal_message(ATTESTED_VERDICTS[kind], deal_id, attester, predict, self.env.eas.attest,
+                                     request, label=label)
+        if outcome[0] is None and d.status == Status.JUDGED:
+            self.model.attested(d, self._uid(receipt))  # the verdict is the link the court rules on
+        return outcome[0]
 
     def _simple(self, kind: str, deal_id, sender):
         """The messages that take only the deal id (or the request) and a sender."""
         d, market, model = self.model.deals[deal_id], self.env.market, self.model
+        request = (d.request.as_tuple(),)
         message, predict, method, args = {
             "fund": (Performative.FUND, model.fund, market.fund, (deal_id,)),
             "collateral_missing": (Performative.COLLATERAL_MISSING, model.collateral_missing,
@@ -585,16 +818,28 @@ class SchemeMachine(RuleBasedStateMachine):
             "settle": (Performative.SETTLE, model.settle, market.settle, (deal_id,)),
             "claim_timeout": (Performative.CLAIM_TIMEOUT, model.claim_timeout, market.claimTimeout, (deal_id,)),
             "abort": (Performative.ABORT, model.abort, market.abort, (deal_id,)),
-            "cancel_request": (Performative.CANCEL_REQUEST, model.cancel_request, market.cancelRequest,
-                               (d.request.as_tuple(),)),
+            "cancel_request": (Performative.CANCEL_REQUEST, model.cancel_request, market.cancelRequest, request),
+            "dispute": (Performative.DISPUTE, model.dispute, market.dispute, request),
+            "appeal": (Performative.APPEAL, model.appeal, market.appeal, (deal_id,)),
+            "escalate": (Performative.ESCALATE, model.escalate, market.escalate, (deal_id,)),
         }[kind]
         self._deal_message(message, deal_id, sender, lambda: predict(d, sender), method, *args)
+
+    def _send_kind(self, kind: str, deal_id, sender, approved=True, right_recipient=True, ref="right"):
+        if kind in ("commence", "complete"):
+            message = Performative.COMMENCE if kind == "commence" else Performative.COMPLETE
+            self._attest_work(message, deal_id, sender, right_recipient, ref)
+        elif kind in ATTESTED_VERDICTS:
+            self._validate(kind, deal_id, sender, approved, right_recipient, ref)
+        else:
+            self._simple(kind, deal_id, sender)
 
     def _right_sender(self, kind: str, d: ModelDeal) -> str:
         return {
             "fund": Model.funder(d), "collateral_missing": Model.waiting(d), "commence": "provider",
-            "complete": "provider", "validate": judge(d), "settle": "stranger", "claim_timeout": "stranger",
-            "abort": "provider", "cancel_request": "client",
+            "complete": "provider", "approve": "client", "verdict": "validator", "ruling": "court",
+            "dispute": "client", "appeal": appellant(d), "escalate": "stranger", "settle": "stranger",
+            "claim_timeout": "stranger", "abort": "provider", "cancel_request": "client",
         }[kind]
 
     # rules: negotiation
@@ -602,9 +847,9 @@ class SchemeMachine(RuleBasedStateMachine):
     @rule(target=requests, sender=SENDERS, validator_scheme=st.booleans(),
           max_price=st.integers(1, 1_000), min_collateral=st.integers(0, 400), open_for=st.integers(0, 3_000),
           commence_within=st.integers(1, 600), job_duration=st.integers(1, 600),
-          validation_window=st.integers(1, 600))
+          validation_window=st.integers(1, 600), fee=st.integers(0, 50), bond=BONDS)
     def request(self, sender, validator_scheme, max_price, min_collateral, open_for, commence_within, job_duration,
-                validation_window):
+                validation_window, fee, bond):
         env = self.env
         req = Request(
             client=env.accounts["client"].address, token=env.token.address, max_price=max_price,
@@ -612,7 +857,7 @@ class SchemeMachine(RuleBasedStateMachine):
             commence_within=commence_within, job_duration=job_duration, validation_window=validation_window,
             scheme=ValidationScheme.VALIDATOR if validator_scheme else ValidationScheme.OPTIMISTIC,
             validator=env.accounts["validator"].address if validator_scheme else ZERO_ADDRESS,
-            spec_hash=SPEC_HASH, nonce=next(self._nonces),
+            validator_fee=fee if validator_scheme else 0, bond=bond, spec_hash=SPEC_HASH, nonce=next(self._nonces),
         )
         deal_id = typed_hash(env.domain, req)
         self.model.deals[deal_id] = d = ModelDeal(req)
@@ -646,35 +891,32 @@ class SchemeMachine(RuleBasedStateMachine):
 
     # rules: any message about a deal, from anyone
 
-    @rule(deal_id=requests, kind=st.sampled_from(("natural",) * 3 + DEAL_MESSAGES), sender=SENDERS,
+    @rule(deal_id=requests, kind=st.sampled_from(("natural",) * 4 + DEAL_MESSAGES), sender=SENDERS,
           approved=st.booleans(), right_recipient=RECIPIENT_RIGHT, ref=REFERENCES)
     def deal_message(self, deal_id, kind, sender, approved, right_recipient, ref):
         """`natural` is the message the deal's status calls for, so that wrong senders, recipients,
         references and times are tried where they matter most."""
         d = self.model.deals[deal_id]
         if kind == "natural":
-            kind = NATURAL_MESSAGE.get(d.status, "settle")
+            kind = natural_message(d)
         sender = resolve(sender, self._right_sender(kind, d))
-        if kind == "commence":
-            self._attest_work(Performative.COMMENCE, deal_id, sender, right_recipient, ref)
-        elif kind == "complete":
-            self._attest_work(Performative.COMPLETE, deal_id, sender, right_recipient, ref)
-        elif kind == "validate":
-            self._validate(deal_id, sender, approved, right_recipient, ref)
-        else:
-            self._simple(kind, deal_id, sender)
+        self._send_kind(kind, deal_id, sender, approved, right_recipient, ref)
 
     # rule: the deal's next steps as honest agents would take them (so that deep states are reached)
 
-    @rule(deal_id=requests, messages=st.integers(1, 6), approved=st.booleans(), counter=st.booleans())
-    def progress(self, deal_id, messages, approved, counter):
+    @rule(deal_id=requests, messages=st.integers(1, 6), approved=st.booleans(), counter=st.booleans(),
+          contest=st.booleans())
+    def progress(self, deal_id, messages, approved, counter, contest):
         for _ in range(messages):
-            if not self._step(deal_id, approved, counter):
+            if not self._step(deal_id, approved, counter, contest):
                 return
             self.chain_agrees_with_model()
 
-    def _step(self, deal_id, approved=True, counter=False) -> bool:
-        """The deal's next message as honest agents would send it; False when nothing is left to do."""
+    def _step(self, deal_id, approved=True, counter=False, contest=False) -> bool:
+        """The deal's next message as honest agents would send it; False when nothing is left to do.
+        `approved`: the result is good (the client approves, the validator and the court agree); `contest`:
+        the client of an optimistic deal disputes, the party a verdict went against appeals, a validator stays
+        silent (its deal is escalated once the window passed)."""
         d = self.model.deals[deal_id]
         now, deadline = self.model.now, current_deadline(d)
         if d.status in TERMINAL_STATUSES or (d.status == Status.NONE and now > deadline):
@@ -684,24 +926,47 @@ class SchemeMachine(RuleBasedStateMachine):
             made = [o for o in self.offers_made.get(deal_id, []) if o.offer.expiry >= now]
             if made and made[-1].signer in ("client", "provider"):
                 o = made[-1]
+                self._stake(d)
                 self._accept(o, "client" if o.signer == "provider" else "provider")
             else:
                 signer, req = ("client" if counter else "provider"), d.request
                 self._offer(deal_id, signer, signer, req.max_price, req.min_collateral, now + 300)
         elif now > deadline:  # past a deadline anyone moves the deal on
-            kind = {Status.COMPLETED: "settle", Status.AGREED: "claim_timeout", Status.COMMENCED: "claim_timeout"}
+            kind = {Status.COMPLETED: "escalate" if d.validating else "settle", Status.JUDGED: "settle",
+                    Status.AGREED: "claim_timeout", Status.COMMENCED: "claim_timeout",
+                    Status.DISPUTED: "claim_timeout"}
             self._simple(kind.get(d.status, "collateral_missing"), deal_id, "stranger")
-        elif d.status in (Status.AWAITING_COLLATERAL, Status.AWAITING_PAYMENT):
+        elif d.status in FUNDING:
             self._simple("fund", deal_id, Model.funder(d))
         elif d.status == Status.AGREED:
             self._attest_work(Performative.COMMENCE, deal_id, "provider", True, "right")
         elif d.status == Status.COMMENCED:
             self._attest_work(Performative.COMPLETE, deal_id, "provider", True, "right")
-        else:
-            self._validate(deal_id, judge(d), approved, True, "right")
+        elif d.status == Status.COMPLETED and d.validating:
+            if contest:  # silent: the window passes
+                self.model.now = deadline + 1
+                self._simple("escalate", deal_id, "stranger")
+            else:
+                self._validate("verdict", deal_id, "validator", approved, True, "right")
+        elif d.status == Status.COMPLETED:
+            if contest:
+                self._simple("dispute", deal_id, "client")
+            elif approved:
+                self._validate("approve", deal_id, "client", True, True, "right")
+            else:  # silence pays
+                self.model.now = deadline + 1
+                self._simple("settle", deal_id, "stranger")
+        elif d.status == Status.JUDGED:
+            if contest:
+                self._simple("appeal", deal_id, appellant(d))
+            else:
+                self.model.now = deadline + 1
+                self._simple("settle", deal_id, "stranger")
+        else:  # disputed: the court rules
+            self._validate("ruling", deal_id, "court", approved, True, "right")
         return True
 
-    def _fresh_deal(self, validator_scheme: bool, window: int) -> bytes:
+    def _fresh_deal(self, validator_scheme: bool, window: int, bond: int = 10) -> bytes:
         """A new request with room to negotiate, every deadline `window` seconds long."""
         env = self.env
         req = Request(
@@ -710,7 +975,7 @@ class SchemeMachine(RuleBasedStateMachine):
             validation_window=window,
             scheme=ValidationScheme.VALIDATOR if validator_scheme else ValidationScheme.OPTIMISTIC,
             validator=env.accounts["validator"].address if validator_scheme else ZERO_ADDRESS,
-            spec_hash=SPEC_HASH, nonce=next(self._nonces),
+            validator_fee=7 if validator_scheme else 0, bond=bond, spec_hash=SPEC_HASH, nonce=next(self._nonces),
         )
         deal_id = typed_hash(env.domain, req)
         self.model.deals[deal_id] = d = ModelDeal(req)
@@ -718,23 +983,31 @@ class SchemeMachine(RuleBasedStateMachine):
                            env.market.request, req.as_tuple(), "spec", [])
         return deal_id
 
-    def _bring_to(self, stage: Status, validator_scheme: bool, window: int) -> ModelDeal | None:
+    def _bring_to(self, stage: Status, validator_scheme: bool, window: int, approved: bool = True,
+                  silent: bool = False) -> ModelDeal | None:
         """A new deal moved honestly until it reaches `stage` (for the funding stage the provider's account
-        is emptied first, so that the client's acceptance waits for collateral); None if it cannot."""
+        is emptied first, so that the client's acceptance waits for collateral); None if it cannot. A judged
+        deal has a validator, whose verdict is `approved`; a disputed validator deal got there by the appeal of
+        that verdict, or by escalation if the validator was `silent`."""
         unfunded = stage in FUNDING
+        validator_scheme = validator_scheme or stage == Status.JUDGED
         deal_id = self._fresh_deal(validator_scheme, window)
         d = self.model.deals[deal_id]
-        if unfunded and d.status == Status.NONE and self.model.available["provider"]:
-            amount = self.model.available["provider"]
-            expected = self.model.withdraw("provider", amount)
-            _, actual = self._send(self.env.market.withdraw, self.env.token.address, amount, sender="provider")
-            assert actual == expected
-        for _ in range(6):
+        if unfunded and self.model.available["provider"]:
+            self._withdraw_all("provider")
+        for _ in range(8):
             if d.status == stage or (unfunded and d.status in FUNDING):
                 return d
-            if not self._step(deal_id):
+            contest = stage == Status.DISPUTED and (silent or d.status != Status.COMPLETED or not d.validating)
+            if not self._step(deal_id, approved, contest=contest):
                 return None
         return None
+
+    def _withdraw_all(self, who: str):
+        amount = self.model.available[who]
+        expected = self.model.withdraw(who, amount)
+        _, actual = self._send(self.env.market.withdraw, self.env.token.address, amount, sender=who)
+        assert actual == expected
 
     def _deal_id(self, d: ModelDeal) -> bytes:
         return next(k for k, v in self.model.deals.items() if v is d)
@@ -765,89 +1038,97 @@ class SchemeMachine(RuleBasedStateMachine):
 
     # rules: the scheme's rules where they bite
 
-    @rule(stage=st.sampled_from((Status.NONE,) + STAGES), past=st.booleans(), party=st.booleans(),
+    # The targeted rules: random draws of the cases that `sweep` also runs one by one.
+    @rule(cases=st.lists(st.tuples(st.sampled_from(AT_DEADLINE), st.booleans()), min_size=1,
+                         max_size=2),
           approved=st.booleans(), validator_scheme=st.booleans(), window=WINDOWS)
-    def at_deadline(self, stage, past, party, approved, validator_scheme, window):
-        """Bring a new deal to a stage, stand exactly on its deadline or one second past it, and make the move
-        the status calls for: the party's own (allowed up to the deadline) or a stranger's time-out (only
-        after). Before agreement: accepting on the request's offer deadline, or on the offer's expiry."""
-        d = self._bring_to(stage, validator_scheme, window)
+    def at_deadline(self, cases, approved, validator_scheme, window):
+        """For each case: bring a new deal to a stage, stand exactly on its deadline or one second past it, and
+        make a move the status allows: a party's own (allowed up to the deadline) or a stranger's time-out (only
+        after; settling a validator deal never: the validator owes a verdict). Before agreement: accepting on the
+        request's offer deadline, or on the offer's expiry (a validator that withdrew its stake, unless
+        `approved`, makes it fail)."""
+        for (stage, scheme, kind, variant), past in cases:
+            self._at_deadline(stage, validator_scheme if scheme is None else scheme, kind, past,
+                              not variant if stage == Status.JUDGED else approved, variant, window)
+
+    def _at_deadline(self, stage, validator_scheme, kind, past, approved, silent, window):
+        d = self._bring_to(stage, validator_scheme, window, approved, silent)
         if d is None:
             return
         deal_id = self._deal_id(d)
         if d.status == Status.NONE:
-            if party:  # an offer that expires before the request does
+            if kind == "offer expiry":  # an offer that expires before the request does
                 o = self._offer(deal_id, "provider", "provider", 50, 10, self.model.now + window)
                 self.model.now = o.offer.expiry + past
             else:
                 o = self._offer(deal_id, "provider", "provider", 50, 10, d.request.offer_deadline + 10)
                 self.model.now = d.request.offer_deadline + past
             record(f"at deadline{' + 1' if past else ''}")
+            if approved:
+                self._stake(d)
+            elif d.validating and self.model.available["validator"]:
+                self._withdraw_all("validator")
             self._accept(o, "client")
             return
         self.model.now = max(self.model.now, d.deadline + past)
         record(f"at deadline{' + 1' if past else ''}")
-        if d.status == Status.COMPLETED:
-            if party:
-                self._validate(deal_id, judge(d), approved, True, "right")
-            else:
-                self._simple("settle", deal_id, "stranger")
-        elif d.status in (Status.AGREED, Status.COMMENCED):
-            if party:
-                message = Performative.COMMENCE if d.status == Status.AGREED else Performative.COMPLETE
-                self._attest_work(message, deal_id, "provider", True, "right")
-            else:
-                self._simple("claim_timeout", deal_id, "stranger")
-        else:
-            self._simple("fund" if party else "collateral_missing", deal_id, Model.funder(d) if party else "stranger")
+        sender = "stranger" if kind == "collateral_missing" else self._right_sender(kind, d)
+        self._send_kind(kind, deal_id, sender, approved)
 
-    @rule(stage=st.sampled_from((Status.AGREED, Status.COMMENCED, Status.COMPLETED)),
-          fault=st.sampled_from(("attester", "recipient", "reference", "late", "client rejects")),
-          approved=st.booleans(), validator_scheme=st.booleans(), window=WINDOWS)
-    def wrong_attestation(self, stage, fault, approved, validator_scheme, window):
-        """Bring a new deal to a stage and send the attestation it calls for, with exactly one thing wrong."""
-        d = self._bring_to(stage, validator_scheme, window)
+    @rule(cases=st.lists(st.sampled_from(WRONG_ATTESTATIONS), min_size=1, max_size=2),
+          approved=st.booleans(), silent=st.booleans(), window=WINDOWS)
+    def wrong_attestation(self, cases, approved, silent, window):
+        """For each case: bring a new deal to a stage and send the attestation it calls for, with exactly one
+        thing wrong. A judged deal calls for none: the validator's second verdict is refused."""
+        for stage, validator_scheme, fault in cases:
+            self._wrong_attestation(stage, validator_scheme, fault, approved, silent, window)
+
+    def _wrong_attestation(self, stage, validator_scheme, fault, approved, silent, window):
+        d = self._bring_to(stage, bool(validator_scheme), window, approved, silent)
         if d is None:
             return
         deal_id = self._deal_id(d)
         if fault == "late":
             self.model.now = max(self.model.now, d.deadline + 1)
-        ref = "none" if fault == "reference" else "right"
+        ref = {"reference": "none", "stale reference": "previous"}.get(fault, "right")
         if d.status == Status.AGREED and fault == "reference":
             ref = "other"  # a commencement must reference nothing: any existing attestation is wrong
             if self._reference("other", d) == ZERO_BYTES32:
                 return
         right_recipient = fault != "recipient"
-        if d.status == Status.COMPLETED:
-            attester = judge(d)
-            if fault == "attester":
-                attester = "provider" if approved else "stranger"  # neither the judge nor the client
-            elif fault == "client rejects":
-                if judge(d) == "client":
-                    return
-                attester, approved = "client", False
-            outcome = self._validate(deal_id, attester, approved, right_recipient, ref)
-            if fault == "client rejects":
-                record(f"client rejects for a validator: {outcome or 'ok'}")
-        else:
+        if d.status in (Status.AGREED, Status.COMMENCED):
             attester = "client" if fault == "attester" else "provider"
             message = Performative.COMMENCE if d.status == Status.AGREED else Performative.COMPLETE
             self._attest_work(message, deal_id, attester, right_recipient, ref)
-
-    @rule(stage=st.sampled_from(STAGES), by=st.sampled_from(("right",) + ACTORS), validator_scheme=st.booleans(),
-          window=WINDOWS)
-    def wrong_mover(self, stage, by, validator_scheme, window):
-        """Before the deadline, a move that ends or funds a new deal, from the party allowed to make it or from
-        anyone else: fund (the funding party), collateralMissing (the party kept waiting), abort (the
-        provider only), settle (no one: the validation window is still open)."""
-        d = self._bring_to(stage, validator_scheme, window)
-        if d is None or self.model.now > d.deadline:
             return
-        if d.status in FUNDING:
-            kind = "fund" if by in ("right", "client", "validator") else "collateral_missing"
-        else:
-            kind = "settle" if d.status == Status.COMPLETED else "abort"
-        self._simple(kind, self._deal_id(d), resolve(by, self._right_sender(kind, d)))
+        kind = "verdict" if d.status == Status.JUDGED else natural_message(d)
+        attester = self._right_sender(kind, d)
+        if fault == "attester":
+            # Neither the judge nor the client approving; before the court, anyone but the court (its validator,
+            # or a party to the deal).
+            attester = {"approve": "provider" if approved else "stranger",
+                        "verdict": "court" if approved else "provider",
+                        "ruling": "validator" if approved else "client"}[kind]
+        elif fault == "client rejects":
+            kind, attester, approved = "approve", "client", False
+        elif kind == "approve":
+            approved = True  # the one thing wrong is the fault, not a rejection
+        self._validate(kind, deal_id, attester, approved, right_recipient, ref)
+
+    @rule(cases=st.lists(st.tuples(st.sampled_from(WRONG_MOVES),
+                                   st.sampled_from(("right",) + ACTORS)), min_size=1, max_size=2),
+          validator_scheme=st.booleans(), approved=st.booleans(), window=WINDOWS)
+    def wrong_mover(self, cases, validator_scheme, approved, window):
+        """For each case: before the deadline, a move that ends, funds or contests a new deal, from the party
+        allowed to make it or from anyone else: fund (the funding party), collateralMissing (the party kept
+        waiting), abort (the provider only), settle or escalate (no one: the window is still open, or a verdict
+        is owed), dispute (the optimistic client only), appeal (only the party the verdict went against),
+        claimTimeout (no one: the court has time left)."""
+        for (stage, scheme, kind), by in cases:
+            d = self._bring_to(stage, validator_scheme if scheme is None else scheme, window, approved)
+            if d is not None and self.model.now <= current_deadline(d):
+                self._simple(kind, self._deal_id(d), resolve(by, self._right_sender(kind, d)))
 
     # invariants
 
@@ -865,8 +1146,9 @@ class SchemeMachine(RuleBasedStateMachine):
             status = Status(chain_deal["status"])
             assert status == d.status, f"deal {deal_id.hex()[:8]}: chain {status.name}, model {d.status.name}"
             if d.status not in (Status.NONE, Status.CANCELLED):
-                chain_terms = (chain_deal["price"], chain_deal["collateral"], chain_deal["deadline"])
-                assert chain_terms == (d.price, d.collateral, d.deadline)
+                chain_terms = tuple(chain_deal[k] for k in ("price", "collateral", "validatorFee", "bond", "deadline",
+                                                            "verdict"))
+                assert chain_terms == (d.price, d.collateral, d.fee, d.bond, d.deadline, d.verdict)
                 assert chain_deal["lastAttestation"] == d.last_attestation
             if d.status in TERMINAL_STATUSES:
                 assert d.locked == 0
@@ -874,17 +1156,56 @@ class SchemeMachine(RuleBasedStateMachine):
                 assert self.closed.setdefault(deal_id, status) == status
 
 
-def test_scheme_matches_its_model(chain, system, token, market, eas, transactor, parties, client):
-    """Drive the deployed contracts with random message sequences and compare with the model."""
-    for account in parties.values():
-        token.approve(market.address, 2**256 - 1, sender=account)  # deposits and accept's pull never lack allowance
-    SchemeMachine.env = Env(
-        chain=chain, market=market, token=token, eas=eas, transactor=transactor,
-        accounts={actor: parties[actor] for actor in ACTORS},
-        clients={actor: MarketClient(system, parties[actor]) for actor in ACTORS},
-        domain=client.domain,
-    )
-    OUTCOMES.clear()
-    run_state_machine_as_test(SchemeMachine, settings=SCHEME_MACHINE_SETTINGS)
+def sweep():
+    """Every targeted case once, in order, on one run of the machine: each deadline move on and one second past
+    its deadline, each wrong attestation, each early move by its right sender and by a stranger. Acceptance is
+    tried with and without the validator's stake, the court rules both ways, and the moves that depend on the
+    scheme are tried in both. The random run then mixes the same moves with everything else; this pass makes
+    sure that none of them is left to chance."""
+    machine = SchemeMachine()
+    try:
+        for n, ((stage, scheme, kind, variant), past) in enumerate(itertools.product(AT_DEADLINE, (False, True))):
+            both = stage == Status.NONE or kind == "ruling"
+            for approved in (True, False) if both else (True,):
+                validator_scheme = bool(n % 2) != (not approved) if scheme is None else scheme
+                machine.at_deadline([((stage, scheme, kind, variant), past)], approved, validator_scheme, window=60)
+                machine.chain_agrees_with_model()
+        for n, case in enumerate(WRONG_ATTESTATIONS):
+            machine.wrong_attestation([case], approved=bool(n % 2), silent=False, window=60)
+            machine.chain_agrees_with_model()
+        for case, by in itertools.product(WRONG_MOVES, ("right", "stranger")):
+            stage, scheme, kind = case
+            for validator_scheme in (False, True) if scheme is None and stage == Status.COMPLETED else (bool(scheme),):
+                machine.wrong_mover([(case, by)], validator_scheme, approved=True, window=60)
+                machine.chain_agrees_with_model()
+    finally:
+        machine.teardown()
+
+
+def test_scheme_matches_its_model(chain, deployer, accounts, client_account, provider_account, validator_account,
+                                  stranger):
+    """Drive the deployed contracts through every targeted case, then with random message sequences, and
+    compare with the model."""
+    snapshot = chain.snapshot()  # not chain.isolate(): it swallows the exceptions raised inside it
+    try:
+        # A market of its own, whose court (the deployer) has a window as short as the deals' own.
+        system = deploy_system(deployer, court_window=COURT_WINDOW)
+        actors = {"client": client_account, "provider": provider_account, "validator": validator_account,
+                  "court": deployer, "stranger": stranger}
+        for account in actors.values():
+            system.token.mint(account.address, FLOAT, sender=deployer)
+            # Deposits and the pulls of accept, fund, dispute and appeal never lack allowance.
+            system.token.approve(system.market.address, 2**256 - 1, sender=account)
+        clients = {actor: MarketClient(system, account) for actor, account in actors.items()}
+        SchemeMachine.env = Env(
+            chain=chain, market=system.market, token=system.token, eas=system.eas,
+            transactor=Transactor(chain.provider, system.market, system.eas, system.registry, system.token),
+            accounts=actors, clients=clients, domain=clients["client"].domain,
+        )
+        OUTCOMES.clear()
+        sweep()
+        run_state_machine_as_test(SchemeMachine, settings=SCHEME_MACHINE_SETTINGS)
+    finally:
+        chain.restore(snapshot)
     missing = [outcome for outcome in REQUIRED_OUTCOMES if not OUTCOMES[outcome]]
     assert not missing, f"never happened in {sum(OUTCOMES.values())} messages: {missing}; seen: {dict(OUTCOMES)}"

@@ -1,5 +1,6 @@
 """The agents' fast signer must produce exactly what eth-account produces: same raw transactions, same
-hashes, same EIP-712 signatures (both sign deterministically, RFC 6979)."""
+hashes, same EIP-712 signatures (both sign deterministically, RFC 6979); and the request type it hashes is the
+contract's, validator fee and bond included."""
 
 from eth_account import Account
 from eth_account.messages import encode_typed_data
@@ -7,7 +8,8 @@ from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from agents.protocol import Domain, Offer, typed_hash, typed_message
+from agents.protocol import Domain, Offer, Request, ValidationScheme, typed_hash, typed_message
+from agents.protocol import _TYPE_HASHES  # the typehash agents hash requests with
 from agents.chain.transactions import Signer
 
 KEY = Account.from_key(b"\x42" * 32)
@@ -57,3 +59,24 @@ def test_encode_typed_data_is_what_typed_message_uses():
                                                                for f in Offer.FIELDS]},
         message_data=offer.message(),
     )
+
+
+def test_request_typehash_is_the_contracts(market):
+    assert _TYPE_HASHES[Request] == bytes(market.REQUEST_TYPEHASH())
+    assert _TYPE_HASHES[Request] == keccak(
+        text="Request(address client,address token,uint96 maxPrice,uint96 minCollateral,uint40 offerDeadline,"
+        "uint24 commenceWithin,uint24 jobDuration,uint24 validationWindow,uint8 scheme,address validator,"
+        "uint96 validatorFee,uint96 bond,bytes32 specHash,uint64 nonce)")
+
+
+@settings(max_examples=40, deadline=None)
+@given(fee=st.integers(0, 2**96 - 1), bond=st.integers(1, 2**96 - 1), price=st.integers(1, 2**96 - 1),
+       nonce=st.integers(0, 2**64 - 1), validating=st.booleans())
+def test_request_hashes_and_signatures_match_eth_account(fee, bond, price, nonce, validating):
+    domain = Domain(84532, MARKET)
+    request = Request(KEY.address, MARKET, price, 0, 2**40 - 1, 60, 60, 60, ValidationScheme(validating),
+                      MARKET if validating else "0x" + "00" * 20, fee, bond, b"\x11" * 32, nonce)
+    message = typed_message(domain, request)
+    assert typed_hash(domain, request) == _digest(message)
+    assert Signer(KEY.key).sign_digest(typed_hash(domain, request)) == bytes(
+        Account.sign_message(message, KEY.key).signature)

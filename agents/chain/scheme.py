@@ -41,7 +41,8 @@ MAX_UINT256 = 2**256 - 1
 
 
 class Schema(Enum):
-    """The market's EAS schemas. Approve and reject are both validation attestations."""
+    """The market's EAS schemas. The client's approval, a validator's verdict and the court's ruling are all
+    validation attestations."""
 
     COMMENCEMENT = COMMENCEMENT_SCHEMA
     COMPLETION = COMPLETION_SCHEMA

@@ -1,11 +1,13 @@
 """The addresses of one deployment of the system on one chain: what agents, simulations and reports need
-to find the market, EAS, the schema registry, the payment token and the market's schemas."""
+to find the market, EAS, the schema registry, the payment token, the market's schemas and its court."""
 
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
+
+from eth_utils import to_checksum_address
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,19 @@ class Deployment:
     commencement_schema: str
     completion_schema: str
     validation_schema: str
+    # The market's court (the top of its appeal chain) and the seconds it has to rule; None where a record
+    # written before markets had a court is loaded (`with_court` reads them from the market).
+    court: str | None = None
+    court_window: int | None = None
+
+    def with_court(self, client) -> "Deployment":
+        """This deployment with the court and its window read from the market (its `court()` and `courtWindow()`
+        views, through an `agents.chain.sync.SyncClient`) unless already known."""
+        if self.court is not None and self.court_window is not None:
+            return self
+        court = client.call_function(self.market, "court()", returns=["address"])[0]
+        window = client.call_function(self.market, "courtWindow()", returns=["uint24"])[0]
+        return replace(self, court=to_checksum_address(court), court_window=window)
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -57,4 +72,6 @@ class Deployment:
             commencement_schema="0x" + bytes(market.commencementSchemaUID()).hex(),
             completion_schema="0x" + bytes(market.completionSchemaUID()).hex(),
             validation_schema="0x" + bytes(market.validationSchemaUID()).hex(),
+            court=market.court(),
+            court_window=market.courtWindow(),
         )

@@ -60,12 +60,13 @@ class DeploySigner:
 
 
 def execute(chain: SyncClient, record: Record, signer: DeploySigner, *, with_test_token: bool = False,
-            token: str | None = None, timeout: float = 600.0, confirmations: int = 0,
-            log: Callable[[str], None] = print) -> list[Step]:
+            token: str | None = None, court: str | None = None, court_window: int | None = None,
+            timeout: float = 600.0, confirmations: int = 0, log: Callable[[str], None] = print) -> list[Step]:
     """Carry out the plan one transaction at a time, recording after each. Returns the final steps, each
     with what this run did to it: deployed, resumed (a pending transaction of an earlier run), or the
-    planned action (canonical, reuse)."""
-    plan(chain, record, signer.address, with_test_token=with_test_token, token=token)  # refuses a bad chain first
+    planned action (canonical, reuse). `court` and `court_window` as for `agents.deploy.plan.plan`."""
+    terms = dict(with_test_token=with_test_token, token=token, court=court, court_window=court_window)
+    plan(chain, record, signer.address, **terms)  # refuses a bad chain first
     with _Lock(record.path.parent):
         done: dict[str, str] = {}
         if resumed := _settle_pending(chain, record, timeout, confirmations, log):
@@ -73,7 +74,7 @@ def execute(chain: SyncClient, record: Record, signer: DeploySigner, *, with_tes
         sent = 0
         while True:
             # Planned again after every transaction: later constructor arguments come from earlier receipts.
-            current = plan(chain, record, signer.address, with_test_token=with_test_token, token=token)
+            current = plan(chain, record, signer.address, **terms)
             for step in current.steps:
                 if step.action != "deploy":
                     _record_existing(chain, record, step)
@@ -171,8 +172,8 @@ def _record_existing(chain: SyncClient, record: Record, step: Step) -> None:
 
 
 def _finish(chain: SyncClient, record: Record, payment: str | None) -> None:
-    """Schemas read back from the market and checked in the registry, and the `deployment` object (with
-    `payment` as the market's token; none without one)."""
+    """Schemas and the court read back from the market (the schemas checked in the registry), and the
+    `deployment` object (with `payment` as the market's token; none without one)."""
     market = record.address("ComputeMarket")
     registry = record.address("SchemaRegistry")
     schemas = {}
@@ -191,7 +192,7 @@ def _finish(chain: SyncClient, record: Record, payment: str | None) -> None:
             token=payment, block=record.contracts["ComputeMarket"]["block"],
             commencement_schema=schemas["commencement"]["uid"], completion_schema=schemas["completion"]["uid"],
             validation_schema=schemas["validation"]["uid"],
-        )
+        ).with_court(chain)
     new = {"schemas": schemas, "token": payment, "deployment": asdict(deployment) if deployment else None}
     if any(record.data.get(k) != v for k, v in new.items()):
         record.data.update(new)

@@ -4,7 +4,11 @@ plan, execute and record, resumable at any point.
 The deployments file, `deployments/<network>.json`, is the record of one chain. It names every contract
 the market uses (address, transaction, block, constructor arguments, a hash of the compiled runtime code,
 `version()` where the contract has one), the schema UIDs the market registered, and a `deployment` object
-with exactly what `agents.deploy.addresses.Deployment` needs, so that agents and simulations load it directly.
+with exactly what `agents.deploy.addresses.Deployment` needs (the market's court and court window included),
+so that agents and simulations load it directly.
+
+The market's court (the top of its appeal chain, which every user of the deployment must trust) and the
+court's window are constructor arguments: naming another court deploys another market.
 
 Every step is idempotent. A recorded contract is reused only if its compiled code is unchanged, its
 constructor arguments still hold and the chain really has that code at that address; otherwise it is
@@ -37,6 +41,7 @@ from agents.deploy.contracts import (
     initcode,
 )
 from agents.deploy.record import DeployError, Record
+from agents.deploy.system import DEFAULT_COURT_WINDOW
 
 GAS_PRICE_ORACLE = "0x420000000000000000000000000000000000000F"  # OP-stack predeploy: L1 data fee
 
@@ -55,6 +60,14 @@ class Step:
     estimate_note: str = ""
 
 
+@dataclass(frozen=True)
+class Court:
+    """The market's court and the seconds it has to rule (constructor arguments of the market)."""
+
+    address: str
+    window: int
+
+
 @dataclass
 class Plan:
     chain_id: int
@@ -62,17 +75,18 @@ class Plan:
     steps: list[Step]
     pending: dict | None
     token: str | None  # the payment token, when it is an external one
+    court: Court
 
     @property
     def deploys(self) -> list[Step]:
         return [s for s in self.steps if s.action == "deploy"]
 
 
-def _constructor_args(name: str, addresses: dict[str, str]) -> tuple:
+def _constructor_args(name: str, addresses: dict[str, str], court: Court) -> tuple:
     if name == "EAS":
         return (addresses["SchemaRegistry"],)
     if name == "ComputeMarket":
-        return (addresses["EAS"],)
+        return (addresses["EAS"], court.address, court.window)
     if name == "TestToken":
         return TEST_TOKEN_ARGS
     return ()
@@ -99,10 +113,20 @@ def targets(record: Record, with_test_token: bool, token: str | None) -> list[st
     return names + ["TestToken"] if uses_test_token(record, with_test_token, token) else names
 
 
+def choose_court(record: Record, deployer: str, court: str | None, court_window: int | None) -> Court:
+    """The court asked for; what is not asked for stays as the recorded market has it (a rerun must not replace
+    the court by accident), and a first deployment's court is the deployer, with the default window."""
+    args = record.contracts.get("ComputeMarket", {}).get("args", [])
+    _, recorded_court, recorded_window = args if len(args) == 3 else (None, None, None)
+    address = court or recorded_court or deployer
+    return Court(to_checksum_address(address), court_window or recorded_window or DEFAULT_COURT_WINDOW)
+
+
 def plan(chain: SyncClient, record: Record, deployer: str, *, with_test_token: bool = False,
-         token: str | None = None) -> Plan:
+         token: str | None = None, court: str | None = None, court_window: int | None = None) -> Plan:
     """What a run would do, read from the chain and the record; changes nothing."""
     deployer = to_checksum_address(deployer)
+    the_court = choose_court(record, deployer, court, court_window)
     chain_id = chain.chain_id()
     canonical = canonical_eas().get(chain_id)
     nonce = chain.nonce(deployer)
@@ -114,7 +138,7 @@ def plan(chain: SyncClient, record: Record, deployer: str, *, with_test_token: b
     steps: list[Step] = []
     redeployed: set[str] = set()
     for name in targets(record, with_test_token, token):
-        args = _constructor_args(name, addresses)
+        args = _constructor_args(name, addresses, the_court)
         if canonical and name in ("EAS", "SchemaRegistry"):
             step = _canonical_step(chain, name, canonical)
         elif state in ("mined", "waiting") and pending["name"] == name and pending["args"] == jsonable_args(args):
@@ -128,7 +152,7 @@ def plan(chain: SyncClient, record: Record, deployer: str, *, with_test_token: b
                 redeployed.add(name)
         addresses[name] = step.address
         steps.append(step)
-    return Plan(chain_id, deployer, steps, pending, token)
+    return Plan(chain_id, deployer, steps, pending, token, the_court)
 
 
 def pending_state(chain: SyncClient, pending: dict, lag_seconds: float = 10.0) -> str:
@@ -174,9 +198,13 @@ def _own_step(chain: SyncClient, record: Record, name: str, args: tuple, redeplo
         return Step(name, "deploy", "", reason="not deployed yet", args=args)
     if entry.get("code_hash") != art.code_hash:
         return Step(name, "deploy", "", reason="its compiled code changed", args=args)
-    if list(entry.get("args", [])) != jsonable_args(args):
-        changed = ", ".join(sorted(redeployed)) or "a dependency"
-        return Step(name, "deploy", "", reason=f"{changed} changed", args=args)
+    recorded = list(entry.get("args", []))
+    if recorded != jsonable_args(args):
+        if name == "ComputeMarket" and recorded[:1] == jsonable_args(args)[:1]:
+            reason = "its court or court window changed"
+        else:
+            reason = f"{', '.join(sorted(redeployed)) or 'a dependency'} changed"
+        return Step(name, "deploy", "", reason=reason, args=args)
     if not code_matches(chain.code(entry["address"]), art.runtime):
         return Step(name, "deploy", "", reason="the chain has no matching code at the recorded address", args=args)
     return Step(name, "reuse", entry["address"], args=args, version=entry.get("version"))

@@ -1,4 +1,5 @@
-"""On-chain history of the market as pandas DataFrames: requests, offers, deals, attestations, closures.
+"""On-chain history of the market as pandas DataFrames: requests, offers, deals, attestations, verdicts,
+disputes, closures.
 
 `ChainHistory` reads the market's events and the EAS attestations of the market's three schemas with
 eth_getLogs (address and topic filters, over block ranges of `chunk_size`: `agents.chain.logs`) through a
@@ -9,8 +10,9 @@ revert) it notices and rebuilds from its first block.
 Conventions of every table:
 - deal ids, offer hashes, attestation UIDs and other bytes32 values are "0x"-prefixed hex strings;
   addresses are checksummed strings;
-- amounts (prices, collateral) are exact Python ints in object columns: uint96 does not fit in int64;
-- enums (Status, CloseReason, ValidationScheme) are their member names, e.g. "SETTLED";
+- amounts (prices, collateral, fees, bonds) are exact Python ints in object columns: uint96 does not fit in int64;
+- enums (Status, CloseReason, ValidationScheme) are their member names, e.g. "SETTLED"; how a deal went to the
+  court is the scheme message that took it there ("dispute", "appeal" or "escalate");
 - `time` columns are block timestamps in Unix seconds (nullable "Int64" where a stage may be missing).
 """
 
@@ -23,9 +25,9 @@ from eth_utils import to_checksum_address
 from agents.chain.abi import eas_abi, project_abi
 from agents.chain.codec import ContractCodec
 from agents.chain.logs import BlockCursor, BlockTimes, get_logs_chunked
-from agents.chain.scheme import MARKET_EVENTS
+from agents.chain.scheme import MARKET_EVENTS, MESSAGES
 from agents.chain.sync import SyncClient, as_int
-from agents.protocol import CloseReason, Domain, Offer, Request, Status, typed_hash
+from agents.protocol import CloseReason, Domain, Offer, Performative, Request, Status, typed_hash
 
 
 def to_hex32(value: bytes) -> str:
@@ -41,8 +43,8 @@ SCHEMA_NAMES = ("commencement", "completion", "validation")
 # Column order of each table, also used to build empty tables with the right columns.
 REQUEST_COLUMNS = [
     "deal_id", "client", "token", "max_price", "min_collateral", "offer_deadline", "commence_within",
-    "job_duration", "validation_window", "scheme", "validator", "spec_hash", "nonce", "spec_uri",
-    "block", "time", "tx_hash",
+    "job_duration", "validation_window", "scheme", "validator", "validator_fee", "bond", "spec_hash", "nonce",
+    "spec_uri", "block", "time", "tx_hash",
 ]
 OFFER_COLUMNS = [
     "deal_id", "offer_hash", "signer", "provider", "price", "collateral", "expiry", "round", "counter",
@@ -57,19 +59,27 @@ FUNDING_COLUMNS = ["deal_id", "account", "block", "time", "tx_hash"]
 ATTESTATION_COLUMNS = [
     "uid", "schema", "attester", "recipient", "deal_id", "approved", "result_hash", "block", "time", "tx_hash",
 ]
+VERDICT_COLUMNS = ["deal_id", "attestation", "approved", "block", "time", "tx_hash"]
+# `message`: dispute (the optimistic client), appeal (the party the verdict went against: `party`, with `bond`) or
+# escalate (a silent validator's deal, by anyone: no party, no bond); the court must rule by `deadline`.
+DISPUTE_COLUMNS = ["deal_id", "message", "party", "bond", "deadline", "block", "time", "tx_hash"]
 CLOSURE_COLUMNS = ["deal_id", "outcome", "reason", "block", "time", "tx_hash"]
 SLASHING_COLUMNS = ["deal_id", "provider", "client", "collateral", "reason", "block", "time", "tx_hash"]
 DEAL_TABLE_COLUMNS = [
     "deal_id", "client", "provider", "token", "scheme", "validator", "max_price", "price", "collateral",
     "offers", "counter_offers", "status_at_acceptance", "requested_time", "accepted_time", "funded_time",
-    "commenced_time", "completed_time", "validated_time", "closed_time", "validation_attester", "approved",
-    "outcome", "reason", "status", "time_to_agreement",
+    "commenced_time", "completed_time", "judged_time", "verdict", "disputed_time", "dispute", "validated_time",
+    "closed_time", "validation_attester", "approved", "outcome", "reason", "status", "time_to_agreement",
 ]
-_AMOUNT_COLUMNS = ("max_price", "min_collateral", "price", "collateral", "nonce")
+_AMOUNT_COLUMNS = ("max_price", "min_collateral", "price", "collateral", "validator_fee", "bond", "nonce")
 _NULLABLE_INT_COLUMNS = (
-    "requested_time", "accepted_time", "funded_time", "commenced_time", "completed_time", "validated_time",
-    "closed_time", "time_to_agreement", "offers", "counter_offers",
+    "requested_time", "accepted_time", "funded_time", "commenced_time", "completed_time", "judged_time",
+    "disputed_time", "validated_time", "closed_time", "time_to_agreement", "offers", "counter_offers",
 )
+# The events that take a deal to the court, and the message each is.
+_TO_COURT = {MESSAGES[p].event: MESSAGES[p] for p in (Performative.DISPUTE, Performative.APPEAL, Performative.ESCALATE)}
+TABLES = ("requests", "offers", "offer_cancellations", "deals", "fundings", "attestations", "verdicts", "disputes",
+          "closures")
 
 
 def _frame(rows: list[dict], columns: list[str]) -> pd.DataFrame:
@@ -129,10 +139,7 @@ class ChainHistory:
     def _reset(self) -> None:
         self.cursor.reset()
         self.block_times.clear()
-        self._rows: dict[str, list[dict]] = {
-            name: []
-            for name in ("requests", "offers", "offer_cancellations", "deals", "fundings", "attestations", "closures")
-        }
+        self._rows: dict[str, list[dict]] = {name: [] for name in TABLES}
         self._offers_by_hash: dict[str, dict] = {}
         self._attestations_by_uid: dict[str, dict] = {}
         self._frames: dict[str, pd.DataFrame] = {}
@@ -222,6 +229,7 @@ class ChainHistory:
                 "offer_deadline": request.offer_deadline, "commence_within": request.commence_within,
                 "job_duration": request.job_duration, "validation_window": request.validation_window,
                 "scheme": request.scheme.name, "validator": request.validator,
+                "validator_fee": request.validator_fee, "bond": request.bond,
                 "spec_hash": to_hex32(request.spec_hash), "nonce": request.nonce, "spec_uri": args["specURI"],
                 **where,
             })
@@ -252,13 +260,21 @@ class ChainHistory:
         elif name == "Funded":
             account = to_checksum_address(args["account"])
             self._rows["fundings"].append({"deal_id": deal_id, "account": account, **where})
-        elif name in ("Commenced", "Completed"):
+        elif name in ("Commenced", "Completed", "Judged"):
             # Emitted by the resolver right after EAS's Attested in the same transaction: names the deal.
             row = self._attestations_by_uid.get(to_hex32(args["attestation"]))
             if row is not None:
                 row["deal_id"] = deal_id
                 if name == "Completed":
                     row["result_hash"] = to_hex32(args["resultHash"])
+            if name == "Judged":
+                verdict = {"attestation": to_hex32(args["attestation"]), "approved": bool(args["approved"])}
+                self._rows["verdicts"].append({"deal_id": deal_id, **verdict, **where})
+        elif name in _TO_COURT:
+            spec = _TO_COURT[name]
+            party = to_checksum_address(args[spec.sender_field]) if spec.sender_field else None
+            self._rows["disputes"].append({"deal_id": deal_id, "message": spec.performative.value, "party": party,
+                                           "bond": args.get("bond", 0), "deadline": args["deadline"], **where})
         elif name == "Closed":
             outcome, reason = Status(args["outcome"]).name, CloseReason(args["reason"]).name
             self._rows["closures"].append({"deal_id": deal_id, "outcome": outcome, "reason": reason, **where})
@@ -301,39 +317,27 @@ class ChainHistory:
             self._frames[name] = build()
         return self._frames[name].copy()
 
-    @property
-    def requests(self) -> pd.DataFrame:
-        return self._cached("requests", lambda: _frame(self._rows["requests"], REQUEST_COLUMNS))
+    def _table(self, name: str, columns: list[str]) -> pd.DataFrame:
+        return self._cached(name, lambda: _frame(self._rows[name], columns))
 
-    @property
-    def offers(self) -> pd.DataFrame:
-        """Offers (signer = provider) and counter-offers (signer = client, `counter` True)."""
-        return self._cached("offers", lambda: _frame(self._rows["offers"], OFFER_COLUMNS))
-
-    @property
-    def offer_cancellations(self) -> pd.DataFrame:
-        rows = self._rows["offer_cancellations"]
-        return self._cached("offer_cancellations", lambda: _frame(rows, OFFER_CANCELLATION_COLUMNS))
-
-    @property
-    def deals(self) -> pd.DataFrame:
-        """Accepted deals. `terms_source` says where price and collateral came from: "offer" (the matched
-        Offered event), "calldata" (the accept transaction), or None (unknown: the columns are None)."""
-        return self._cached("deals", lambda: _frame(self._rows["deals"], DEAL_COLUMNS))
-
-    @property
-    def fundings(self) -> pd.DataFrame:
-        return self._cached("fundings", lambda: _frame(self._rows["fundings"], FUNDING_COLUMNS))
-
-    @property
-    def attestations(self) -> pd.DataFrame:
-        """EAS attestations of the market's schemas; `approved` is set for validation attestations and
-        `result_hash` for completion ones."""
-        return self._cached("attestations", lambda: _frame(self._rows["attestations"], ATTESTATION_COLUMNS))
-
-    @property
-    def closures(self) -> pd.DataFrame:
-        return self._cached("closures", lambda: _frame(self._rows["closures"], CLOSURE_COLUMNS))
+    requests = property(lambda self: self._table("requests", REQUEST_COLUMNS))
+    offers = property(lambda self: self._table("offers", OFFER_COLUMNS),
+                      doc="Offers (signer = provider) and counter-offers (signer = client, `counter` True).")
+    offer_cancellations = property(lambda self: self._table("offer_cancellations", OFFER_CANCELLATION_COLUMNS))
+    deals = property(lambda self: self._table("deals", DEAL_COLUMNS),
+                     doc="Accepted deals. `terms_source` says where price and collateral came from: \"offer\" (the "
+                         "matched Offered event), \"calldata\" (the accept transaction), or None (unknown: the columns "
+                         "are None).")
+    fundings = property(lambda self: self._table("fundings", FUNDING_COLUMNS))
+    attestations = property(lambda self: self._table("attestations", ATTESTATION_COLUMNS),
+                            doc="EAS attestations of the market's schemas; `approved` is set for validation "
+                                "attestations (the client's approval, a validator's verdict, the court's ruling) and "
+                                "`result_hash` for completion ones.")
+    verdicts = property(lambda self: self._table("verdicts", VERDICT_COLUMNS),
+                        doc="Validators' verdicts (Judged): each deal's validation attestation by its validator.")
+    disputes = property(lambda self: self._table("disputes", DISPUTE_COLUMNS),
+                        doc="Deals taken to the court: by dispute, appeal or escalation.")
+    closures = property(lambda self: self._table("closures", CLOSURE_COLUMNS))
 
     @property
     def slashings(self) -> pd.DataFrame:
@@ -348,9 +352,11 @@ class ChainHistory:
 
     def deal_table(self) -> pd.DataFrame:
         """One row per deal id seen (requested, accepted or closed in range), in order of first sight:
-        parties, terms, the time of each stage, the outcome, and `time_to_agreement` (seconds from
-        request to acceptance). `status` is the latest status the events show (NONE for an open request;
-        a deadline that passed without anyone calling the market does not show)."""
+        parties, terms, the time of each stage, the validator's `verdict`, how it went to the court (`dispute`:
+        the message), the validation that decided it (`validation_attester`, `approved`: the last one, so the
+        court's ruling over a verdict), the outcome, and `time_to_agreement` (seconds from request to acceptance).
+        `status` is the latest status the events show (NONE for an open request; a deadline that passed without
+        anyone calling the market does not show)."""
         return self._cached("deal_table", self._build_deal_table)
 
     def _build_deal_table(self) -> pd.DataFrame:
@@ -382,9 +388,14 @@ class ChainHistory:
         for schema, column in (("commencement", "commenced_time"), ("completion", "completed_time")):
             stage = attestations[attestations["schema"] == schema].groupby("deal_id")["time"].min().rename(column)
             table = table.merge(stage, left_on="deal_id", right_index=True, how="left")
-        validations = attestations[attestations["schema"] == "validation"].drop_duplicates("deal_id").rename(
-            columns={"time": "validated_time", "attester": "validation_attester"}
-        )
+        judged = self.verdicts.drop_duplicates("deal_id").rename(columns={"time": "judged_time", "approved": "verdict"})
+        table = table.merge(judged[["deal_id", "judged_time", "verdict"]], on="deal_id", how="left")
+        disputed = self.disputes.drop_duplicates("deal_id")
+        disputed = disputed.rename(columns={"time": "disputed_time", "message": "dispute"})
+        table = table.merge(disputed[["deal_id", "disputed_time", "dispute"]], on="deal_id", how="left")
+        # The validation that decided the deal: the last one (a verdict may be followed by the court's ruling).
+        validations = attestations[attestations["schema"] == "validation"].drop_duplicates("deal_id", keep="last")
+        validations = validations.rename(columns={"time": "validated_time", "attester": "validation_attester"})
         table = table.merge(
             validations[["deal_id", "validated_time", "validation_attester", "approved"]], on="deal_id", how="left"
         )
@@ -404,6 +415,10 @@ class ChainHistory:
 def _latest_status(row) -> str:
     if isinstance(row.outcome, str):
         return row.outcome
+    if pd.notna(row.disputed_time):
+        return Status.DISPUTED.name
+    if pd.notna(row.judged_time):
+        return Status.JUDGED.name
     if pd.notna(row.completed_time):
         return Status.COMPLETED.name
     if pd.notna(row.commenced_time):

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ape import chain
 
-from agents.deploy.system import System, deploy_system
+from agents.deploy.system import DEFAULT_COURT_WINDOW, System, deploy_system
 from agents.protocol import Offer, Request, ValidationScheme
 from agents.testing.market_client import MarketClient
 
@@ -20,6 +20,8 @@ CLOCK_START = 2_000_000_000
 ZERO_ADDRESS = "0x" + "00" * 20
 PRICE = 9 * 10**17
 COLLATERAL = 10**17
+VALIDATOR_FEE = 10**16
+BOND = 10**17
 FLOAT = 10**21
 # A realistic result location: an IPFS CIDv1 (66 characters).
 RESULT_URI = "ipfs://bafybeigdyrzt5sfp7udm7hu76uh7y26nf3efuylqabf3oclgtqy55fbzdi"
@@ -40,7 +42,7 @@ class GasReport:
 
 
 class _Bench:
-    """Runs deals between three fixed accounts and records what each step costs."""
+    """Runs deals between fixed accounts (the deployer is the court) and records what each step costs."""
 
     def __init__(self, system: System, deployer, client, provider, validator):
         self.system = system
@@ -48,6 +50,7 @@ class _Bench:
         self.client = MarketClient(system, client)
         self.provider = MarketClient(system, provider)
         self.validator = MarketClient(system, validator)
+        self.court = MarketClient(system, deployer)
         self.deployer = deployer
         self.nonce = 0
 
@@ -57,11 +60,12 @@ class _Bench:
     def make_request(self, scheme=ValidationScheme.OPTIMISTIC) -> Request:
         self.nonce += 1
         now = chain.pending_timestamp
-        validator = self.validator.account.address if scheme == ValidationScheme.VALIDATOR else ZERO_ADDRESS
+        validating = scheme == ValidationScheme.VALIDATOR
         return Request(
             client=self.client.account.address, token=self.token.address, max_price=10**18,
             min_collateral=COLLATERAL, offer_deadline=now + 3600, commence_within=600, job_duration=3600,
-            validation_window=600, scheme=scheme, validator=validator, spec_hash=b"\x5e" * 32, nonce=self.nonce,
+            validation_window=600, scheme=scheme,
+            validator=self.validator.account.address if validating else ZERO_ADDRESS, validator_fee=VALIDATOR_FEE if validating else 0, bond=BOND, spec_hash=b"\x5e" * 32, nonce=self.nonce,
         )
 
     def make_offer(self, request: Request, collateral: int = COLLATERAL) -> Offer:
@@ -71,7 +75,9 @@ class _Bench:
         )
 
     def agree(self, report: GasReport | None = None, scheme=ValidationScheme.OPTIMISTIC) -> bytes:
-        request = self.make_request(scheme)
+        return self.agree_on(self.make_request(scheme), report)
+
+    def agree_on(self, request: Request, report: GasReport | None = None) -> bytes:
         offer = self.make_offer(request)
         signature = self.provider.sign(offer)
         receipts = {
@@ -98,6 +104,12 @@ class _Bench:
             report.record("completion attestation", receipt)
         return uid
 
+    def completed(self, scheme=ValidationScheme.OPTIMISTIC) -> tuple[Request, bytes, bytes]:
+        """A deal run to completion: (request, deal id, completion uid)."""
+        request = self.make_request(scheme)
+        deal_id = self.agree_on(request)
+        return request, deal_id, self.complete(deal_id, self.commence(deal_id))
+
     def full_deal(self, report: GasReport | None = None) -> None:
         deal_id = self.agree(report)
         self.complete(deal_id, self.commence(deal_id, report), report)
@@ -120,11 +132,16 @@ def measure(accounts) -> GasReport:
     bench = _Bench(system, deployer, client, provider, validator)
     token = system.token
 
-    # Escrow accounts: first deposits create the balances; the warm-up deal makes every slot steady.
+    # Escrow accounts: first deposits create the balances (the validator's is its stake, the court's is paid into);
+    # the warm-up deal makes every slot steady.
     token.approve(system.market.address, 2**256 - 1, sender=client)
     token.approve(system.market.address, 2**256 - 1, sender=provider)
     report.record("deposit (first)", system.market.deposit(token.address, FLOAT, sender=client))
     system.market.deposit(token.address, FLOAT, sender=provider)
+    for account in (validator, deployer):
+        system.token.mint(account.address, FLOAT, sender=deployer)
+        token.approve(system.market.address, FLOAT, sender=account)
+        system.market.deposit(token.address, FLOAT, sender=account)
     bench.full_deal()
 
     # The happy path, measured: request, one offer, accept, commencement, completion, settlement.
@@ -138,16 +155,14 @@ def measure(accounts) -> GasReport:
     report.record("counter-offer (client)", bench.client.offer(counter, client_signature))
     report.record("accept (provider accepts counter-offer)", bench.provider.accept(request, counter, client_signature))
 
-    # Validation attestations.
-    for scheme, judge, approved, name in (
-        (ValidationScheme.OPTIMISTIC, bench.client, True, "validation attestation (client approves)"),
-        (ValidationScheme.OPTIMISTIC, bench.client, False, "validation attestation (client rejects)"),
-        (ValidationScheme.VALIDATOR, bench.validator, True, "validation attestation (validator: match)"),
-        (ValidationScheme.VALIDATOR, bench.validator, False, "validation attestation (validator: mismatch)"),
-    ):
-        deal_id = bench.agree(scheme=scheme)
-        completion = bench.complete(deal_id, bench.commence(deal_id))
-        receipt, _ = judge.attest_validation(deal_id, provider.address, completion, approved)
+    # Validation attestations: the client's approval closes the deal; a validator's verdict judges it (appealable).
+    _, deal_id, completion = bench.completed()
+    receipt, _ = bench.client.approve(deal_id, provider.address, completion)
+    report.record("validation attestation (client approves)", receipt)
+    for approved, name in ((True, "verdict attestation (validator approves)"),
+                           (False, "verdict attestation (validator rejects)")):
+        _, deal_id, completion = bench.completed(ValidationScheme.VALIDATOR)
+        receipt, _ = bench.validator.verdict(deal_id, provider.address, completion, approved)
         report.record(name, receipt)
 
     # Timeouts and aborts: anyone moves a deal on after its deadline.
@@ -192,4 +207,49 @@ def measure(accounts) -> GasReport:
     bench.provider.offer(offer, signature)
     report.record("acceptFunded (both sides lock now)", bench.client.accept_funded(request, offer, signature))
     report.record("withdrawTo", system.market.withdrawTo(token.address, FLOAT // 2, validator.address, sender=client))
+    _measure_judgement(bench, report)
     return report
+
+
+def _measure_judgement(bench: _Bench, report: GasReport) -> None:
+    """Validator deals, disputes, appeals and the court (measured after the operations above, so that their
+    figures stay comparable with earlier snapshots)."""
+    provider = bench.provider.account.address
+    validator_scheme = ValidationScheme.VALIDATOR
+
+    request = bench.make_request(validator_scheme)
+    offer = bench.make_offer(request)
+    signature = bench.provider.sign(offer)
+    bench.client.request(request, SPEC_URI)
+    bench.provider.offer(offer, signature)
+    report.record("accept (validator deal: locks fee and stake)", bench.client.accept(request, offer, signature))
+    deal_id = offer.deal_id
+    completion = bench.complete(deal_id, bench.commence(deal_id))
+    bench.validator.verdict(deal_id, provider, completion, True)
+    bench.advance(601)  # past the appeal window: anyone carries the verdict out
+    report.record("settle (judged: verdict stands, validator paid)", bench.client.settle(deal_id))
+
+    # Appeals, both ways, and the court's ruling on them.
+    for approved, appellant, ruling, name in ((False, bench.provider, True, "appeal (provider, of a rejection)"),
+                                              (True, bench.client, False, "appeal (client, of an approval)")):
+        _, deal_id, completion = bench.completed(validator_scheme)
+        _, verdict = bench.validator.verdict(deal_id, provider, completion, approved)
+        report.record(name, appellant.appeal(deal_id))
+        receipt, _ = bench.court.ruling(deal_id, provider, verdict, ruling)
+        report.record(f"court ruling ({'approves' if ruling else 'rejects'}, after appeal)", receipt)
+
+    # Optimistic disputes and the court's ruling on them.
+    for ruling in (False, True):
+        request, deal_id, completion = bench.completed()
+        receipt = bench.client.dispute(request)
+        if not ruling:
+            report.record("dispute (client)", receipt)
+        receipt, _ = bench.court.ruling(deal_id, provider, completion, ruling)
+        report.record(f"court ruling ({'approves' if ruling else 'rejects'}, after dispute)", receipt)
+
+    # A silent validator's deal goes to the court; a court that does not rule lets it unwind.
+    _, deal_id, _ = bench.completed(validator_scheme)
+    bench.advance(601)
+    report.record("escalate (silent validator)", bench.client.escalate(deal_id))
+    bench.advance(DEFAULT_COURT_WINDOW + 1)
+    report.record("claimTimeout (court timeout)", bench.client.claim_timeout(deal_id))
