@@ -289,7 +289,8 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
         if (msg.sender != waitingParty && _time() <= deal.deadline) revert NotTheWaitingParty();
         // Only the waiting party's side (and the validator's stake) was ever locked: it goes back.
         _credit(deal.token, waitingParty, status == Status.AwaitingCollateral ? _clientSide(deal) : deal.collateral);
-        _credit(deal.token, deal.validator, deal.bond);
+        address validator = deal.validator;
+        if (validator != address(0)) _credit(deal.token, validator, deal.bond);
         _close(dealId, deal, Status.Unfunded, CloseReason.CollateralMissing);
     }
 
@@ -304,7 +305,7 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
         if (status == Status.Completed) {
             if (deal.validator != address(0)) revert VerdictMissing(dealId);
             _afterDeadline(dealId, deal);
-            _payProvider(dealId, deal, CloseReason.ValidationWindowPassed);
+            _settleUnchallenged(dealId, deal);
         } else if (status == Status.Judged) {
             _afterDeadline(dealId, deal);
             bool approved = deal.verdict == Verdict.Approved;
@@ -477,7 +478,7 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
         if (status == Status.Disputed) {
             _rule(dealId, deal, approved);
         } else if (attester == deal.client) {
-            _payProvider(dealId, deal, CloseReason.Approved);
+            _approveByClient(dealId, deal);
         } else {
             deal.status = Status.Judged;
             deal.deadline = now_ + deal.validationWindow; // the appeal window
@@ -579,12 +580,20 @@ contract ComputeMarket is IComputeMarket, CollateralEscrow, SchemaResolver, EIP7
         return address(0);
     }
 
-    /// @dev The provider is paid without a verdict from the validator (the client approved, or nobody objected in
-    /// the optimistic scheme): the client gets back the validator's unearned fee, the validator its stake.
-    function _payProvider(bytes32 dealId, Deal storage deal, CloseReason reason) private {
+    /// @dev The client approved the result: the provider is paid, and a validator gets its fee and stake as for a
+    /// verdict that stood. The client bought the check when it named the validator, who may already have re-run
+    /// the job: approving first must not be a way to take the fee back.
+    function _approveByClient(bytes32 dealId, Deal storage deal) private {
         _credit(deal.token, deal.provider, uint256(deal.price) + deal.collateral);
-        _returnValidation(deal);
-        _close(dealId, deal, Status.Settled, reason);
+        address validator = deal.validator;
+        if (validator != address(0)) _credit(deal.token, validator, uint256(deal.validatorFee) + deal.bond);
+        _close(dealId, deal, Status.Settled, CloseReason.Approved);
+    }
+
+    /// @dev Nobody objected to an optimistic deal's result within the window: the provider is paid.
+    function _settleUnchallenged(bytes32 dealId, Deal storage deal) private {
+        _credit(deal.token, deal.provider, uint256(deal.price) + deal.collateral);
+        _close(dealId, deal, Status.Settled, CloseReason.ValidationWindowPassed);
     }
 
     /// @dev The provider failed: the client gets its payment back and the whole collateral, never an owner.

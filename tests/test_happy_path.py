@@ -170,8 +170,9 @@ def test_full_deal(chain, eas, market, token, client, provider, validator, stran
 @pytest.mark.parametrize("scheme", list(ValidationScheme), ids=lambda s: s.name.lower())
 def test_client_approval_closes_the_deal_at_once(market, client, provider, validator, balances, moved, run_deal,
                                                  scheme):
-    """The client may always approve (even when a validator judges): the provider is paid at once, and a
-    validator that gave no verdict gets its stake back and the client its unearned fee."""
+    """The client may always approve (even when a validator judges): the provider is paid at once, and the
+    validator its fee with its stake back, verdict or not: the client bought the check when it named the
+    validator, and approving first must not take the fee back from one that may have re-run the job."""
     run = run_deal(Status.COMPLETED, scheme=scheme)
     validating = scheme == ValidationScheme.VALIDATOR
     assert market.getDeal(run.deal_id).validator == (validator.account.address if validating else ZERO_ADDRESS)
@@ -179,7 +180,7 @@ def test_client_approval_closes_the_deal_at_once(market, client, provider, valid
     receipt, _ = client.approve(run.deal_id, provider.account.address, run.completion)
     assert_closed(receipt, market, run.deal_id, Status.SETTLED, CloseReason.APPROVED)
     assert bytes(market.getDeal(run.deal_id).lastAttestation) == run.completion  # the approval closes: no later link
-    returned = {"client.available": VALIDATOR_FEE, "validator.available": BOND} if validating else {}
+    returned = {"validator.available": VALIDATOR_FEE + BOND} if validating else {}
     moved(before, {"provider.available": PRICE + COLLATERAL} | returned)
 
 

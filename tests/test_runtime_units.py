@@ -236,7 +236,7 @@ def test_escrow_books_follow_optimistic_payouts(name, run, expected):
     ("verdict rejected, stood", lambda d: d.completed().verdict(False).closed(S.SLASHED, R.VERDICT_REJECTED),
      {C: COLLATERAL - FEE, P: -COLLATERAL, V: FEE}),
     ("client approved before the verdict", lambda d: d.completed().closed(S.SETTLED, R.APPROVED, Performative.APPROVE),
-     {C: -PRICE, P: PRICE}),  # the fee goes back unearned
+     {C: -PRICE - FEE, P: PRICE, V: FEE}),  # the client bought the check: approving first still pays it
     ("wrong rejection appealed by the provider", lambda d: d.completed().verdict(False)
      .to_court(Performative.APPEAL, P).closed(S.SETTLED, R.COURT_APPROVED, Performative.RULING),
      {C: -PRICE, P: PRICE, V: -BOND, J: BOND}),

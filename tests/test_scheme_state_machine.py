@@ -361,7 +361,7 @@ class Model:
         if d.status == Status.DISPUTED:
             self._rule(d, approved)
         elif attester == "client":
-            self._pay_provider(d)
+            self._client_approves(d)
         else:
             d.status, d.deadline = Status.JUDGED, self.now + d.request.validation_window  # the appeal window
             d.verdict = Verdict.APPROVED if approved else Verdict.REJECTED
@@ -468,6 +468,10 @@ class Model:
         if d.status not in (Status.AGREED, Status.COMMENCED):
             return "UnexpectedStatus"
         self._slash(d)
+
+    def _client_approves(self, d: ModelDeal):
+        """The client bought the validator's check when it named it: approving first still pays the fee."""
+        self._close(d, Status.SETTLED, _paying(("provider", d.price + d.collateral), ("validator", d.fee + d.bond)))
 
     def _pay_provider(self, d: ModelDeal):
         """Paid without a verdict: a validator deal's fee goes back to the client and the stake to the validator."""

@@ -152,9 +152,10 @@ def closing_credits(dialogue: Dialogue, court: str | None = None) -> dict[str, i
                 credits[dialogue.client] += dialogue.validator_fee
                 if dialogue.disputant:
                     credits[dialogue.disputant] += bond
-    elif validator and reason in VERDICTS_THAT_STOOD:
+    elif validator and reason in (*VERDICTS_THAT_STOOD, CloseReason.APPROVED):
+        # A verdict that stood, or the client's own approval: it bought the check when it named the validator.
         credits[validator] += dialogue.validator_fee + bond
-    elif validator:  # no verdict was needed (the client approved) or none could be (the provider failed)
+    elif validator:  # no verdict could be given (the provider failed before completing)
         credits[dialogue.client] += dialogue.validator_fee
         credits[validator] += bond
     return dict(credits)

@@ -549,8 +549,9 @@ contract AttestationsTest is MarketTestBase {
         attestValidation(client, dealId, uid, true);
         assertEq(uint8(statusOf(dealId)), uint8(Status.Settled));
         assertEq(availableOf(provider), DEPOSITED + PRICE);
-        assertEq(availableOf(client), DEPOSITED - PRICE);
-        assertEq(availableOf(validator), DEPOSITED);
+        // The client bought the check when it named the validator: approving first does not take the fee back.
+        assertEq(availableOf(client), DEPOSITED - PRICE - VALIDATOR_FEE);
+        assertEq(availableOf(validator), DEPOSITED + VALIDATOR_FEE);
         assertSolvent(address(token));
     }
 

@@ -841,11 +841,13 @@ contract DisputesTest is MarketTestBase {
     // Validator deals that end without a verdict: fee back to the client, stake back to the validator
     // -------------------------------------------------------------------------------------------------
 
-    function test_validatorDeal_clientApprovalReturnsFeeAndStake() public {
+    /// The client named the validator and so bought its check: approving before the verdict still pays the fee,
+    /// so that approving first is no way to take it back from a validator that may have re-run the job already.
+    function test_validatorDeal_clientApprovalPaysFeeAndReturnsStake() public {
         (bytes32 dealId,, bytes32 completionUid) = completedDeal(newValidatorRequest());
         _expectClose(dealId, Status.Settled, CloseReason.Approved);
         attestValidation(client, dealId, completionUid, true);
-        _assertBalances(DEPOSITED - PRICE, DEPOSITED + PRICE, DEPOSITED, 0);
+        _assertBalances(DEPOSITED - PRICE - VALIDATOR_FEE, DEPOSITED + PRICE, DEPOSITED + VALIDATOR_FEE, 0);
     }
 
     function test_validatorDeal_commencementTimeoutReturnsFeeAndStake() public {

@@ -962,8 +962,9 @@ contract MarketHandler is CommonBase, StdUtils {
     }
 
     /// @dev What the rules credit when a deal closes from `from` to `to`, from the ghost's terms alone. The winner
-    /// (the provider if Settled, the client if Slashed) takes price and collateral. A validator whose verdict was
-    /// not needed gets its stake back and the client its fee; one whose verdict stands earns the fee with its
+    /// (the provider if Settled, the client if Slashed) takes price and collateral. A client that approves pays
+    /// the validator its fee all the same; a validator whose verdict was not needed (the deal failed before
+    /// completion) gets its stake back and the client its fee; one whose verdict stands earns the fee with its
     /// stake; one overruled or silent loses its stake to the court, the fee going back to the client and any
     /// appellant's bond to the appellant. A confirmed verdict's appellant, and an optimistic disputant whatever
     /// the ruling, pay the court their bond. Unwound and Unfunded return what each party locked.
@@ -985,6 +986,8 @@ contract MarketHandler is CommonBase, StdUtils {
         else p.client = uint256(g.price) + g.collateral;
         if (!g.validatorScheme) {
             if (from == Status.Disputed) p.court = g.bond;
+        } else if (from == Status.Completed && to == Status.Settled) {
+            p.validator = uint256(g.fee) + stake; // the client approved: it still pays for the check it bought
         } else if (g.verdict == Verdict.None && from != Status.Disputed) {
             (p.client, p.validator) = (p.client + g.fee, stake);
         } else if (g.verdict == (to == Status.Settled ? Verdict.Approved : Verdict.Rejected)) {
