@@ -3,6 +3,7 @@ against honest play of the same deal; the last line is `profitable deviations: N
 
     ape run incentives
     ape run incentives --json        # the figures, for tools
+    ape run incentives --markdown    # the table as README "Incentives" shows it
 """
 
 import json
@@ -18,9 +19,10 @@ from agents.testing.incentives import Economy, payoff_table
 
 @click.command(cls=ConnectedProviderCommand)
 @click.option("--json", "as_json", is_flag=True, help="Print the payoffs as JSON instead of a table.")
-def cli(as_json: bool):
+@click.option("--markdown", is_flag=True, help="Print the table as Markdown.")
+def cli(as_json: bool, markdown: bool):
     economy = Economy()
-    console = Console(stderr=as_json)
+    console = Console(stderr=as_json or markdown)
     with console.status("") as status:
         rows = payoff_table(accounts.test_accounts, economy,
                             progress=lambda name: status.update(f"playing: {name}"))
@@ -30,6 +32,11 @@ def cli(as_json: bool):
             "honest": r.payoff_honest, "deviating": r.payoff_deviating, "pays": r.pays,
             "outcome": r.deviating.status.name.lower(), "payoffs": r.deviating.payoffs,
         } for r in rows], indent=2))
+    elif markdown:
+        click.echo("| deviation | who | honest | deviating | deal ends |\n| --- | --- | ---: | ---: | --- |")
+        for r in rows:
+            click.echo(f"| {r.deviation.name} | {' + '.join(r.deviation.deviators)} | {r.payoff_honest:+.2f} | "
+                       f"{r.payoff_deviating:+.2f} | {r.deviating.status.name.lower()} |")
     else:
         e = economy
         console.print(
