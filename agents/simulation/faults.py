@@ -71,11 +71,12 @@ def net_tokens(transfers: pd.DataFrame) -> pd.Series:
 def fault_costs(deals: pd.DataFrame, transfers: pd.DataFrame, transactions: pd.DataFrame,
                 strategies: dict[str, str], token_usd: float, eth_usd: float) -> pd.DataFrame:
     """One row per fault deal, kind, payer and payee: what each fault cost whom, in tokens and USD. Transfers
-    of the deals that did not close cleanly (slashes, bonds, stakes, the fees and payments of those deals),
+    of the deals that did not close cleanly (slashes, bonds, stakes, validator fees; not the price of work
+    that was delivered and paid for),
     and the gas every party spent on them (`wasted_gas`, paid to the chain, valued at the run's final ETH
     price). The deal's close reason names the fault."""
     faulty = deals[deals["reason"].notna() & ~deals["reason"].isin(CLEAN)]
-    moved = transfers[transfers["deal_id"].isin(faulty["deal_id"])].assign(usd=lambda t: t["tokens"] * token_usd)
+    moved = transfers[transfers["deal_id"].isin(faulty["deal_id"]) & (transfers["kind"] != "payment")].assign(usd=lambda t: t["tokens"] * token_usd)
     gas = pd.DataFrame(columns=["deal_id", "reason", "kind", "payer", "payee", "tokens", "usd"])
     if len(transactions) and "fee_wei" in transactions:
         spent = transactions[transactions["deal_id"].isin(faulty["deal_id"])]

@@ -105,11 +105,19 @@ def _fault_costs(run_dir, costs, written) -> None:
         return
     flows = costs.assign(flow=costs["payer_strategy"].fillna(costs["payer"]) + " → " + costs["payee_strategy"])
     table = flows.groupby(["fault", "flow", "kind"])["usd"].sum().unstack("kind", fill_value=0.0)
-    table.index = [f"{fault}: {flow}" for fault, flow in table.index]
-    fig, ax = plt.subplots(figsize=(10, 0.45 * len(table) + 1.8))
-    table.plot.barh(stacked=True, ax=ax)
+    # Flows too small to see as a bar (gas on a chain without a base fee) are left out, and said so.
+    shown = table[table.sum(axis=1) >= 0.01 * table.to_numpy().sum()]
+    hidden = table.sum(axis=1).sum() - shown.sum(axis=1).sum()
+    if not len(shown):
+        return
+    shown = shown.loc[:, shown.sum() > 0]
+    shown.index = [f"{fault.lower().replace('_', ' ')}: {flow}" for fault, flow in shown.index]
+    fig, ax = plt.subplots(figsize=(10, 0.42 * len(shown) + 2.0))
+    shown.plot.barh(stacked=True, ax=ax)
     ax.invert_yaxis()
-    ax.set(xlabel="USD paid (payer strategy → payee strategy)", ylabel="",
+    note = f"\n{len(table) - len(shown)} smaller flows (each under 1% of the total; {hidden:.2g} USD in all) not shown" \
+        if len(shown) < len(table) else ""
+    ax.set(xlabel=f"USD paid, per fault (the deal's close reason): payer strategy → payee strategy{note}", ylabel="",
            title="What each fault cost, and who was paid")
     ax.legend(title="kind", fontsize=8)
     _save(fig, run_dir, "fault_costs.png", written)
