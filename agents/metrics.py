@@ -1,8 +1,10 @@
-"""Agents judged like portfolio managers: returns, Sharpe, Sortino, drawdown and the differential Sharpe
-ratio of a series of portfolio values. (The simulation's report values the portfolios: agents.simulation.)
+"""Agents judged like portfolio managers: P&L split into trading and revaluation, returns, Sharpe, Sortino,
+drawdown and the differential Sharpe ratio. The one place the report's metrics are computed (the simulation's
+report feeds it agents' observed holdings: agents.simulation.report).
 
 Conventions (stated because every library picks differently):
-- returns are simple per-period returns r_t = V_t / V_{t-1} - 1;
+- returns are simple per-period returns r_t = V_t / V_{t-1} - 1 (`returns_from_values`), or trading returns
+  r_t = trading P&L of period t / V_{t-1}, which leave out what the holdings' price did (`pnl_decomposition`);
 - Sharpe = mean(r - rf) / std(r - rf) with the sample standard deviation (ddof=1);
 - Sortino = mean(r - target) / sqrt(mean(min(r - target, 0)^2)), the downside deviation taken over ALL
   periods (periods above target count as zeros), not only the losing ones;
@@ -127,25 +129,67 @@ class DifferentialSharpe:
         return np.array([self.update(float(r)) for r in returns])
 
 
+def differential_sharpe_summary(returns, eta: float) -> tuple[float, float]:
+    """Over a whole series: (the final exponential-moving Sharpe estimate A_T / sqrt(B_T - A_T^2), the mean of
+    the differential Sharpe ratios D_1..D_T). The first says where the estimate ended, the second how much each
+    period on average improved it; the last D_T alone is one noisy increment. NaN for no periods, and the mean
+    is NaN too when the variance estimate never became positive (every return 0: nothing to judge)."""
+    returns = _as_series(returns)
+    dsr = DifferentialSharpe(eta)
+    d = dsr.update_many(returns)
+    never_varied = not returns.to_numpy().any()
+    return (dsr.sharpe if len(d) else math.nan), (math.nan if never_varied else float(d.mean()))
+
+
+def pnl_decomposition(units, price, costs) -> pd.DataFrame:
+    """An agent's P&L period by period, split in two. `units` is what it holds of an asset, `price` the asset's
+    price, `costs` what it has spent so far in the numeraire (cumulative, each cost valued when paid); all
+    observed at the end of each period. Its value is V_t = units_t * price_t - costs_t, and
+        V_t - V_{t-1} = (units_t - units_{t-1}) * price_t - (costs_t - costs_{t-1})    trading
+                        + units_{t-1} * (price_t - price_{t-1})                          revaluation
+    so that trading is what the agent did (assets gained or given in its deals, at the period's price, and
+    costs) and revaluation what the price did to what it already held. Rows: one per period after the first,
+    columns value, trading, revaluation, and trading_return = trading / V_{t-1} (NaN where V_{t-1} <= 0)."""
+    units, price, costs = (_as_series(x).reset_index(drop=True) for x in (units, price, costs))
+    value = units * price - costs
+    trading = units.diff() * price - costs.diff()
+    revaluation = units.shift(1) * price.diff()
+    previous = value.shift(1)
+    frame = pd.DataFrame({
+        "value": value, "trading": trading, "revaluation": revaluation,
+        "trading_return": (trading / previous).where(previous > 0),
+    })
+    return frame.iloc[1:].reset_index(drop=True)
+
+
 @dataclass(frozen=True)
 class PerformanceSummary:
+    """Every ratio of one return series, per period (times sqrt(periods_per_year) if that is given, except the
+    differential Sharpe figures, which are per period always)."""
+
     periods: int
     cumulative_return: float
     sharpe: float
     sortino: float
     max_drawdown: float
+    ema_sharpe: float  # A_T / sqrt(B_T - A_T^2), Moody & Saffell's moving estimate at the end
+    mean_differential_sharpe: float  # mean of D_t over the periods
 
     @classmethod
     def of_returns(
-        cls, returns, *, risk_free: float = 0.0, target: float = 0.0, periods_per_year: float | None = None
+        cls, returns, *, risk_free: float = 0.0, target: float = 0.0, periods_per_year: float | None = None,
+        eta: float = 0.1,
     ) -> "PerformanceSummary":
         returns = _as_series(returns)
+        ema_sharpe, mean_d = differential_sharpe_summary(returns, eta)
         return cls(
             periods=len(returns),
             cumulative_return=cumulative_return(returns),
             sharpe=sharpe_ratio(returns, risk_free, periods_per_year),
             sortino=sortino_ratio(returns, target, periods_per_year),
             max_drawdown=max_drawdown(returns),
+            ema_sharpe=ema_sharpe,
+            mean_differential_sharpe=mean_d,
         )
 
     @classmethod
@@ -157,8 +201,10 @@ __all__ = [
     "DifferentialSharpe",
     "PerformanceSummary",
     "cumulative_return",
+    "differential_sharpe_summary",
     "downside_deviation",
     "max_drawdown",
+    "pnl_decomposition",
     "returns_from_values",
     "sharpe_ratio",
     "sortino_ratio",

@@ -106,7 +106,8 @@ def _print_summary(console: Console, result) -> None:
         value = s.get(key)
         market.add_row(key, f"{value:.3f}" if isinstance(value, float) else str(value))
     console.print(market)
-    console.print(f"report: {result.run_dir} ({', '.join(result.plots)})")
+    console.print(f"report: {result.html}")
+    console.print(f"tables (CSV and Parquet) and plots: {result.run_dir} ({', '.join(result.plots)})")
 
 
 def _pct(x):

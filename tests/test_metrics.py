@@ -11,8 +11,10 @@ from agents.metrics import (
     DifferentialSharpe,
     PerformanceSummary,
     cumulative_return,
+    differential_sharpe_summary,
     downside_deviation,
     max_drawdown,
+    pnl_decomposition,
     returns_from_values,
     sharpe_ratio,
     sortino_ratio,
@@ -172,3 +174,43 @@ def test_cumulative_return_composes_multiplicatively(first, second):
 def test_a_period_at_or_above_target_never_raises_downside_deviation(returns, gain):
     # Over all observations a non-losing period dilutes the downside; over losing ones only it would not.
     assert downside_deviation(returns + [gain]) <= downside_deviation(returns) + 1e-15
+
+
+# --- the report's P&L split and differential Sharpe summary ----------------------------------------------
+
+
+def test_pnl_decomposition_by_hand():
+    # 100 tokens at 1.00, then 110 at 1.02 (10 bought in), then 110 at 0.99, costs 0, 0.5, 0.7 (cumulative).
+    frame = pnl_decomposition([100, 110, 110], [1.00, 1.02, 0.99], [0.0, 0.5, 0.7])
+    # values: 100 - 0 = 100; 112.2 - 0.5 = 111.7; 108.9 - 0.7 = 108.2
+    assert frame["value"].tolist() == pytest.approx([111.7, 108.2])
+    # step 1: trading = 10 * 1.02 - 0.5 = 9.7; revaluation = 100 * 0.02 = 2.0; 9.7 + 2.0 = 111.7 - 100
+    # step 2: trading = 0 * 0.99 - 0.2 = -0.2; revaluation = 110 * -0.03 = -3.3; -3.5 = 108.2 - 111.7
+    assert frame["trading"].tolist() == pytest.approx([9.7, -0.2])
+    assert frame["revaluation"].tolist() == pytest.approx([2.0, -3.3])
+    assert frame["trading_return"].tolist() == pytest.approx([9.7 / 100, -0.2 / 111.7])
+
+
+def test_pnl_decomposition_of_an_idle_holder_is_all_revaluation():
+    frame = pnl_decomposition([50, 50, 50], [1.0, 1.1, 0.9], [0.0, 0.0, 0.0])
+    assert frame["trading"].tolist() == [0.0, 0.0]
+    assert frame["revaluation"].tolist() == pytest.approx([5.0, -10.0])
+    summary = PerformanceSummary.of_returns(frame["trading_return"])
+    assert math.isnan(summary.sharpe) and math.isnan(summary.sortino)  # no trading, no ratio from price noise
+    assert math.isnan(summary.mean_differential_sharpe) and math.isnan(summary.ema_sharpe)
+
+
+def test_pnl_decomposition_has_no_return_without_capital():
+    frame = pnl_decomposition([0, 2, 2], [1.0, 1.0, 1.0], [0.0, 0.0, 0.0])
+    assert frame["trading"].tolist() == [2.0, 0.0]
+    assert math.isnan(frame["trading_return"].iloc[0])  # 2 USD on nothing is no rate of return
+    assert frame["trading_return"].iloc[1] == 0.0
+
+
+def test_differential_sharpe_summary_by_hand():
+    # The steps of test_differential_sharpe_step_by_step: D = 0, -2.5, 0.0000199 / 0.001134^1.5; A_3 = 0.0056,
+    # B_3 = 0.001075, so the final moving Sharpe is 0.0056 / sqrt(0.001075 - 0.0056^2) = 0.0056 / sqrt(0.00104364)
+    ema_sharpe, mean_d = differential_sharpe_summary([0.10, -0.05, 0.02], eta=0.1)
+    assert ema_sharpe == pytest.approx(0.0056 / math.sqrt(0.00104364))  # 0.17334...
+    assert mean_d == pytest.approx((0.0 - 2.5 + 0.0000199 / 0.001134**1.5) / 3)  # -0.65963...
+    assert math.isnan(differential_sharpe_summary([], eta=0.1)[0])

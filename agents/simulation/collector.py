@@ -30,6 +30,7 @@ class AgentObservation:
     token_usd: float
     eth_usd: float
     gas_eth: float
+    gas_usd: float  # each transaction's gas valued at the ETH price of the step it was paid in
     electricity_usd: float
 
 
@@ -48,8 +49,9 @@ AGENT_REPORTERS: dict[str, Callable[[AgentObservation], Any]] = {
     "token_usd": lambda o: o.token_usd,
     "eth_usd": lambda o: o.eth_usd,
     "gas_eth": lambda o: o.gas_eth,
-    "gas_usd": lambda o: o.gas_eth * o.eth_usd,
+    "gas_usd": lambda o: o.gas_usd,
     "electricity_usd": lambda o: o.electricity_usd,
+    "holdings_tokens": lambda o: (o.wallet + o.escrow + o.locked) / o.unit,
     "holdings_usd": lambda o: (o.wallet + o.escrow + o.locked) / o.unit * o.token_usd,
 }
 MODEL_REPORTERS: dict[str, Callable[[MarketModel], Any]] = {
@@ -68,7 +70,9 @@ class _Running:
     seen_gas_wei: int = 0
     seen_job_seconds: float = 0.0
     gas_wei: int = 0
+    gas_usd: float = 0.0
     electricity_usd: float = 0.0
+    locked: int = 0  # held in its open deals when last seen up
 
 
 @dataclass
@@ -103,22 +107,27 @@ class DataCollector:
         for i, spec in enumerate(model.specs):
             agent = model.live.get(spec.name)
             running = self._running.setdefault(spec.name, _Running())
-            locked = 0
+            # A down agent's open deals are out of sight: what it had locked when last seen is taken as still
+            # locked. Deals agreed or closed by its counterparties while it is down are missed until it is back.
+            locked = running.locked
             if agent is not None:
                 if id(agent) != running.instance:
                     running.instance, running.seen_gas_wei, running.seen_job_seconds = id(agent), 0, 0.0
-                running.gas_wei += agent.outbox.gas_spent_wei - running.seen_gas_wei
+                new_gas_wei = agent.outbox.gas_spent_wei - running.seen_gas_wei
+                running.gas_wei += new_gas_wei
+                # Paid costs are not revalued later: a cost moves with ETH's price only until it is paid.
+                running.gas_usd += new_gas_wei / 1e18 * eth_usd
                 running.seen_gas_wei = agent.outbox.gas_spent_wei
                 if spec.power_watts:  # providers run jobs, validators and the court re-run them
                     new_seconds = agent.job_seconds - running.seen_job_seconds
                     running.seen_job_seconds = agent.job_seconds
                     kwh = spec.power_watts / 1000 * new_seconds / 3600
                     running.electricity_usd += kwh * state.electricity_prices.get(spec.region, 0.15)
-                locked = sum(d.my_locked for d in agent.dialogues.open())
+                locked = running.locked = sum(d.my_locked for d in agent.dialogues.open())
             observations.append(AgentObservation(
                 step=model.step_index, time=model.time, spec=spec, up=agent is not None,
                 wallet=int.from_bytes(results[2 * i], "big"), escrow=int.from_bytes(results[2 * i + 1], "big"), locked=locked, unit=model.unit,
-                token_usd=token_usd, eth_usd=eth_usd, gas_eth=running.gas_wei / 1e18,
+                token_usd=token_usd, eth_usd=eth_usd, gas_eth=running.gas_wei / 1e18, gas_usd=running.gas_usd,
                 electricity_usd=running.electricity_usd,
             ))
         return observations

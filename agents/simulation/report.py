@@ -1,33 +1,27 @@
-"""The run's report: every chain message as a table, deals, per-agent and per-strategy metrics, market
-metrics, plots, and summary.json, all in one run directory."""
+"""The run's report: every chain message as a table, deals, per-agent and per-strategy metrics (computed by
+agents.metrics), market metrics, the fault-cost table, plots and summary.json, each table as CSV and Parquet,
+and report.html with all of it, in one run directory."""
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # files only: simulations run headless
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from agents.metrics import DifferentialSharpe, cumulative_return, sharpe_ratio, sortino_ratio  # noqa: E402
-from agents.protocol import (  # noqa: E402
-    CloseReason,
-    Message,  # noqa: E402
-    Performative,
-    Status,
-    ValidationScheme,
-)
+from agents.metrics import PerformanceSummary, pnl_decomposition
+from agents.protocol import CloseReason, Message, Performative, Status, ValidationScheme
+from agents.simulation.html import write_html
+from agents.simulation.plots import plot_all
 
 FAILED = {Status.SLASHED.name, Status.UNFUNDED.name, Status.UNWOUND.name}
 COURT_RULINGS = {CloseReason.COURT_APPROVED.name, CloseReason.COURT_REJECTED.name}
 VERDICTS_THAT_STOOD = {CloseReason.VERDICT_APPROVED.name, CloseReason.VERDICT_REJECTED.name}
 
 
-def messages_table(messages: list[Message], names: dict[str, str]) -> pd.DataFrame:
+def messages_table(messages: list[Message], names: dict[str, str], unit: int) -> pd.DataFrame:
+    """One row per chain message; prices and collateral in tokens."""
     rows = []
     for m in messages:
         args = m.args
@@ -37,7 +31,8 @@ def messages_table(messages: list[Message], names: dict[str, str]) -> pd.DataFra
             "deal_id": m.deal_id.hex() if m.deal_id else None,
             "sender": names.get(m.sender, m.sender) if m.sender else None,
             "provider": names.get(args.get("provider") or offer.get("provider"), args.get("provider") or offer.get("provider")),
-            "price": offer.get("price"), "collateral": offer.get("collateral"), "round": offer.get("round"),
+            "price": offer["price"] / unit if offer else None,
+            "collateral": offer["collateral"] / unit if offer else None, "round": offer.get("round"),
             "status": Status(args["status"]).name if "status" in args else (
                 Status(args["outcome"]).name if "outcome" in args else None),
             "reason": CloseReason(args["reason"]).name if "reason" in args else None,
@@ -91,32 +86,56 @@ def deals_table(messages: list[Message], names: dict[str, str], unit: int, gas_b
     return pd.DataFrame(list(deals.values()))
 
 
+# Moody & Saffell's adaptation rate: the moving Sharpe estimate weighs about the last 1/eta = 10 steps.
+DSR_ETA = 0.1
+
+
+def return_convention(step_seconds: int) -> str:
+    """What the report's returns and ratios are, said next to them (summary.json and report.html)."""
+    return (f"Returns are per step ({step_seconds} s of chain time), not annualised: trading returns, the step's "
+            "trading P&L (deal cash flows, gas, electricity, fees, bonds) over the agent's value at the start of "
+            "the step, token price moves left out. Sharpe = mean / sample deviation (ddof=1), Sortino = mean / "
+            "downside deviation over every step (target 0), both with a risk-free rate of 0. Differential Sharpe "
+            f"(Moody & Saffell, eta = {DSR_ETA}): ema_sharpe is the moving estimate A_T / sqrt(B_T - A_T^2) at the "
+            "end of the run, mean_differential_sharpe the mean of D_t over its steps; read ema_sharpe first: D_t is a "
+            "first-order term that runs into the thousands at a step whose return lies far outside the moving "
+            "deviation so far (a first payment after steps of gas alone). Agents without capital "
+            "(the court) have no returns; an agent whose trading P&L never moved has no ratios.")
+
+
+def attach_job_values(deals: pd.DataFrame, job_values: dict[str, float]) -> pd.DataFrame:
+    """Each deal's value to its client in USD (the model's `job_values`, by 0x-hex deal id); NaN if unknown."""
+    values = {key.lower().removeprefix("0x"): float(v) for key, v in job_values.items()}
+    return deals.assign(value_usd=deals["deal_id"].map(values) if len(deals) else pd.Series(dtype=float))
+
+
 def agent_metrics(steps: pd.DataFrame, deals: pd.DataFrame, job_seconds: dict[str, float], duration: float) -> pd.DataFrame:
     rows = []
     for name, frame in steps.groupby("agent", sort=False):
         frame = frame.sort_values("step")
-        value = frame["holdings_usd"] - frame["gas_usd"] - frame["electricity_usd"]
-        # Returns need capital: an agent that starts with none (a validator) has P&L but no returns.
-        has_capital = value.iloc[0] > 0 and (value > 0).all()
-        returns = value.pct_change().fillna(0.0).to_numpy() if has_capital else np.array([])
-        dsr = DifferentialSharpe(eta=0.1)
-        last_dsr = None
-        for r in returns:
-            last_dsr = dsr.update(float(r))
+        costs = frame["gas_usd"] + frame["electricity_usd"]
+        pnl = pnl_decomposition(frame["holdings_tokens"], frame["token_usd"], costs)
+        value_start = float(frame["holdings_usd"].iloc[0] - costs.iloc[0])
+        value_end = float(frame["holdings_usd"].iloc[-1] - costs.iloc[-1])
+        trading = float(pnl["trading"].sum())
+        # Returns need capital: an agent that starts with none (the court) has P&L but no returns.
+        has_capital = bool(len(pnl)) and pnl["trading_return"].notna().all()
+        perf = PerformanceSummary.of_returns(pnl["trading_return"], eta=DSR_ETA) if has_capital else None
         role = frame["role"].iloc[0]
         done, failed = _deals_done_and_failed(deals, name, role)
         rows.append({
             "agent": name, "group": frame["group"].iloc[0], "strategy": frame["strategy"].iloc[0], "role": role,
-            "value_start_usd": value.iloc[0], "value_end_usd": value.iloc[-1], "pnl_usd": value.iloc[-1] - value.iloc[0],
+            "value_start_usd": value_start, "value_end_usd": value_end, "pnl_usd": value_end - value_start,
+            "trading_pnl_usd": trading, "revaluation_usd": float(pnl["revaluation"].sum()),
             "gas_usd": frame["gas_usd"].iloc[-1], "electricity_usd": frame["electricity_usd"].iloc[-1],
-            "cumulative_return": cumulative_return(returns) if has_capital else None,
-            "sharpe": _finite(sharpe_ratio(returns)) if has_capital else None,
-            "sortino": _finite(sortino_ratio(returns)) if has_capital else None,
-            "differential_sharpe": last_dsr,
+            "cumulative_return": perf.cumulative_return if perf else None,
+            "sharpe": _finite(perf.sharpe) if perf else None,
+            "sortino": _finite(perf.sortino) if perf else None,
+            "ema_sharpe": _finite(perf.ema_sharpe) if perf else None,
+            "mean_differential_sharpe": _finite(perf.mean_differential_sharpe) if perf else None,
             "deals_done": done, "deals_failed": failed,
             "disputes_lost": int(_disputes_lost(deals, name)),
-            "client_surplus_usd": _client_surplus(deals, name, value.iloc[-1] - value.iloc[0],
-                                                  frame["token_usd"].iloc[-1]) if role == "client" else None,
+            "client_surplus_usd": _client_surplus(deals, name, trading) if role == "client" else None,
             "utilization": job_seconds.get(name, 0.0) / duration if role == "provider" and duration else None,
         })
     return pd.DataFrame(rows)
@@ -141,13 +160,14 @@ def _deals_done_and_failed(deals: pd.DataFrame, name: str, role: str) -> tuple[i
     return int((mine["outcome"] == Status.SETTLED.name).sum()), int(mine["outcome"].isin(FAILED).sum())
 
 
-def _client_surplus(deals: pd.DataFrame, name: str, pnl_usd: float, token_usd: float) -> float:
-    """A client's P&L plus what the jobs it was delivered are worth to it (each its request's maximum price):
-    P&L alone counts what a client paid and not what it bought, so a client that buys nothing would look best."""
-    if not len(deals):
-        return pnl_usd
+def _client_surplus(deals: pd.DataFrame, name: str, trading_pnl_usd: float) -> float | None:
+    """What the jobs a client was delivered are worth to it, plus its trading P&L (payments, refunds, slashes
+    received, fees, bonds, gas); None without job values: P&L alone counts what a client paid and not what it
+    bought, so a client that buys nothing would look best."""
+    if not len(deals) or "value_usd" not in deals or deals["value_usd"].isna().all():
+        return None
     bought = deals[(deals["client"] == name) & (deals["outcome"] == Status.SETTLED.name)]
-    return pnl_usd + float(bought["max_price"].sum()) * token_usd
+    return trading_pnl_usd + float(bought["value_usd"].fillna(0.0).sum())
 
 
 def _disputes_lost(deals: pd.DataFrame, name: str) -> int:
@@ -165,9 +185,11 @@ def _finite(x) -> float | None:
     return float(x) if x is not None and np.isfinite(x) else None
 
 
-def market_metrics(deals: pd.DataFrame) -> dict:
+def market_metrics(deals: pd.DataFrame, messages: pd.DataFrame) -> dict:
     agreed = deals[deals["agreed_at"].notna()]
     settled = deals[deals["outcome"] == Status.SETTLED.name]
+    prices = agreed["price"].dropna()
+    offers = messages[messages["message"] == Performative.OFFER.value] if len(messages) else messages
     return {
         "deals_requested": int(len(deals)),
         "deals_agreed": int(len(agreed)),
@@ -178,70 +200,43 @@ def market_metrics(deals: pd.DataFrame) -> dict:
         "disputes": int(agreed["disputant"].notna().sum()),
         "court_rulings": int(agreed["reason"].isin(COURT_RULINGS).sum()),
         "requests_unfilled": int((deals["outcome"] == "UNFILLED").sum()),
+        # Offers the client signed (a counter to a provider's terms), not the provider.
+        "counter_offers": int((offers["sender"] != offers["provider"]).sum()) if len(offers) else 0,
+        "collateral_missing": int((deals["reason"] == CloseReason.COLLATERAL_MISSING.name).sum()),
         "fill_rate": float(len(agreed) / len(deals)) if len(deals) else 0.0,
         "median_time_to_agreement_s": float(agreed["time_to_agreement"].median()) if len(agreed) else None,
         "mean_price": float(settled["price"].mean()) if len(settled) else None,
+        # Population standard deviation over mean, of the prices of every agreed deal.
+        "price_cv": float(prices.std(ddof=0) / prices.mean()) if len(prices) and prices.mean() else None,
         "gas_per_settled_deal": float(settled["gas"].mean()) if len(settled) else None,
     }
 
 
-def plot_all(run_dir: Path, steps: pd.DataFrame, deals: pd.DataFrame, cost_floor: float | None) -> list[str]:
-    written = []
-    agreed = deals[deals["price"].notna()].sort_values("agreed_at")
-    if len(agreed):
-        fig, ax = plt.subplots(figsize=(8, 4.5))
-        t0 = deals["requested_at"].min()
-        for outcome, frame in agreed.groupby("outcome"):
-            ax.scatter((frame["agreed_at"] - t0) / 60, frame["price"], label=outcome.lower(), s=18)
-        if cost_floor:
-            ax.axhline(cost_floor, color="black", linestyle="--", linewidth=1, label="median cost floor")
-        ax.set(xlabel="minutes into the run", ylabel="accepted price (tokens)", title="Price discovery")
-        ax.legend()
-        fig.tight_layout()
-        fig.savefig(run_dir / "price_discovery.png", dpi=110)
-        plt.close(fig)
-        written.append("price_discovery.png")
-    value = steps.assign(value_usd=steps["holdings_usd"] - steps["gas_usd"] - steps["electricity_usd"])
-    by_strategy = value.groupby(["step", "strategy"])["value_usd"].sum().unstack()
-    pnl = by_strategy - by_strategy.iloc[0]
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    pnl.plot(ax=ax)
-    ax.set(xlabel="step", ylabel="P&L (USD, net of gas and electricity)", title="P&L by strategy")
-    fig.tight_layout()
-    fig.savefig(run_dir / "pnl_by_strategy.png", dpi=110)
-    plt.close(fig)
-    written.append("pnl_by_strategy.png")
-    providers = deals[deals["provider"].notna()]
-    if len(providers):
-        counts = providers.groupby("provider")["outcome"].value_counts().unstack(fill_value=0)
-        fig, ax = plt.subplots(figsize=(8, 4.5))
-        counts.plot.bar(stacked=True, ax=ax)
-        ax.set(xlabel="provider", ylabel="deals", title="Provider utilization: deals won and how they ended")
-        fig.tight_layout()
-        fig.savefig(run_dir / "provider_utilization.png", dpi=110)
-        plt.close(fig)
-        written.append("provider_utilization.png")
-    return written
+TABLES = ("messages", "deals", "agent_steps", "agents", "transactions", "transfers", "fault_costs")
 
 
-def write_report(run_dir: Path, *, messages: pd.DataFrame, deals: pd.DataFrame, steps: pd.DataFrame,
-                 agents: pd.DataFrame, summary: dict, transactions: pd.DataFrame, cost_floor: float | None) -> list[str]:
+def write_report(run_dir: Path, *, tables: dict[str, pd.DataFrame], summary: dict, cost_floor: float | None) -> dict:
+    """Every table as CSV and Parquet, the plots, summary.json and report.html; returns {"plots": [...],
+    "html": path}."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    messages.to_csv(run_dir / "messages.csv", index=False)
-    deals.to_csv(run_dir / "deals.csv", index=False)
-    steps.to_csv(run_dir / "agent_steps.csv", index=False)
-    agents.to_csv(run_dir / "agents.csv", index=False)
-    transactions.to_csv(run_dir / "transactions.csv", index=False)
-    plots = plot_all(run_dir, steps, deals, cost_floor)
+    for name in TABLES:
+        table = tables[name]
+        table.to_csv(run_dir / f"{name}.csv", index=False)
+        table.to_parquet(run_dir / f"{name}.parquet", index=False)
+    plots = plot_all(run_dir, tables, cost_floor)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
-    return plots
+    html = write_html(run_dir, summary=summary, tables=tables, plots=plots)
+    return {"plots": plots, "html": html}
 
 
 def per_strategy(agents: pd.DataFrame) -> dict:
+    """Sums of money, means of ratios over each strategy's agents (ratios that are None count as missing)."""
     grouped = agents.groupby("strategy").agg(
-        agents=("agent", "count"), pnl_usd=("pnl_usd", "sum"), mean_return=("cumulative_return", "mean"),
-        mean_sharpe=("sharpe", "mean"), mean_sortino=("sortino", "mean"),
-        mean_differential_sharpe=("differential_sharpe", "mean"), deals_done=("deals_done", "sum"),
+        agents=("agent", "count"), pnl_usd=("pnl_usd", "sum"), trading_pnl_usd=("trading_pnl_usd", "sum"),
+        revaluation_usd=("revaluation_usd", "sum"), mean_trading_pnl_usd=("trading_pnl_usd", "mean"),
+        mean_return=("cumulative_return", "mean"), mean_sharpe=("sharpe", "mean"),
+        mean_sortino=("sortino", "mean"), mean_ema_sharpe=("ema_sharpe", "mean"),
+        mean_differential_sharpe=("mean_differential_sharpe", "mean"), deals_done=("deals_done", "sum"),
         deals_failed=("deals_failed", "sum"),
     )
     return {
@@ -253,6 +248,8 @@ def per_strategy(agents: pd.DataFrame) -> dict:
 def _json_default(value):
     if isinstance(value, (np.integer,)):
         return int(value)
+    if isinstance(value, (np.bool_,)):
+        return bool(value)
     if isinstance(value, (np.floating, float)):
         return None if not np.isfinite(value) else float(value)
     return value

@@ -17,13 +17,16 @@ from agents.chain.calls import call_batch
 from agents.deploy.addresses import Deployment
 from agents.runtime.outbox import Outbox
 from agents.simulation.collector import DataCollector
+from agents.simulation.faults import fault_costs, fault_summary, incentives, token_transfers
 from agents.simulation.model import TOKEN_SYMBOL, MarketModel
 from agents.simulation.report import (
     agent_metrics,
+    attach_job_values,
     deals_table,
     market_metrics,
     messages_table,
     per_strategy,
+    return_convention,
     write_report,
 )
 from agents.simulation.scenario import Scenario
@@ -38,6 +41,7 @@ class RunResult:
     deals: pd.DataFrame
     wall_seconds: float
     plots: list[str]
+    html: Path
 
 
 async def _token_totals(model: MarketModel) -> tuple[int, int, int]:
@@ -123,12 +127,20 @@ async def simulate(
                 if tx.deal_id:
                     gas_by_deal[tx.deal_id.hex()] = gas_by_deal.get(tx.deal_id.hex(), 0) + gas
                 transactions.append({"agent": name, "kind": tx.kind, "deal_id": tx.deal_id.hex() if tx.deal_id else None,
-                                     "gas_used": gas, "succeeded": tx.succeeded})
-        deals = deals_table(messages, names, model.unit, gas_by_deal)
+                                     "gas_used": gas, "fee_wei": tx.fee_paid or 0, "succeeded": tx.succeeded})
+        # The clients' private values of their jobs, where the model draws them.
+        deals = attach_job_values(deals_table(messages, names, model.unit, gas_by_deal),
+                                  getattr(model, "job_values", {}))
+        messages_frame = messages_table(messages, names, model.unit)
         steps = pd.DataFrame(collector.rows)
         duration = model.time - model.start_time
         agents = agent_metrics(steps, deals, job_seconds, duration)
-        market = market_metrics(deals)
+        market = market_metrics(deals, messages_frame)
+        transactions_frame = pd.DataFrame(transactions)
+        transfers = token_transfers(deals, court=next((s.name for s in model.specs if s.role.value == "court"), "court"))
+        last = steps[steps["step"] == steps["step"].max()].iloc[0]
+        costs = fault_costs(deals, transfers, transactions_frame, dict(zip(agents["agent"], agents["strategy"])),
+                            token_usd=float(last["token_usd"]), eth_usd=float(last["eth_usd"]))
         # Agreed deals that have not reached a terminal status (cancelled requests never agreed).
         deals_open = int((deals["agreed_at"].notna() & deals["closed_at"].isna()).sum())
         summary = {
@@ -141,9 +153,13 @@ async def simulate(
             "restarts": model.restarts, "rpc_requests_refused_in_outages": model.proxy.refused,
             "failed_transactions": sum(len(a.failed_transactions) for a in model.live.values()),
             "chain_seconds": duration, "steps_run": model.step_index,
+            "return_convention": return_convention(scenario.step_seconds),
             "per_strategy": per_strategy(agents),
             "events": model.events_log,
         }
+        adversaries = incentives(agents)
+        if adversaries:
+            summary["incentives"] = adversaries
         cost_floor = _median_cost_floor(model)
         summary["median_cost_floor_tokens"] = cost_floor
         await Outbox.collect_receipts_of(model.direct, [agent.outbox for agent in model.live.values()])
@@ -162,10 +178,12 @@ async def simulate(
         summary["phase_seconds"] = {k: round(v, 2) for k, v in model.phase_seconds.items()}
         summary["rpc_calls"] = dict((model.connection.rpc.calls + model.direct.calls).most_common())
         summary["wall_seconds"] = round(time.perf_counter() - started, 2)
-        plots = write_report(run_dir, messages=messages_table(messages, names), deals=deals, steps=steps,
-                             agents=agents, summary=summary, transactions=pd.DataFrame(transactions),
-                             cost_floor=cost_floor)
-        return RunResult(run_dir, summary, agents, deals, time.perf_counter() - started, plots)
+        tables = {"messages": messages_frame, "deals": deals, "agent_steps": steps, "agents": agents,
+                  "transactions": transactions_frame, "transfers": transfers, "fault_costs": costs,
+                  "fault_summary": fault_summary(costs)}
+        written = write_report(run_dir, tables=tables, summary=summary, cost_floor=cost_floor)
+        return RunResult(run_dir, summary, agents, deals, time.perf_counter() - started, written["plots"],
+                         written["html"])
     finally:
         await model.close()
 
