@@ -15,7 +15,7 @@ APE = CHECKOUT / ".venv" / "bin" / "ape"
 def _plain_shell_env() -> dict:
     """What a new shell has: HOME and the system folders, none of the project's tools."""
     path = os.pathsep.join(p for p in ("/usr/local/bin", "/usr/bin", "/bin") if os.path.isdir(p))
-    return {"HOME": os.environ.get("HOME", str(CHECKOUT)), "PATH": path, "LANG": "C.UTF-8"}
+    return {"HOME": os.environ.get("HOME", str(CHECKOUT)), "PATH": path, "LANG": "C.UTF-8", "COLUMNS": "80"}
 
 
 def _run(*args, timeout=300):
@@ -28,6 +28,8 @@ def test_simulate_runs_from_a_plain_shell(tmp_path):
     result = _run("run", "simulate", "--scenario", "tests/data/tiny.yaml", "--out", str(tmp_path), "-v", "WARNING")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert (tmp_path / "tiny-seed5" / "summary.json").exists()
+    # At 80 columns the summary tables cut no name (rich marks a cut with an ellipsis).
+    assert "…" not in result.stdout and "cost-plus" in result.stdout and "validator-0" in result.stdout
 
 
 @pytest.mark.parametrize("command", ["agent", "deploy", "incentives", "gas", "simulate"])
