@@ -64,7 +64,9 @@ def cli(scenario_name, seed, out_dir, deployment_file):
         deployment = Deployment.from_system(deploy_system(funder, court=funder.address))
         chain.provider.make_request("anvil_removeBlockTimestampInterval", [])
     console.print(f"[bold]{scenario.name}[/] seed {scenario.seed}: {scenario.agent_count} agents, "
-                  f"{scenario.steps} steps; market {deployment.market} on chain {deployment.chain_id}")
+                  f"{scenario.steps} steps on chain {deployment.chain_id}: market {deployment.market}, "
+                  f"EAS {deployment.eas}, court {deployment.court} (all addresses: deployment.json in the run's "
+                  "folder)")
     columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
                TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as progress:

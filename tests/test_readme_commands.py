@@ -1,6 +1,7 @@
 """The README's commands work as written from a plain shell in the checkout: no Makefile PATH, only the system's
 own folders. A tiny scenario stands in for the long runs; the other commands answer --help."""
 
+import json
 import os
 import subprocess
 import sys
@@ -28,6 +29,9 @@ def test_simulate_runs_from_a_plain_shell(tmp_path):
     result = _run("run", "simulate", "--scenario", "tests/data/tiny.yaml", "--out", str(tmp_path), "-v", "WARNING")
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     assert (tmp_path / "tiny-seed5" / "summary.json").exists()
+    deployment = json.loads((tmp_path / "tiny-seed5" / "deployment.json").read_text())
+    assert {"market", "eas", "registry", "token", "court", "chain_id", "block"} <= set(deployment)
+    assert deployment["eas"] in result.stdout
     # At 80 columns the summary tables cut no name (rich marks a cut with an ellipsis).
     assert "…" not in result.stdout and "cost-plus" in result.stdout and "validator-0" in result.stdout
 

@@ -104,6 +104,9 @@ async def simulate(
     run_dir = out_dir / f"{scenario.name}-seed{scenario.seed}"
     if run_dir.exists():
         shutil.rmtree(run_dir)
+    run_dir.mkdir(parents=True)
+    # Where the run's market is: market, EAS, schema registry, token, schema UIDs, court, chain id, first block.
+    (run_dir / "deployment.json").write_text(deployment.to_json() + "\n")
     model = MarketModel(scenario, node_url, deployment, funder_key, run_dir / "work")
     collector = DataCollector(model)
     await model.setup()
