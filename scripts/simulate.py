@@ -42,6 +42,12 @@ def cli(scenario_name, seed, out_dir, deployment_file):
         raise click.UsageError(str(error)) from error
     if seed is not None:
         scenario = scenario.__class__(**{**scenario.__dict__, "seed": seed})
+    network = chain.provider.network
+    if network.name == "local" and chain.provider.name != "foundry":
+        # `ethereum:local:http://...` gives Ape's geth provider, whose signer assumes geth's dev chain id.
+        uri = getattr(chain.provider, "http_uri", None) or "URL"
+        raise click.UsageError(f"for a local node use --network ethereum:local:foundry --provider-settings "
+                               f"'{{\"host\": \"{uri}\"}}'")
     funder = accounts.test_accounts[0]
     if not deployment_file and chain.provider.network.name != "local":
         # Any other network: the contracts `ape run deploy` recorded for it.
@@ -58,7 +64,8 @@ def cli(scenario_name, seed, out_dir, deployment_file):
         if deployment.chain_id != node_chain:
             raise click.UsageError(f"{deployment_file} is for chain {deployment.chain_id}, not {node_chain}")
     else:
-        chain.provider.set_timestamp(CLOCK_START)
+        # Plain JSON-RPC (anvil and Hardhat both answer it), so that any provider Ape picks for a local URL works.
+        chain.provider.make_request("evm_setNextBlockTimestamp", [CLOCK_START])
         chain.provider.make_request("anvil_setBlockTimestampInterval", [1])
         # The funder is the market's court: the simulation's court agent signs its rulings with its key.
         deployment = Deployment.from_system(deploy_system(funder, court=funder.address))

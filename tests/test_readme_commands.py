@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from agents.testing.anvil import Anvil
+
 CHECKOUT = Path(__file__).resolve().parent.parent
 APE = CHECKOUT / ".venv" / "bin" / "ape"
 
@@ -41,3 +43,24 @@ def test_every_ape_run_command_answers_help(command):
     result = _run("run", command, "--help", timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "Usage" in result.stdout
+
+
+@pytest.fixture
+def own_anvil():
+    node = Anvil()
+    yield node
+    node.stop()
+
+
+def test_simulate_against_your_own_node(own_anvil, tmp_path):
+    """The form the README documents runs on an anvil the user started; the natural URL form, which would pick
+    Ape's geth provider and fail mid-run, is refused first with one line naming the form that works."""
+    refused = _run("run", "simulate", "--scenario", "tests/data/tiny.yaml", "--out", str(tmp_path),
+                   "--network", f"ethereum:local:{own_anvil.url}", timeout=120)
+    assert refused.returncode == 2
+    assert "--network ethereum:local:foundry --provider-settings" in refused.stderr
+    assert "Traceback" not in refused.stderr and own_anvil.rpc("eth_blockNumber") == "0x0"  # nothing was deployed
+    works = _run("run", "simulate", "--scenario", "tests/data/tiny.yaml", "--out", str(tmp_path), "-v", "WARNING",
+                 "--network", "ethereum:local:foundry", "--provider-settings", json.dumps({"host": own_anvil.url}))
+    assert works.returncode == 0, works.stderr[-2000:]
+    assert int(own_anvil.rpc("eth_blockNumber"), 16) > 0  # the run used the user's node
