@@ -35,6 +35,14 @@ class FeeSchedule:
         return 2 * self.base_fee + self.priority_fee
 
 
+# Messages that can lose a race to another party's transaction in the same block, and what that means.
+RACED_MESSAGES = {
+    "offer": "the request was accepted or cancelled before the offer was mined",
+    "accept": "the request was taken, or the offer withdrawn or left unfunded, before the acceptance was mined",
+    "cancel_offer": "the offer was accepted before its withdrawal was mined",
+}
+
+
 @dataclass
 class SentTransaction:
     tx_hash: str
@@ -211,7 +219,12 @@ class Outbox:
         done.append(tx)
         self._awaiting_receipt.remove(tx)
         if not tx.succeeded:
-            log.warning("%s: %s transaction %s reverted", self.address, tx.kind, tx.tx_hash)
+            deal = "0x" + tx.deal_id.hex()[:8] if tx.deal_id else "-"
+            if tx.kind in RACED_MESSAGES:
+                # Sent on what the agent last saw; another party's move was mined first. Nothing is lost but gas.
+                log.info("%s: %s on deal %s reverted: %s", self.address, tx.kind, deal, RACED_MESSAGES[tx.kind])
+            else:
+                log.warning("%s: %s transaction %s on deal %s reverted", self.address, tx.kind, tx.tx_hash, deal)
         if self.on_receipt is not None:
             self.on_receipt(tx)
         return done
