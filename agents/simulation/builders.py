@@ -127,7 +127,8 @@ class AgentBuilder:
             "ram_bytes": capacity.ram_bytes, "gpus": [], "benchmark_score": 1.0,
             "power_idle_watts": machine.power_watts * 0.3, "power_full_watts": machine.power_watts,
         })
-        cost_model = CostModel(token_symbol=TOKEN_SYMBOL, token_decimals=self.scenario.token_decimals)
+        cost_model = CostModel(token_symbol=TOKEN_SYMBOL, token_decimals=self.scenario.token_decimals,
+                               hardware_usd_per_hour=machine.usd_per_hour)
         chosen = strategy(group.strategy, Role.PROVIDER)
 
         def build() -> Agent:

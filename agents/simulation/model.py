@@ -27,6 +27,7 @@ from agents.jobs.store import ResultStore
 from agents.knowledge.directory import PROFILE_SCHEMA_UID, ServiceDirectory, ensure_profile_schema
 from agents.knowledge.history import ChainHistory
 from agents.knowledge.reputation import ReputationBook
+from agents.oracles.feeds import GasOracle
 from agents.oracles.source import TokenSpec, simulated_state_source
 from agents.policy import Role
 from agents.protocol import ValidationScheme
@@ -108,12 +109,18 @@ class MarketModel:
         # A round of the market is one block, however many agents act in it (a thousand agents' round is
         # far more than a real block's 30M gas): the simulated chain's blocks are as large as rounds need.
         await self.direct.call("evm_setBlockGasLimit", [hex(SIMULATED_BLOCK_GAS_LIMIT)])
+        # Such blocks are never full and EIP-1559 would lower the base fee each block: the model holds it.
+        self.base_fee_wei = int(self.scenario.base_fee_gwei * 10**9)
+        self.connection.feed.fees.base_fee = self.base_fee_wei
+        await self._hold_base_fee()
         block = await self.direct.call("eth_getBlockByNumber", ["latest", False])
         self.start_time = int(block["timestamp"], 16) + 1
         self.time = self.start_time - 1
-        self.state_source = simulated_state_source(
-            self.scenario.seed, start_time=self.start_time, tokens=SIMULATED_TOKENS
-        )
+        # Gas fees are the chain's, from the latest block (older ones may hold the deployment's, tipped
+        # otherwise): the base fee held above, and the tip the agents pay; prices and electricity are modelled.
+        gas = GasOracle(node, block_count=1, min_priority_fee_wei=self.connection.feed.fees.priority_fee)
+        self.state_source = simulated_state_source(self.scenario.seed, start_time=self.start_time,
+                                                   tokens=SIMULATED_TOKENS, gas=gas)
         sources = ContextSources(global_state_source=self.state_source, reputation=self.provider_reputation,
                                  directory=self.live_listings, client_reputation=self.client_reputation,
                                  validator_reputation=self.validator_reputation)
@@ -248,7 +255,11 @@ class MarketModel:
             self.time = max(self.time, int(latest["timestamp"], 16) + 1)
             await self.direct.call("evm_setNextBlockTimestamp", [self.time])
         await self.direct.call("evm_mine")
+        await self._hold_base_fee()
         self.connection.feed.set_time(self.time)
+
+    async def _hold_base_fee(self) -> None:
+        await self.direct.call("anvil_setNextBlockBaseFeePerGas", [hex(self.base_fee_wei)])
 
     async def _advance_to(self, timestamp: int) -> None:
         if timestamp > self.time:

@@ -37,6 +37,13 @@ class Hardware:
     capacity: Capacity = Capacity(cores=8, ram_bytes=32 * GIB)
     power_watts: float = 250  # at full load
     speed: float = 1.0  # how many times faster than the reference machine it runs jobs
+    price_usd: float = 0.0  # what the machine cost: amortised over its life into every job's cost
+    life_years: float = 4.0
+
+    @property
+    def usd_per_hour(self) -> float:
+        """The machine's amortisation per hour of its life."""
+        return self.price_usd / (self.life_years * 24 * 365.25)
 
 
 @dataclass(frozen=True)
@@ -112,6 +119,9 @@ class Scenario:
     token_decimals: int = 18
     eth_usd: float = 3000.0
     court: CourtSpec = CourtSpec()
+    # The chain's base fee, held at this level block after block (an L2's is a few hundredths of a gwei):
+    # what every transaction of the market pays per gas, with the agents' small priority fee.
+    base_fee_gwei: float = 0.0
 
     @property
     def agent_count(self) -> int:
@@ -132,7 +142,7 @@ class Scenario:
             clients=tuple(_replace_count(g, scale(g.count)) for g in self.clients),
             validators=tuple(_replace_count(g, scale(g.count)) for g in self.validators),
             validator_share=self.validator_share, jobs=self.jobs, faults=(), token_decimals=self.token_decimals,
-            eth_usd=self.eth_usd, court=self.court,
+            eth_usd=self.eth_usd, court=self.court, base_fee_gwei=self.base_fee_gwei,
         )
 
 
@@ -193,6 +203,7 @@ def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
         token_decimals=reader.int("token_decimals", 18, minimum=0, maximum=36),
         eth_usd=reader.number("eth_usd", 3000.0, minimum=0.0),
         court=_court(reader.mapping("court"), f"{source}: court"),
+        base_fee_gwei=reader.number("base_fee_gwei", 0.0, minimum=0.0, maximum=1000.0),
     )
 
 
@@ -266,6 +277,8 @@ def _hardware(r: _Reader, where: str) -> Hardware:
         ),
         power_watts=hw.number("power_watts", 250, minimum=1),
         speed=hw.number("speed", 1.0, minimum=0.01),
+        price_usd=hw.number("price_usd", 0.0, minimum=0.0),
+        life_years=hw.number("life_years", 4.0, minimum=0.1),
     )
 
 
