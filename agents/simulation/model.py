@@ -30,14 +30,13 @@ from agents.knowledge.reputation import ReputationBook
 from agents.oracles.feeds import GasOracle
 from agents.oracles.source import TokenSpec, simulated_state_source
 from agents.policy import Role
-from agents.protocol import ValidationScheme
-from agents.roles.client import QueuedJob
 from agents.runtime.agent import Agent, AgentConfig
 from agents.runtime.connection import MarketConnection
 from agents.runtime.context import ContextSources
 from agents.runtime.outbox import Outbox
 from agents.runtime.transactions import MarketTransactions
 from agents.simulation.builders import TOKEN_SYMBOL, AgentBuilder, AgentSpec, directory_profile
+from agents.simulation.demand import record_job_values, submit_jobs
 from agents.simulation.proxy import FaultyRPCProxy
 from agents.simulation.scenario import Scenario
 
@@ -74,6 +73,8 @@ class MarketModel:
     events_log: list[str] = field(default_factory=list)
 
     def __post_init__(self):
+        # Each requested job's private value to its client, in USD, by deal id (0x-hex).
+        self.job_values: dict[str, float] = {}
         self.rng = np.random.default_rng(self.scenario.seed)
         self.unit = 10**self.scenario.token_decimals
         self.specs: list[AgentSpec] = []
@@ -281,7 +282,7 @@ class MarketModel:
             await self._refresh_market_knowledge()
             self._timed("market knowledge", started)
         if submitting:
-            self._submit_jobs()
+            submit_jobs(self)
         for _ in range(MAX_ROUNDS_PER_STEP):
             sent_before = self._transactions_sent()
             started = time.perf_counter()
@@ -304,6 +305,7 @@ class MarketModel:
         started = time.perf_counter()
         await Outbox.collect_receipts_of(self.direct, [self.live[name].outbox for name in sorted(self.live)])
         await self._drain_all()
+        record_job_values(self)
         self._timed("receipts", started)
 
     def _transactions_sent(self) -> int:
@@ -341,31 +343,6 @@ class MarketModel:
             await asyncio.gather(*tasks, return_exceptions=True)
             for name in sorted(self.live):
                 await self._drain(self.live[name])
-
-    def _submit_jobs(self) -> None:
-        mix = self.scenario.jobs
-        weights = np.array([entry.weight for entry in mix], dtype=float)
-        weights /= weights.sum()
-        for spec in self.specs:
-            if spec.role != Role.CLIENT:
-                continue
-            group = next(g for g in self.scenario.clients if g.name == spec.group)
-            arrivals = int(self.rng.poisson(group.jobs_per_step))
-            for _ in range(arrivals):
-                job = mix[int(self.rng.choice(len(mix), p=weights))].spec
-                use_validator = self.validator_addresses and self.rng.random() < self.scenario.validator_share
-                agent = self.live.get(spec.name)
-                if agent is None:
-                    continue  # a client that is down loses its arrivals
-                validator = self.validator_addresses[int(self.rng.integers(len(self.validator_addresses)))] \
-                    if use_validator else None
-                if agent.policy.validator:
-                    agent.queue.append(QueuedJob(job))  # it names its own validator
-                    continue
-                agent.queue.append(QueuedJob(
-                    job, scheme=ValidationScheme.VALIDATOR if use_validator else ValidationScheme.OPTIMISTIC,
-                    validator=validator,
-                ))
 
     # --- faults -------------------------------------------------------------------------------------
 

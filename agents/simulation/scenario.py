@@ -8,6 +8,7 @@ what is wrong with it, before anything touches a chain.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -93,6 +94,22 @@ class CourtSpec:
 class JobMixEntry:
     weight: float
     spec: JobSpec
+    # What a job of this kind is worth to its client, per core-hour of its declared size, and the spread of
+    # each job's private value around it (the sigma of a mean-one lognormal factor). None: clients value
+    # their jobs at their budget.
+    value_per_core_hour: float | None = None
+    value_spread: float = 0.0
+
+    @property
+    def core_hours(self) -> float:
+        return self.spec.requirements.min_cores * self.spec.estimated_seconds() / 3600
+
+    def draw_value_usd(self, rng) -> float | None:
+        """One job's private value: value per core-hour x its size x a mean-one lognormal factor."""
+        if self.value_per_core_hour is None:
+            return None
+        factor = math.exp(self.value_spread * rng.standard_normal() - self.value_spread**2 / 2)
+        return self.value_per_core_hour * self.core_hours * factor
 
 
 @dataclass(frozen=True)
@@ -335,6 +352,11 @@ def _client_group(data, where) -> ClientGroup:
 def _job(data, where) -> JobMixEntry:
     r = _mapping_reader(data, where)
     weight = r.number("weight", 1.0, minimum=0.0)
+    duration = r.number("duration_hours", 0.0, minimum=0.0) * 3600 or None
+    value = _Reader(r.mapping("value"), f"{where}: value")
+    per_core_hour = value.number("usd_per_core_hour", 0.0, minimum=0.0) or None
+    if per_core_hour and duration is None:
+        raise ScenarioError(f"{where}: a job valued per core-hour needs its size: give duration_hours")
     try:
         limits = Limits(**r.mapping("limits")) if "limits" in data else None
         requirements = Requirements(**r.mapping("requirements")) if "requirements" in data else None
@@ -345,9 +367,10 @@ def _job(data, where) -> JobMixEntry:
                 r.str("workload"), r.mapping("params"), r.int("seed", 0, minimum=0),
                 limits=limits, requirements=requirements,
             )
+        spec = replace(spec, duration_seconds=duration)
     except (InvalidJobSpec, TypeError) as error:
         raise ScenarioError(f"{where}: {error}") from error
-    return JobMixEntry(weight, spec)
+    return JobMixEntry(weight, spec, per_core_hour, value.number("spread", 0.0, minimum=0.0, maximum=2.0))
 
 
 def _fault(data, where, steps) -> Fault:

@@ -94,6 +94,14 @@ class CostModel:
             risk_usd=collateral * self.risk_premium / 10**self.token_decimals * token_usd,
         )
 
+    def gas_tokens(self, gas: int, context: Context) -> int:
+        """What `gas` costs at the chain's fee per gas now, in token units."""
+        state = context.global_state
+        fee_per_gas = state.gas.fee_per_gas_wei if state is not None and state.gas is not None else 0
+        token_prices = state.token_prices if state is not None else None
+        usd = gas * fee_per_gas / 1e18 * _price(token_prices, "ETH", self.default_eth_usd)
+        return int(usd / _price(token_prices, self.token_symbol, self.default_token_usd) * 10**self.token_decimals)
+
     def job_cost(self, estimated_seconds: float, collateral: int, context: Context, cores: int | None = None) -> int:
         """Cost floor of one job in token units."""
         cost = self.breakdown(estimated_seconds, collateral, context, cores)
