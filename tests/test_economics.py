@@ -1,17 +1,21 @@
 """The market's economics: what a job costs a provider (gas, electricity, hardware, risk), what it is worth to
 its client, and whether a provider's region shows in its outcome."""
 
+import asyncio
 import json
 from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
+import pandas as pd
 import pytest
 
+from agents.deploy.addresses import Deployment
 from agents.jobs.spec import JobSpec
 from agents.oracles.models import ElectricityForecast, GasPrice, GlobalState
 from agents.policy import Capacity, Context, Dialogue, LocalState, Role
 from agents.protocol import Domain, Message, Offer, Performative, Request, ValidationScheme
+from agents.simulation.run import simulate
 from agents.simulation.scenario import ScenarioError, parse_scenario
 from agents.strategies.client import BudgetClient
 from agents.strategies.costs import CLIENT_GAS, CLIENT_GAS_PER_DEAL, PROVIDER_GAS, PROVIDER_GAS_PER_DEAL, CostModel
@@ -148,3 +152,36 @@ def test_job_values_are_drawn_around_the_value_per_core_hour_of_the_job_size():
     with pytest.raises(ScenarioError, match="needs its size"):
         parse_scenario({"providers": [{"name": "p"}], "clients": [{"name": "c"}],
                         "jobs": [{"workload": "sha256-chain", "params": {"n": 10}, "value": {"usd_per_core_hour": 1}}]})
+
+
+# --- region matters --------------------------------------------------------------------------------------
+
+def test_of_two_identical_providers_the_one_with_cheaper_electricity_wins_the_market(chain, system, accounts,
+                                                                                     tmp_path):
+    """The same machine, strategy and margin in the Nordics (about 0.08 USD/kWh) and in western Europe (about
+    0.22): a 6 core-hour job costs the Nordic one about 0.03 USD less in electricity, so it quotes lower and
+    clients, choosing by surplus, take its offers."""
+    machine = {"cpu_cores": 8, "ram_gb": 32, "power_watts": 400, "price_usd": 2500}
+    provider = {"count": 1, "strategy": "cost-plus", "params": {"margin": 0.2}, "hardware": machine, "float": 20}
+    scenario = parse_scenario({
+        "name": "regions", "seed": 4, "steps": 6, "step_seconds": 600, "drain_steps": 20, "base_fee_gwei": 0.01,
+        "providers": [{"name": "nordic", "region": "nordics", **provider},
+                      {"name": "western", "region": "eu-west", **provider}],
+        "clients": [{"name": "client", "count": 2, "strategy": "budget", "params": {"budget": 2.0},
+                     "jobs_per_step": 0.8, "float": 20}],
+        "jobs": [{"workload": "sha256-chain", "params": {"n": 2000}, "seed": 1, "requirements": {"min_cores": 4},
+                  "duration_hours": 1.5, "value": {"usd_per_core_hour": 0.08, "spread": 0.2},
+                  "limits": {"wall_seconds": 20, "memory_bytes": 1073741824, "cpu_seconds": 20}}],
+    })
+    result = asyncio.run(simulate(scenario, node_url=chain.provider.http_uri,
+                                  deployment=Deployment.from_system(system), funder_key=accounts[0].private_key,
+                                  out_dir=tmp_path))
+    deals = result.deals
+    assert result.summary["deals_open"] == 0 and result.summary["funds_conserved"] is True
+    won = deals[deals["agreed_at"].notna()]["provider"].value_counts()
+    offers = pd.read_csv(result.run_dir / "messages.csv").query("message == 'offer' and round == 0")
+    both = offers.groupby(["deal_id", "sender"])["price"].first().unstack().dropna()
+    # Where both offered, the western one asked more; it won less (only what the Nordic one had no free cores for).
+    assert len(both) >= 2
+    assert (both["western-0"] > both["nordic-0"]).all()
+    assert won.get("nordic-0", 0) > won.get("western-0", 0)
