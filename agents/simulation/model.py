@@ -111,6 +111,8 @@ class MarketModel:
         # far more than a real block's 30M gas): the simulated chain's blocks are as large as rounds need.
         await self.direct.call("evm_setBlockGasLimit", [hex(SIMULATED_BLOCK_GAS_LIMIT)])
         # Such blocks are never full and EIP-1559 would lower the base fee each block: the model holds it.
+        history = await self.direct.call("eth_feeHistory", [1, "latest", []])
+        self.base_fee_before = int(history["baseFeePerGas"][-1], 16)  # given back at close: the chain is shared
         self.base_fee_wei = int(self.scenario.base_fee_gwei * 10**9)
         self.connection.feed.fees.base_fee = self.base_fee_wei
         await self._hold_base_fee()
@@ -422,6 +424,7 @@ class MarketModel:
         for agent in self.live.values():
             agent.kill()
         await self.direct.call("evm_setAutomine", [True])
+        await self.direct.call("anvil_setNextBlockBaseFeePerGas", [hex(self.base_fee_before)])
         await self.connection.close()
         await self.direct.close()
         await self.proxy.stop()

@@ -88,9 +88,26 @@ class BudgetClient:
             validation_window=self.validation_window,
             scheme=self.scheme,
             validator=self.validator,
-            validator_fee=max(1, int(max_price * self.validator_fee_fraction)),
-            bond=max(1, int(max_price * self.bond_fraction)),
+            validator_fee=self.validator_fee_for(max_price),
+            bond=self.bond_for(max_price),
         )
+
+    def bond_for(self, max_price: int) -> int:
+        """The bond of a request asking at most `max_price` (at least one token unit)."""
+        return max(1, int(max_price * self.bond_fraction))
+
+    def validator_fee_for(self, max_price: int) -> int:
+        return max(1, int(max_price * self.validator_fee_fraction))
+
+    @property
+    def bond(self) -> int:
+        """The bond of a request at its budget: the most it posts."""
+        return self.bond_for(self.budget)
+
+    @property
+    def validator_fee(self) -> int:
+        """The validator's fee of a request at its budget: the most it pays."""
+        return self.validator_fee_for(self.budget)
 
     def target(self, dialogue) -> int:
         return int(dialogue.request.max_price * self.target_fraction)
