@@ -449,3 +449,13 @@ def test_revalidate_is_inconclusive_when_the_rerun_fails(tmp_path):
     verdict = revalidate(spec, keccak(b""), tmp_path)
     assert not verdict.match and not verdict.conclusive and verdict.recomputed_hash is None
     assert verdict.rerun.status is JobStatus.TIMED_OUT
+
+
+def test_a_declared_duration_is_part_of_the_spec_and_its_estimate():
+    plain = JobSpec.for_workload("sha256-chain", {"n": 10}, 1)
+    sized = JobSpec.for_workload("sha256-chain", {"n": 10}, 1, duration_seconds=5400)
+    assert "duration_seconds" not in plain.as_dict()  # undeclared: the spec (and its hash) as before
+    assert JobSpec.from_json(sized.canonical_json()) == sized and sized.spec_hash != plain.spec_hash
+    assert sized.estimated_seconds() == 5400.0
+    with pytest.raises(InvalidJobSpec, match="duration_seconds"):
+        JobSpec.for_workload("sha256-chain", {"n": 10}, 1, duration_seconds=0)

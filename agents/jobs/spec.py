@@ -105,10 +105,20 @@ class JobSpec:
     output_file: str | None = None  # commands only: result is this file (relative to the workdir), else stdout
     limits: Limits = field(default_factory=Limits)
     requirements: Requirements = field(default_factory=Requirements)
+    # The job's declared size: seconds it holds `requirements.min_cores` on the reference machine. A simulated
+    # market's jobs are hours of compute that run, verified, as scaled-down real workloads; providers price,
+    # bill and value them at this size. None: the run's own estimate.
+    duration_seconds: float | None = None
 
     def __post_init__(self):
         if (self.workload is None) == (self.command is None):
             raise InvalidJobSpec("a job spec names exactly one of a catalogue workload or a command")
+        duration = self.duration_seconds
+        if duration is not None:
+            if not isinstance(duration, (int, float)) or isinstance(duration, bool) or not math.isfinite(duration) \
+                    or duration <= 0:
+                raise InvalidJobSpec(f"duration_seconds must be a positive finite number, got {duration!r}")
+            object.__setattr__(self, "duration_seconds", float(duration))
         if not isinstance(self.limits, Limits):
             raise InvalidJobSpec(f"limits must be a Limits, got {type(self.limits).__name__}")
         if not isinstance(self.requirements, Requirements):
@@ -159,6 +169,7 @@ class JobSpec:
         *,
         limits: Limits | None = None,
         requirements: Requirements | None = None,
+        duration_seconds: float | None = None,
     ) -> "JobSpec":
         return cls(
             workload=name,
@@ -166,6 +177,7 @@ class JobSpec:
             seed=seed,
             limits=limits or Limits(),
             requirements=requirements or Requirements(),
+            duration_seconds=duration_seconds,
         )
 
     @classmethod
@@ -193,11 +205,11 @@ class JobSpec:
         if ("workload" in data) == ("command" in data):
             raise InvalidJobSpec("a job spec has exactly one of the keys 'workload' or 'command'")
         kind_keys = {"workload", "params", "seed"} if "workload" in data else {"command", "output_file"}
-        allowed = {"version", "limits", "requirements"} | kind_keys
+        allowed = {"version", "limits", "requirements", "duration_seconds"} | kind_keys
         unknown = sorted(set(data) - allowed, key=str)
         if unknown:
             raise InvalidJobSpec(f"unknown job spec keys {unknown} (allowed: {sorted(allowed)})")
-        missing = sorted(allowed - {"output_file"} - set(data))
+        missing = sorted(allowed - {"output_file", "duration_seconds"} - set(data))
         if missing:
             raise InvalidJobSpec(f"job spec is missing keys {missing}")
         limits = _sub_object(data, "limits", Limits)
@@ -209,12 +221,14 @@ class JobSpec:
                 seed=data["seed"],
                 limits=limits,
                 requirements=requirements,
+                duration_seconds=data.get("duration_seconds"),
             )
         return cls(
             command=data["command"],
             output_file=data.get("output_file"),
             limits=limits,
             requirements=requirements,
+            duration_seconds=data.get("duration_seconds"),
         )
 
     @classmethod
@@ -234,6 +248,8 @@ class JobSpec:
 
     def as_dict(self) -> dict[str, Any]:
         common = {"version": SPEC_VERSION, "limits": self.limits.as_dict(), "requirements": self.requirements.as_dict()}
+        if self.duration_seconds is not None:  # only when declared: undeclared specs keep their hashes
+            common["duration_seconds"] = self.duration_seconds
         if self.workload is not None:
             return {**common, "workload": self.workload, "params": dict(self.params), "seed": self.seed}
         return {**common, "command": list(self.command), "output_file": self.output_file}
@@ -259,8 +275,10 @@ class JobSpec:
         return WORKLOADS[self.workload].estimated_cost(self.params) if self.workload is not None else None
 
     def estimated_seconds(self) -> float:
-        """The run time a provider expects on its machine: the catalogue's estimate for a workload, the wall
-        time limit for a command."""
+        """The run time a provider expects on its machine: the declared duration, else the catalogue's estimate
+        for a workload, the wall time limit for a command."""
+        if self.duration_seconds is not None:
+            return self.duration_seconds
         if self.workload is not None:
             return WORKLOADS[self.workload].estimated_seconds(self.params)
         return self.limits.wall_seconds

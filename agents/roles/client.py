@@ -22,6 +22,8 @@ class QueuedJob:
     spec: JobSpec
     scheme: ValidationScheme | None = None  # overrides the policy's scheme for this job
     validator: str | None = None
+    value: int | None = None  # what the job is worth to the client, in token units (None: its budget)
+    value_usd: float | None = None
 
 
 class ClientAgent(Agent):
@@ -36,6 +38,7 @@ class ClientAgent(Agent):
         # Requests this process posted and not yet seen end, by deal id: the job, and the offer deadline after
         # which an unanswered request is over.
         self.posted: dict[bytes, tuple[QueuedJob, int]] = {}
+        self.jobs: dict[bytes, QueuedJob] = {}  # every job this process requested, by deal id
         self._nonce = 0
 
     def takes_part(self, requested: dict) -> bool:
@@ -67,8 +70,11 @@ class ClientAgent(Agent):
         open_requests = sum(1 for d in self.dialogues.open())
         while self.queue and open_requests < self.max_open_requests:
             job = self.queue[0]
-            context = await self.context(None, None)
+            context = await self.context(None, None, {"value": job.value})
             terms = self.policy.terms_for(job.spec, context)
+            if terms.max_price <= 0:
+                self.queue.popleft()  # worth less to the client than its own costs of a deal: not requested
+                continue
             if job.scheme is not None:
                 terms = replace(terms, scheme=job.scheme, validator=job.validator)
             validated = terms.scheme == ValidationScheme.VALIDATOR
@@ -93,6 +99,7 @@ class ClientAgent(Agent):
             if sent is None:
                 return
             self.posted[deal_id] = (self.queue.popleft(), request.offer_deadline)
+            self.jobs[deal_id] = job
             open_requests += 1
 
     def on_closed(self, dialogue: Dialogue) -> None:

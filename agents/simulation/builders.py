@@ -27,7 +27,7 @@ from agents.roles import ClientAgent, CourtAgent, ProviderAgent, ValidatorAgent
 from agents.runtime.agent import Agent, AgentConfig
 from agents.runtime.connection import MarketConnection
 from agents.runtime.context import ContextSources
-from agents.simulation.scenario import ClientGroup, ProviderGroup, Scenario, ValidatorGroup
+from agents.simulation.scenario import ClientGroup, Hardware, ProviderGroup, Scenario, ValidatorGroup
 from agents.strategies.costs import CostModel
 from agents.strategies.registry import strategy
 
@@ -45,7 +45,10 @@ REFERENCE_SECONDS_PER_UNIT = {
 
 
 def simulated_job_seconds(spec, speed: float) -> float:
-    """How long a job takes on a simulated machine `speed` times as fast as the reference machine."""
+    """How long a job takes on a simulated machine `speed` times as fast as the reference machine: its declared
+    duration, else its real workload's."""
+    if spec.duration_seconds is not None:
+        return spec.duration_seconds / speed
     if spec.workload is None:
         return spec.limits.wall_seconds
     return spec.estimated_cost() * REFERENCE_SECONDS_PER_UNIT[spec.workload] / speed
@@ -127,17 +130,20 @@ class AgentBuilder:
             "ram_bytes": capacity.ram_bytes, "gpus": [], "benchmark_score": 1.0,
             "power_idle_watts": machine.power_watts * 0.3, "power_full_watts": machine.power_watts,
         })
-        cost_model = CostModel(token_symbol=TOKEN_SYMBOL, token_decimals=self.scenario.token_decimals)
+        cost_model = CostModel(token_symbol=TOKEN_SYMBOL, token_decimals=self.scenario.token_decimals,
+                               hardware_usd_per_hour=machine.usd_per_hour)
         chosen = strategy(group.strategy, Role.PROVIDER)
 
         def build() -> Agent:
             params = dict(group.params)
+            # Offers outlive the step they are made in: clients decide on them in the steps that follow.
+            params.setdefault("offer_ttl", 2 * self.scenario.step_seconds)
             if chosen.seeded:
                 params.setdefault("seed", self.scenario.seed * 1000 + index)
             return ProviderAgent(
                 name, Role.PROVIDER, key, self.connection, chosen.build(cost_model=cost_model, **params),
                 capacity=capacity, store=self.store, workdir=self.workdir / "jobs" / name,
-                billed_seconds=self._billing(machine.speed), config=self.config,
+                billed_seconds=self._billing(machine), config=self.config,
                 sources=replace(self.sources, hardware=hardware, region=group.region),
             )
 
@@ -161,6 +167,7 @@ class AgentBuilder:
                 params["scheme"] = ValidationScheme.VALIDATOR
             if chosen.seeded:
                 params.setdefault("seed", scenario.seed * 1000 + int.from_bytes(keccak(text=name)[:4], "big"))
+            params.setdefault("cost_model", CostModel(token_symbol=TOKEN_SYMBOL, token_decimals=scenario.token_decimals))
             return ClientAgent(name, Role.CLIENT, key, self.connection, chosen.build(**params), store=self.store,
                                max_open_requests=3, config=self.config, sources=self.sources)
 
@@ -176,7 +183,7 @@ class AgentBuilder:
                 params["partner"] = self._address(params["partner"])
             return ValidatorAgent(name, Role.VALIDATOR, key, self.connection, chosen.build(**params),
                                   workdir=self.workdir / "jobs" / name, stake=int(group.stake_tokens * unit),
-                                  billed_seconds=self._billing(group.hardware.speed), config=self.config,
+                                  billed_seconds=self._billing(group.hardware), config=self.config,
                                   sources=replace(self.sources, region=group.region))
 
         return build
@@ -188,15 +195,20 @@ class AgentBuilder:
         def build() -> Agent:
             return CourtAgent("court", Role.COURT, self.court_key, self.connection, chosen.build(**court.params),
                               workdir=self.workdir / "jobs" / "court",
-                              billed_seconds=self._billing(court.hardware.speed), config=self.config,
+                              billed_seconds=self._billing(court.hardware), config=self.config,
                               sources=replace(self.sources, region=court.region))
 
         return build
 
     @staticmethod
-    def _billing(speed: float) -> Callable:
-        """Busy seconds billed for a job on a simulated machine: deterministic, unlike measured wall time."""
-        return lambda spec, result: simulated_job_seconds(spec, speed)
+    def _billing(machine: Hardware) -> Callable:
+        """Machine-seconds at full power billed for a job on a simulated machine: its run time times the share of
+        the machine's cores it holds. Deterministic, unlike measured wall time."""
+        def billed(spec, result) -> float:
+            share = min(1.0, spec.requirements.min_cores / machine.capacity.cores)
+            return simulated_job_seconds(spec, machine.speed) * share
+
+        return billed
 
 
 def directory_profile(group: ProviderGroup, deployment: Deployment) -> Profile:

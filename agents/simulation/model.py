@@ -27,16 +27,16 @@ from agents.jobs.store import ResultStore
 from agents.knowledge.directory import PROFILE_SCHEMA_UID, ServiceDirectory, ensure_profile_schema
 from agents.knowledge.history import ChainHistory
 from agents.knowledge.reputation import ReputationBook
+from agents.oracles.feeds import GasOracle
 from agents.oracles.source import TokenSpec, simulated_state_source
 from agents.policy import Role
-from agents.protocol import ValidationScheme
-from agents.roles.client import QueuedJob
 from agents.runtime.agent import Agent, AgentConfig
 from agents.runtime.connection import MarketConnection
 from agents.runtime.context import ContextSources
 from agents.runtime.outbox import Outbox
 from agents.runtime.transactions import MarketTransactions
 from agents.simulation.builders import TOKEN_SYMBOL, AgentBuilder, AgentSpec, directory_profile
+from agents.simulation.demand import record_job_values, submit_jobs
 from agents.simulation.proxy import FaultyRPCProxy
 from agents.simulation.scenario import Scenario
 
@@ -73,6 +73,8 @@ class MarketModel:
     events_log: list[str] = field(default_factory=list)
 
     def __post_init__(self):
+        # Each requested job's private value to its client, in USD, by deal id (0x-hex).
+        self.job_values: dict[str, float] = {}
         self.rng = np.random.default_rng(self.scenario.seed)
         self.unit = 10**self.scenario.token_decimals
         self.specs: list[AgentSpec] = []
@@ -108,12 +110,20 @@ class MarketModel:
         # A round of the market is one block, however many agents act in it (a thousand agents' round is
         # far more than a real block's 30M gas): the simulated chain's blocks are as large as rounds need.
         await self.direct.call("evm_setBlockGasLimit", [hex(SIMULATED_BLOCK_GAS_LIMIT)])
+        # Such blocks are never full and EIP-1559 would lower the base fee each block: the model holds it.
+        history = await self.direct.call("eth_feeHistory", [1, "latest", []])
+        self.base_fee_before = int(history["baseFeePerGas"][-1], 16)  # given back at close: the chain is shared
+        self.base_fee_wei = int(self.scenario.base_fee_gwei * 10**9)
+        self.connection.feed.fees.base_fee = self.base_fee_wei
+        await self._hold_base_fee()
         block = await self.direct.call("eth_getBlockByNumber", ["latest", False])
         self.start_time = int(block["timestamp"], 16) + 1
         self.time = self.start_time - 1
-        self.state_source = simulated_state_source(
-            self.scenario.seed, start_time=self.start_time, tokens=SIMULATED_TOKENS
-        )
+        # Gas fees are the chain's, from the latest block (older ones may hold the deployment's, tipped
+        # otherwise): the base fee held above, and the tip the agents pay; prices and electricity are modelled.
+        gas = GasOracle(node, block_count=1, min_priority_fee_wei=self.connection.feed.fees.priority_fee)
+        self.state_source = simulated_state_source(self.scenario.seed, start_time=self.start_time,
+                                                   tokens=SIMULATED_TOKENS, gas=gas)
         sources = ContextSources(global_state_source=self.state_source, reputation=self.provider_reputation,
                                  directory=self.live_listings, client_reputation=self.client_reputation,
                                  validator_reputation=self.validator_reputation)
@@ -248,7 +258,11 @@ class MarketModel:
             self.time = max(self.time, int(latest["timestamp"], 16) + 1)
             await self.direct.call("evm_setNextBlockTimestamp", [self.time])
         await self.direct.call("evm_mine")
+        await self._hold_base_fee()
         self.connection.feed.set_time(self.time)
+
+    async def _hold_base_fee(self) -> None:
+        await self.direct.call("anvil_setNextBlockBaseFeePerGas", [hex(self.base_fee_wei)])
 
     async def _advance_to(self, timestamp: int) -> None:
         if timestamp > self.time:
@@ -270,7 +284,7 @@ class MarketModel:
             await self._refresh_market_knowledge()
             self._timed("market knowledge", started)
         if submitting:
-            self._submit_jobs()
+            submit_jobs(self)
         for _ in range(MAX_ROUNDS_PER_STEP):
             sent_before = self._transactions_sent()
             started = time.perf_counter()
@@ -293,6 +307,7 @@ class MarketModel:
         started = time.perf_counter()
         await Outbox.collect_receipts_of(self.direct, [self.live[name].outbox for name in sorted(self.live)])
         await self._drain_all()
+        record_job_values(self)
         self._timed("receipts", started)
 
     def _transactions_sent(self) -> int:
@@ -330,31 +345,6 @@ class MarketModel:
             await asyncio.gather(*tasks, return_exceptions=True)
             for name in sorted(self.live):
                 await self._drain(self.live[name])
-
-    def _submit_jobs(self) -> None:
-        mix = self.scenario.jobs
-        weights = np.array([entry.weight for entry in mix], dtype=float)
-        weights /= weights.sum()
-        for spec in self.specs:
-            if spec.role != Role.CLIENT:
-                continue
-            group = next(g for g in self.scenario.clients if g.name == spec.group)
-            arrivals = int(self.rng.poisson(group.jobs_per_step))
-            for _ in range(arrivals):
-                job = mix[int(self.rng.choice(len(mix), p=weights))].spec
-                use_validator = self.validator_addresses and self.rng.random() < self.scenario.validator_share
-                agent = self.live.get(spec.name)
-                if agent is None:
-                    continue  # a client that is down loses its arrivals
-                validator = self.validator_addresses[int(self.rng.integers(len(self.validator_addresses)))] \
-                    if use_validator else None
-                if agent.policy.validator:
-                    agent.queue.append(QueuedJob(job))  # it names its own validator
-                    continue
-                agent.queue.append(QueuedJob(
-                    job, scheme=ValidationScheme.VALIDATOR if use_validator else ValidationScheme.OPTIMISTIC,
-                    validator=validator,
-                ))
 
     # --- faults -------------------------------------------------------------------------------------
 
@@ -434,6 +424,7 @@ class MarketModel:
         for agent in self.live.values():
             agent.kill()
         await self.direct.call("evm_setAutomine", [True])
+        await self.direct.call("anvil_setNextBlockBaseFeePerGas", [hex(self.base_fee_before)])
         await self.connection.close()
         await self.direct.close()
         await self.proxy.stop()

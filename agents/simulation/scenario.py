@@ -8,6 +8,7 @@ what is wrong with it, before anything touches a chain.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -37,6 +38,13 @@ class Hardware:
     capacity: Capacity = Capacity(cores=8, ram_bytes=32 * GIB)
     power_watts: float = 250  # at full load
     speed: float = 1.0  # how many times faster than the reference machine it runs jobs
+    price_usd: float = 0.0  # what the machine cost: amortised over its life into every job's cost
+    life_years: float = 4.0
+
+    @property
+    def usd_per_hour(self) -> float:
+        """The machine's amortisation per hour of its life."""
+        return self.price_usd / (self.life_years * 24 * 365.25)
 
 
 @dataclass(frozen=True)
@@ -86,6 +94,22 @@ class CourtSpec:
 class JobMixEntry:
     weight: float
     spec: JobSpec
+    # What a job of this kind is worth to its client, per core-hour of its declared size, and the spread of
+    # each job's private value around it (the sigma of a mean-one lognormal factor). None: clients value
+    # their jobs at their budget.
+    value_per_core_hour: float | None = None
+    value_spread: float = 0.0
+
+    @property
+    def core_hours(self) -> float:
+        return self.spec.requirements.min_cores * self.spec.estimated_seconds() / 3600
+
+    def draw_value_usd(self, rng) -> float | None:
+        """One job's private value: value per core-hour x its size x a mean-one lognormal factor."""
+        if self.value_per_core_hour is None:
+            return None
+        factor = math.exp(self.value_spread * rng.standard_normal() - self.value_spread**2 / 2)
+        return self.value_per_core_hour * self.core_hours * factor
 
 
 @dataclass(frozen=True)
@@ -112,6 +136,9 @@ class Scenario:
     token_decimals: int = 18
     eth_usd: float = 3000.0
     court: CourtSpec = CourtSpec()
+    # The chain's base fee, held at this level block after block (an L2's is a few hundredths of a gwei):
+    # what every transaction of the market pays per gas, with the agents' small priority fee.
+    base_fee_gwei: float = 0.0
 
     @property
     def agent_count(self) -> int:
@@ -132,7 +159,7 @@ class Scenario:
             clients=tuple(_replace_count(g, scale(g.count)) for g in self.clients),
             validators=tuple(_replace_count(g, scale(g.count)) for g in self.validators),
             validator_share=self.validator_share, jobs=self.jobs, faults=(), token_decimals=self.token_decimals,
-            eth_usd=self.eth_usd, court=self.court,
+            eth_usd=self.eth_usd, court=self.court, base_fee_gwei=self.base_fee_gwei,
         )
 
 
@@ -193,6 +220,7 @@ def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
         token_decimals=reader.int("token_decimals", 18, minimum=0, maximum=36),
         eth_usd=reader.number("eth_usd", 3000.0, minimum=0.0),
         court=_court(reader.mapping("court"), f"{source}: court"),
+        base_fee_gwei=reader.number("base_fee_gwei", 0.0, minimum=0.0, maximum=1000.0),
     )
 
 
@@ -266,6 +294,8 @@ def _hardware(r: _Reader, where: str) -> Hardware:
         ),
         power_watts=hw.number("power_watts", 250, minimum=1),
         speed=hw.number("speed", 1.0, minimum=0.01),
+        price_usd=hw.number("price_usd", 0.0, minimum=0.0),
+        life_years=hw.number("life_years", 4.0, minimum=0.1),
     )
 
 
@@ -322,6 +352,11 @@ def _client_group(data, where) -> ClientGroup:
 def _job(data, where) -> JobMixEntry:
     r = _mapping_reader(data, where)
     weight = r.number("weight", 1.0, minimum=0.0)
+    duration = r.number("duration_hours", 0.0, minimum=0.0) * 3600 or None
+    value = _Reader(r.mapping("value"), f"{where}: value")
+    per_core_hour = value.number("usd_per_core_hour", 0.0, minimum=0.0) or None
+    if per_core_hour and duration is None:
+        raise ScenarioError(f"{where}: a job valued per core-hour needs its size: give duration_hours")
     try:
         limits = Limits(**r.mapping("limits")) if "limits" in data else None
         requirements = Requirements(**r.mapping("requirements")) if "requirements" in data else None
@@ -332,9 +367,10 @@ def _job(data, where) -> JobMixEntry:
                 r.str("workload"), r.mapping("params"), r.int("seed", 0, minimum=0),
                 limits=limits, requirements=requirements,
             )
+        spec = replace(spec, duration_seconds=duration)
     except (InvalidJobSpec, TypeError) as error:
         raise ScenarioError(f"{where}: {error}") from error
-    return JobMixEntry(weight, spec)
+    return JobMixEntry(weight, spec, per_core_hour, value.number("spread", 0.0, minimum=0.0, maximum=2.0))
 
 
 def _fault(data, where, steps) -> Fault:

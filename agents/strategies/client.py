@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from agents.policy import Context, Notice, NoticeKind, Reply, RequestTerms
 from agents.protocol import Message, Offer, Performative, Status, ValidationScheme
+from agents.strategies.costs import CLIENT_GAS_PER_DEAL, CostModel
 
 
 @dataclass
 class BudgetClient:
-    """Baseline client: asks at most its budget, waits a little to compare parallel offers, accepts the best
-    one under its target price (adjusted by the provider's reputation), otherwise counters halfway between
-    its target and the best offer. It checks every result it is delivered and contests only what fails its
+    """Baseline client. A job has a private value to it (`context.perception["value"]` when it asks, in token
+    units; without one, its budget): it never offers to pay more than the job is worth less its own gas and
+    the validator's fee (`max_price`), nor more than its budget. It waits a little to compare parallel offers,
+    takes the one of most expected surplus (reservation price x the provider's reputation - price) if its
+    price is under its target (a fraction of its reservation price), otherwise counters halfway between its
+    target and the best offer. It checks every result it is delivered and contests only what fails its
     check: it disputes such a result (optimistic scheme) or appeals a validator's approval of it, posting the
     bond; it never disputes a result that passed, since the court would rule against it and keep the bond."""
 
@@ -38,6 +42,7 @@ class BudgetClient:
     validation_window: int = 60
     invite: int = 0  # address each request to this many providers from the directory; 0 broadcasts
     seed: int = 0
+    cost_model: CostModel = field(default_factory=CostModel)  # prices its own gas
 
     def __post_init__(self):
         self._rng = np.random.default_rng(self.seed)
@@ -63,36 +68,55 @@ class BudgetClient:
         chosen = self._rng.choice(len(listings), size=self.invite, replace=False, p=weights / weights.sum())
         return tuple(listings[i].attester for i in sorted(chosen))
 
+    def reservation(self, context: Context) -> int:
+        """The most it pays a provider for the job: its value less its own gas on the deal and the validator's
+        fee (paid if the job is validated), capped by its budget. Not positive: the job is not worth a deal."""
+        value = context.perception.get("value")
+        if value is None:
+            return self.budget
+        costs = self.cost_model.gas_tokens(CLIENT_GAS_PER_DEAL, context)
+        return min(self.budget, int((value - costs) / (1 + self.validator_fee_fraction)))
+
     def terms_for(self, spec: Any, context: Context) -> RequestTerms:
+        max_price = self.reservation(context)
         return RequestTerms(
-            max_price=self.budget,
-            min_collateral=int(self.budget * self.collateral_fraction),
+            max_price=max_price,
+            min_collateral=int(max_price * self.collateral_fraction),
             offer_window=self.offer_window,
             commence_within=self.commence_within,
             job_duration=max(self.job_duration, int(spec.limits.wall_seconds) + 30),
             validation_window=self.validation_window,
             scheme=self.scheme,
             validator=self.validator,
-            validator_fee=self.validator_fee,
-            bond=self.bond,
+            validator_fee=self.validator_fee_for(max_price),
+            bond=self.bond_for(max_price),
         )
+
+    def bond_for(self, max_price: int) -> int:
+        """The bond of a request asking at most `max_price` (at least one token unit)."""
+        return max(1, int(max_price * self.bond_fraction))
+
+    def validator_fee_for(self, max_price: int) -> int:
+        return max(1, int(max_price * self.validator_fee_fraction))
 
     @property
     def bond(self) -> int:
-        return max(1, int(self.budget * self.bond_fraction))
+        """The bond of a request at its budget: the most it posts."""
+        return self.bond_for(self.budget)
 
     @property
     def validator_fee(self) -> int:
-        return max(1, int(self.budget * self.validator_fee_fraction))
+        """The validator's fee of a request at its budget: the most it pays."""
+        return self.validator_fee_for(self.budget)
 
-    @property
-    def target(self) -> int:
-        return int(self.budget * self.target_fraction)
+    def target(self, dialogue) -> int:
+        return int(dialogue.request.max_price * self.target_fraction)
 
-    def score(self, offer: Offer, context: Context) -> float:
-        """Lower is better: price, inflated for providers with a poor record."""
+    def surplus(self, offer: Offer, dialogue, context: Context) -> float:
+        """Expected surplus of an offer over the reservation price: the provider's reputation as the chance it
+        delivers. The client's gas and fee are the same whichever offer it takes."""
         reputation = context.reputation(offer.provider) if context.reputation else 1.0
-        return offer.price * (2.0 - reputation)
+        return reputation * dialogue.request.max_price - offer.price
 
     def react(self, message: Message | Notice, context: Context) -> Reply | None:
         dialogue = context.dialogue
@@ -110,8 +134,8 @@ class BudgetClient:
         if p == Performative.ACCEPT and dialogue.status == Status.AWAITING_PAYMENT:
             return Reply(Performative.FUND, dialogue.deal_id)
         if p == Performative.OFFER and message.sender != context.me and message.offer.round > 0:
-            # A provider answered our counter-offer: take it if it is within budget.
-            if message.offer.price <= self.budget:
+            # A provider answered our counter-offer: take it if it is within the reservation price.
+            if message.offer.price <= dialogue.request.max_price:
                 return self._accept(dialogue, message.sender)
         if p in (Performative.COMPLETE, Performative.VERDICT):
             return self.assess(context)
@@ -146,8 +170,10 @@ class BudgetClient:
             closing = dialogue.request.offer_deadline - context.now < 2 * self.decision_delay
             if context.now - first_seen < self.decision_delay and not closing:
                 continue
-            best = min(provider_offers, key=lambda o: self.score(o.offer, context))
-            if best.offer.price <= self.target or closing:
+            best = max(provider_offers, key=lambda o: self.surplus(o.offer, dialogue, context))
+            if best.offer.price > dialogue.request.max_price:
+                continue  # worth less than it costs
+            if best.offer.price <= self.target(dialogue) or closing:
                 replies.append(self._accept(dialogue, best.signer, best))
                 continue
             if best.offer.round >= self.max_rounds or Performative.OFFER in dialogue.in_flight:
@@ -155,7 +181,7 @@ class BudgetClient:
             mine = dialogue.latest_offer(from_party=context.me)
             if mine is not None and mine.offer.round > best.offer.round:
                 continue  # our counter is out; wait for the answer
-            price = (self.target + best.offer.price) // 2
+            price = (self.target(dialogue) + best.offer.price) // 2
             counter = Offer(
                 dialogue.deal_id, best.offer.provider, price, best.offer.collateral,
                 min(dialogue.request.offer_deadline, context.now + 60), best.offer.round + 1,

@@ -76,8 +76,9 @@ class QuotingProvider:
     # --- reactions ----------------------------------------------------------------------------------
 
     def floor(self, context: Context) -> int:
-        request = context.dialogue.request
-        return self.cost_model.job_cost(context.spec.estimated_seconds(), request.min_collateral, context)
+        request, spec = context.dialogue.request, context.spec
+        return self.cost_model.job_cost(spec.estimated_seconds(), request.min_collateral, context,
+                                        cores=spec.requirements.min_cores)
 
     def can_serve(self, context: Context) -> bool:
         spec, local = context.spec, context.local
@@ -193,7 +194,7 @@ class QuotingProvider:
 
 @dataclass
 class CostPlusProvider(QuotingProvider):
-    """Baseline: cost (electricity x power x duration + gas + risk premium) plus a fixed margin."""
+    """Baseline: cost (gas, electricity, hardware amortisation, risk premium: `CostModel`) plus a fixed margin."""
 
     margin: float = 0.25
 
