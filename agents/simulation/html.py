@@ -20,7 +20,7 @@ th { background: #f2f2f2; } td:first-child, th:first-child { text-align: left; }
 MARKET_KEYS = (
     "deals_requested", "deals_agreed", "deals_settled", "deals_failed", "deals_open", "requests_unfilled",
     "deals_by_outcome", "validator_deals", "disputes", "court_rulings", "counter_offers", "collateral_missing",
-    "fill_rate", "median_time_to_agreement_s", "mean_price", "price_cv", "median_cost_floor_tokens",
+    "fill_rate", "median_time_to_agreement_s", "mean_price", "price_cv", "lowest_cost_floor_tokens",
     "gas_per_settled_deal", "funds_conserved", "token_total_before", "token_total_after", "restarts",
     "failed_transactions", "chain_seconds", "steps_run", "transactions", "wall_seconds",
 )

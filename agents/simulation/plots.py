@@ -50,7 +50,7 @@ def _price_discovery(run_dir, deals, messages, t0, cost_floor, written) -> None:
         ax.scatter((frame["agreed_at"] - t0) / 60, frame["price"], label=f"accepted, {outcome.lower()}", s=22,
                    zorder=2)
     if cost_floor:
-        ax.axhline(cost_floor, color="black", linestyle="--", linewidth=1, label="median provider cost floor")
+        ax.axhline(cost_floor, color="black", linestyle="--", linewidth=1, label="cost floor of the most frequent job, cheapest provider")
     ax.set(xlabel="chain time into the run (minutes)", ylabel="price per job (tokens)",
            title="Price discovery: offers and accepted prices")
     ax.legend(fontsize=8)

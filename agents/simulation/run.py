@@ -54,22 +54,31 @@ async def _token_totals(model: MarketModel) -> tuple[int, int, int]:
     return sum(values[:-1]), values[-2], values[-1]
 
 
-def _median_cost_floor(model: MarketModel) -> float:
-    """The cost floor of the median job for the median provider, in tokens: the line prices should
-    approach from above as the market learns."""
+def _lowest_cost_floor(model: MarketModel) -> float:
+    """The cost floor of the most frequent job on the cheapest provider's machine, in tokens, as cost-plus prices it (the
+    job's share of the machine's cores for its declared duration, deal gas, electricity at the provider's region,
+    amortisation, risk on the collateral): below it the most efficient provider loses money, so competitive prices
+    approach it from above."""
     scenario = model.scenario
-    seconds = statistics.median(e.spec.estimated_seconds() for e in scenario.jobs)
-    power = statistics.median(g.hardware.power_watts for g in scenario.providers)
-    region = scenario.providers[0].region
+    common = max(scenario.jobs, key=lambda e: e.weight)  # the job mix's most frequent job
+    seconds, cores = common.spec.estimated_seconds(), common.spec.requirements.min_cores
     min_collateral = statistics.median(
         int(float(g.params.get("budget", 2.0)) * model.unit * 0.2) for g in scenario.clients
     )
-    context = SimpleNamespace(
-        local=SimpleNamespace(hardware=SimpleNamespace(power_full_watts=power), region=region),
-        global_state=model.state_source.snapshot(model.start_time),
-    )
-    cost = CostModel(token_symbol=TOKEN_SYMBOL, token_decimals=scenario.token_decimals)
-    return cost.job_cost(seconds, min_collateral, context) / model.unit
+    state = model.state_source.snapshot(model.start_time)
+    floors = []
+    for group in scenario.providers:
+        machine = group.hardware
+        context = SimpleNamespace(
+            local=SimpleNamespace(hardware=SimpleNamespace(power_full_watts=machine.power_watts,
+                                                           logical_cores=machine.capacity.cores),
+                                  region=group.region),
+            global_state=state,
+        )
+        cost = CostModel(token_symbol=TOKEN_SYMBOL, token_decimals=scenario.token_decimals,
+                         hardware_usd_per_hour=machine.usd_per_hour)
+        floors.append(cost.job_cost(seconds, min_collateral, context, cores=cores) / model.unit)
+    return min(floors)
 
 
 async def _chain_ceiling(model: MarketModel, snapshot: str, transactions: list) -> dict:
@@ -163,8 +172,8 @@ async def simulate(
         adversaries = incentives(agents)
         if adversaries:
             summary["incentives"] = adversaries
-        cost_floor = _median_cost_floor(model)
-        summary["median_cost_floor_tokens"] = cost_floor
+        cost_floor = _lowest_cost_floor(model)
+        summary["lowest_cost_floor_tokens"] = cost_floor
         await Outbox.collect_receipts_of(model.direct, [agent.outbox for agent in model.live.values()])
         sent = sorted((tx for agent in model.live.values() for tx in agent.outbox.sent), key=lambda t: t.sent_at)
         summary["market_seconds"] = round(market_seconds, 3)
