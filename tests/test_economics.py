@@ -139,7 +139,7 @@ def test_an_offer_above_the_reservation_price_is_never_taken():
 
 def test_job_values_are_drawn_around_the_value_per_core_hour_of_the_job_size():
     scenario = parse_scenario({
-        "providers": [{"name": "p"}], "clients": [{"name": "c"}],
+        "steps": 10, "providers": [{"name": "p"}], "clients": [{"name": "c"}],
         "jobs": [{"workload": "sha256-chain", "params": {"n": 10}, "requirements": {"min_cores": 4},
                   "duration_hours": 1.5, "value": {"usd_per_core_hour": 0.04, "spread": 0.5}}],
     })
@@ -150,7 +150,7 @@ def test_job_values_are_drawn_around_the_value_per_core_hour_of_the_job_size():
     assert values.mean() == pytest.approx(0.24, rel=0.02)  # 0.04 x 6 core-hours, the lognormal factor mean one
     assert np.log(values).std() == pytest.approx(0.5, rel=0.03)
     with pytest.raises(ScenarioError, match="needs its size"):
-        parse_scenario({"providers": [{"name": "p"}], "clients": [{"name": "c"}],
+        parse_scenario({"steps": 10, "providers": [{"name": "p"}], "clients": [{"name": "c"}],
                         "jobs": [{"workload": "sha256-chain", "params": {"n": 10}, "value": {"usd_per_core_hour": 1}}]})
 
 

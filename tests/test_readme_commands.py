@@ -64,3 +64,15 @@ def test_simulate_against_your_own_node(own_anvil, tmp_path):
                  "--network", "ethereum:local:foundry", "--provider-settings", json.dumps({"host": own_anvil.url}))
     assert works.returncode == 0, works.stderr[-2000:]
     assert int(own_anvil.rpc("eth_blockNumber"), 16) > 0  # the run used the user's node
+
+
+def test_a_bad_scenario_is_one_line_and_exit_2(tmp_path):
+    """A typo in a strategy's parameters is refused before anything is deployed: one line naming the field."""
+    scenario = (CHECKOUT / "tests" / "data" / "tiny.yaml").read_text().replace("{budget: 1.0}", "{budgett: 1.0}")
+    assert "budgett" in scenario
+    path = tmp_path / "typo.yaml"
+    path.write_text(scenario)
+    result = _run("run", "simulate", "--scenario", str(path), "--out", str(tmp_path), timeout=120)
+    assert result.returncode == 2
+    assert "budget has no parameter 'budgett'" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "tiny-seed5").exists()

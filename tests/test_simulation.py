@@ -24,6 +24,7 @@ TINY = ROOT / "tests" / "data" / "tiny.yaml"
 
 def _minimal(**overrides):
     scenario = {
+        "steps": 10,
         "providers": [{"name": "p", "count": 1}],
         "clients": [{"name": "c", "count": 1}],
         "jobs": [{"workload": "sha256-chain", "params": {"n": 10}}],
@@ -51,11 +52,21 @@ def _minimal(**overrides):
         ({"faults": [{"kind": "meteor", "at_step": 1}]}, "kind must be one of"),
         ({"faults": [{"kind": "restart", "at_step": 99, "agent": "p-0"}]}, "at_step must be at most"),
         ({"providers": [{"name": "x"}], "clients": [{"name": "x"}]}, "group names must be unique"),
+        # Nothing is guessed: a missing length, a misspelt field, an unknown name or parameter is an error.
+        ({"steps": None}, "missing field 'steps'"),
+        ({"stepz": 10}, "unknown field 'stepz' (did you mean 'steps'?)"),
+        ({"providers": [{"name": "p", "region": "mars"}]}, "providers[0]: region must be one of"),
+        ({"providers": [{"name": "p", "hardware": {"cpu_corez": 4}}]}, "hardware: unknown field 'cpu_corez'"),
+        ({"clients": [{"name": "c", "params": {"budgett": 1.0}}]}, "budget has no parameter 'budgett'"),
+        ({"clients": [{"name": "c", "params": {"budget": -1.0}}]}, "budget must not be negative"),
+        ({"faults": [{"kind": "restart", "at_step": 1, "agent": "nobody-0"}]}, "agent 'nobody-0' is not in this"),
+        ({"jobs": [{"workload": "sha256-chain", "params": {"n": 10}, "weigth": 2}]}, "unknown field 'weigth'"),
     ],
 )
 def test_bad_scenarios_are_refused_with_the_field_named(overrides, field):
+    scenario = {key: value for key, value in _minimal(**overrides).items() if value is not None}
     with pytest.raises(ScenarioError) as error:
-        parse_scenario(_minimal(**overrides))
+        parse_scenario(scenario)
     assert field in str(error.value)
 
 

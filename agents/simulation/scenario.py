@@ -8,16 +8,18 @@ what is wrong with it, before anything touches a chain.
 
 from __future__ import annotations
 
+import difflib
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import yaml
 
 from agents.jobs.spec import InvalidJobSpec, JobSpec, Limits, Requirements
+from agents.oracles.models import DEFAULT_REGIONS
 from agents.policy import Capacity, Role
-from agents.strategies.registry import strategy_names
+from agents.strategies.registry import STRATEGIES, strategy_names
 
 FAULT_KINDS = ("restart", "rpc-outage")
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
@@ -187,6 +189,9 @@ def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: the top level must be a mapping")
     reader = _Reader(data, source)
+    reader.known(*TOP_LEVEL_FIELDS)
+    reader.done()  # a misspelt top-level field first: it explains any "missing field" that would follow
+    reader.read.clear()
     providers = tuple(_provider_group(g, f"{source}: providers[{i}]") for i, g in enumerate(reader.list("providers")))
     clients = tuple(_client_group(g, f"{source}: clients[{i}]") for i, g in enumerate(reader.list("clients")))
     if not providers or not clients:
@@ -203,9 +208,12 @@ def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
     validator_share = reader.number("validator_share", 0.0, minimum=0.0, maximum=1.0)
     if validator_share > 0 and not sum(g.count for g in validators):
         raise ScenarioError(f"{source}: validator_share > 0 needs at least one validator")
-    steps = reader.int("steps", 30, minimum=1)
-    faults = tuple(_fault(f, f"{source}: faults[{i}]", steps) for i, f in enumerate(reader.list("faults", [])))
-    return Scenario(
+    steps = reader.int("steps", minimum=1)
+    agents = {f"{g.name}-{i}" for g in providers + clients + validators for i in range(g.count)} | {"court"}
+    faults = tuple(
+        _fault(f, f"{source}: faults[{i}]", steps, agents) for i, f in enumerate(reader.list("faults", []))
+    )
+    scenario = Scenario(
         name=reader.str("name", Path(source).stem),
         seed=reader.int("seed", 0, minimum=0),
         steps=steps,
@@ -222,13 +230,50 @@ def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
         court=_court(reader.mapping("court"), f"{source}: court"),
         base_fee_gwei=reader.number("base_fee_gwei", 0.0, minimum=0.0, maximum=1000.0),
     )
+    reader.done()
+    return scenario
+
+
+TOP_LEVEL_FIELDS = ("name", "seed", "steps", "step_seconds", "drain_steps", "providers", "clients", "validators",
+                    "validator_share", "jobs", "faults", "token_decimals", "eth_usd", "court", "base_fee_gwei")
 
 
 class _Reader:
+    """Reads one mapping field by field; `done()` refuses the fields nobody read (a typo such as `stepz`)."""
+
     def __init__(self, data: dict, where: str):
         self.data, self.where = data, where
+        self.read: set[str] = set()
+
+    def done(self) -> None:
+        unknown = [key for key in self.data if key not in self.read]
+        if unknown:
+            close = difflib.get_close_matches(str(unknown[0]), sorted(self.read), n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"fields here: {', '.join(sorted(self.read))}"
+            raise ScenarioError(f"{self.where}: unknown field {unknown[0]!r} ({hint})")
+
+    def known(self, *keys: str) -> None:
+        """Fields read directly from the mapping rather than through the typed readers."""
+        self.read.update(keys)
+
+    def region(self) -> str:
+        return self.str("region", "eu-west", tuple(DEFAULT_REGIONS))
+
+    def params(self, strategy_name: str) -> dict:
+        """A strategy's params: each one a field of its policy class, numbers not negative."""
+        params = self.mapping("params")
+        policy = STRATEGIES[strategy_name].policy
+        names = {f.name for f in fields(policy)} if is_dataclass(policy) else set(params)
+        for key, value in params.items():
+            if key not in names:
+                raise ScenarioError(f"{self.where}: params: {strategy_name} has no parameter {key!r} "
+                                    f"(its parameters: {', '.join(sorted(n for n in names if not n.startswith('_')))})")
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+                raise ScenarioError(f"{self.where}: params: {key} must not be negative, got {value}")
+        return params
 
     def _get(self, key, default):
+        self.read.add(key)
         if key not in self.data:
             if default is _REQUIRED:
                 raise ScenarioError(f"{self.where}: missing field {key!r}")
@@ -286,7 +331,7 @@ def _mapping_reader(data, where: str) -> _Reader:
 
 def _hardware(r: _Reader, where: str) -> Hardware:
     hw = _Reader(r.mapping("hardware"), f"{where}: hardware")
-    return Hardware(
+    hardware = Hardware(
         capacity=Capacity(
             cores=hw.int("cpu_cores", 8, minimum=1),
             ram_bytes=int(hw.number("ram_gb", 32, minimum=0.1) * GIB),
@@ -297,56 +342,65 @@ def _hardware(r: _Reader, where: str) -> Hardware:
         price_usd=hw.number("price_usd", 0.0, minimum=0.0),
         life_years=hw.number("life_years", 4.0, minimum=0.1),
     )
+    hw.done()
+    return hardware
 
 
 def _provider_group(data, where) -> ProviderGroup:
     r = _mapping_reader(data, where)
-    return ProviderGroup(
+    strategy = r.str("strategy", "cost-plus", strategy_names(Role.PROVIDER))
+    group = ProviderGroup(
         name=r.str("name"),
         count=r.int("count", 1, minimum=0),
-        strategy=r.str("strategy", "cost-plus", strategy_names(Role.PROVIDER)),
-        params=r.mapping("params"),
-        region=r.str("region", "eu-west"),
+        strategy=strategy,
+        params=r.params(strategy),
+        region=r.region(),
         hardware=_hardware(r, where),
         float_tokens=r.number("float", 100.0, minimum=0.0),
     )
+    r.done()
+    return group
 
 
 def _validator_group(data, where) -> ValidatorGroup:
     r = _mapping_reader(data, where)
     float_tokens = r.number("float", 20.0, minimum=0.0)
-    return ValidatorGroup(
+    strategy = r.str("strategy", "validator", strategy_names(Role.VALIDATOR))
+    group = ValidatorGroup(
         name=r.str("name", "validator"),
         count=r.int("count", 1, minimum=0),
-        strategy=r.str("strategy", "validator", strategy_names(Role.VALIDATOR)),
-        params=r.mapping("params"),
-        region=r.str("region", "eu-west"),
+        strategy=strategy,
+        params=r.params(strategy),
+        region=r.region(),
         hardware=_hardware(r, where),
         float_tokens=float_tokens,
         stake_tokens=r.number("stake", float_tokens, minimum=0.0),
     )
+    r.done()
+    return group
 
 
 def _court(data: dict, where) -> CourtSpec:
     r = _mapping_reader(data, where)
-    return CourtSpec(
-        strategy=r.str("strategy", "court", strategy_names(Role.COURT)),
-        params=r.mapping("params"),
-        region=r.str("region", "eu-west"),
-        hardware=_hardware(r, where),
-    )
+    strategy = r.str("strategy", "court", strategy_names(Role.COURT))
+    court = CourtSpec(strategy=strategy, params=r.params(strategy), region=r.region(), hardware=_hardware(r, where))
+    r.done()
+    return court
 
 
 def _client_group(data, where) -> ClientGroup:
     r = _mapping_reader(data, where)
-    return ClientGroup(
+    strategy = r.str("strategy", "budget", strategy_names(Role.CLIENT))
+    group = ClientGroup(
         name=r.str("name"),
         count=r.int("count", 1, minimum=0),
-        strategy=r.str("strategy", "budget", strategy_names(Role.CLIENT)),
-        params=r.mapping("params"),
+        strategy=strategy,
+        params=r.params(strategy),
         jobs_per_step=r.number("jobs_per_step", 0.3, minimum=0.0),
         float_tokens=r.number("float", 100.0, minimum=0.0),
     )
+    r.done()
+    return group
 
 
 def _job(data, where) -> JobMixEntry:
@@ -355,6 +409,9 @@ def _job(data, where) -> JobMixEntry:
     duration = r.number("duration_hours", 0.0, minimum=0.0) * 3600 or None
     value = _Reader(r.mapping("value"), f"{where}: value")
     per_core_hour = value.number("usd_per_core_hour", 0.0, minimum=0.0) or None
+    spread = value.number("spread", 0.0, minimum=0.0, maximum=2.0)
+    value.done()
+    r.known("limits", "requirements", "command")
     if per_core_hour and duration is None:
         raise ScenarioError(f"{where}: a job valued per core-hour needs its size: give duration_hours")
     try:
@@ -370,15 +427,17 @@ def _job(data, where) -> JobMixEntry:
         spec = replace(spec, duration_seconds=duration)
     except (InvalidJobSpec, TypeError) as error:
         raise ScenarioError(f"{where}: {error}") from error
-    return JobMixEntry(weight, spec, per_core_hour, value.number("spread", 0.0, minimum=0.0, maximum=2.0))
+    r.done()
+    return JobMixEntry(weight, spec, per_core_hour, spread)
 
 
-def _fault(data, where, steps) -> Fault:
+def _fault(data, where, steps, agents: set[str]) -> Fault:
     r = _mapping_reader(data, where)
     kind = r.str("kind", choices=FAULT_KINDS)
-    return Fault(
-        kind=kind,
-        at_step=r.int("at_step", minimum=0, maximum=steps - 1),
-        steps=r.int("steps", 1, minimum=1),
-        agent=r.str("agent") if kind == "restart" else None,
-    )
+    agent = r.str("agent") if kind == "restart" else None
+    if agent is not None and agent not in agents:
+        raise ScenarioError(f"{where}: agent {agent!r} is not in this market (its agents: {', '.join(sorted(agents))})")
+    fault = Fault(kind=kind, at_step=r.int("at_step", minimum=0, maximum=steps - 1), steps=r.int("steps", 1, minimum=1),
+                  agent=agent)
+    r.done()
+    return fault
