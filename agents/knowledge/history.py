@@ -375,7 +375,8 @@ class ChainHistory:
         offers = self.offers
         counts = offers.groupby("deal_id").agg(offers=("offer_hash", "size"), counter_offers=("counter", "sum"))
         table = table.merge(counts, left_on="deal_id", right_index=True, how="left")
-        table[["offers", "counter_offers"]] = table[["offers", "counter_offers"]].fillna(0)
+        # Counts: a deal nobody offered on has 0 of each (the merge leaves NaN, or object columns when empty).
+        table[["offers", "counter_offers"]] = table[["offers", "counter_offers"]].astype(float).fillna(0).astype(int)
         accepted = deals.rename(columns={"time": "accepted_time"})[
             ["deal_id", "client", "provider", "price", "collateral", "status_at_acceptance", "accepted_time"]
         ]
