@@ -24,6 +24,10 @@ MARKET_KEYS = (
     "gas_per_settled_deal", "funds_conserved", "token_total_before", "token_total_after", "restarts",
     "failed_transactions", "chain_seconds", "steps_run", "transactions", "wall_seconds",
 )
+EFFICIENCY_KEYS = (
+    "allocative_efficiency", "surplus_realised_usd", "surplus_optimum_usd", "surplus_clients_usd",
+    "surplus_providers_usd", "surplus_to_fees_usd", "surplus_client_share", "jobs_served",
+)
 AGENT_COLUMNS = (
     "agent", "strategy", "role", "deals_done", "deals_failed", "disputes_lost", "pnl_usd", "trading_pnl_usd",
     "revaluation_usd", "gas_usd", "electricity_usd", "client_surplus_usd", "cumulative_return", "sharpe", "sortino",
@@ -62,6 +66,11 @@ def write_html(run_dir: Path, *, summary: dict, tables: dict[str, pd.DataFrame],
         f"<p>{summary['agents']} agents, {summary.get('steps_run')} steps, {summary.get('chain_seconds')} s of "
         f"chain time. Every table is also in this directory as CSV and Parquet; summary.json has every figure.</p>",
         "<h2>Market</h2>", _table(market),
+        "<h2>Efficiency</h2>",
+        "<p class='note'>Surplus: clients' values of their jobs minus providers' true costs (gas, electricity, "
+        "hardware), in USD, over the jobs whose results stood; the optimum assigns every requested job to the same "
+        "machines, each holding a job's cores for its declared duration (agents/simulation/efficiency.py).</p>",
+        _table(pd.DataFrame([(k, summary[k]) for k in EFFICIENCY_KEYS if k in summary], columns=["metric", "value"])),
         "<h2>By strategy</h2>",
         f"<p class='note'>{html.escape(summary.get('return_convention', ''))} Money columns are sums over the "
         "strategy's agents, ratios means over those that have them.</p>", _table(strategies),

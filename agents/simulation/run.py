@@ -9,7 +9,6 @@ import statistics
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 
 import pandas as pd
 
@@ -17,6 +16,7 @@ from agents.chain.calls import call_batch
 from agents.deploy.addresses import Deployment
 from agents.runtime.outbox import Outbox
 from agents.simulation.collector import DataCollector
+from agents.simulation.efficiency import measure, provider_context
 from agents.simulation.faults import fault_costs, fault_summary, incentives, token_transfers
 from agents.simulation.model import TOKEN_SYMBOL, MarketModel
 from agents.simulation.report import (
@@ -68,16 +68,9 @@ def _lowest_cost_floor(model: MarketModel) -> float:
     state = model.state_source.snapshot(model.start_time)
     floors = []
     for group in scenario.providers:
-        machine = group.hardware
-        context = SimpleNamespace(
-            local=SimpleNamespace(hardware=SimpleNamespace(power_full_watts=machine.power_watts,
-                                                           logical_cores=machine.capacity.cores),
-                                  region=group.region),
-            global_state=state,
-        )
         cost = CostModel(token_symbol=TOKEN_SYMBOL, token_decimals=scenario.token_decimals,
-                         hardware_usd_per_hour=machine.usd_per_hour)
-        floors.append(cost.job_cost(seconds, min_collateral, context, cores=cores) / model.unit)
+                         hardware_usd_per_hour=group.hardware.usd_per_hour)
+        floors.append(cost.job_cost(seconds, min_collateral, provider_context(group, state), cores=cores) / model.unit)
     return min(floors)
 
 
@@ -169,6 +162,8 @@ async def simulate(
             "per_strategy": per_strategy(agents),
             "events": model.events_log,
         }
+        summary.update(measure(model, deals, messages, transactions_frame, token_usd=float(last["token_usd"]),
+                               eth_usd=float(last["eth_usd"])))
         adversaries = incentives(agents)
         if adversaries:
             summary["incentives"] = adversaries
