@@ -26,20 +26,24 @@ from agents.simulation.scenario import ScenarioError, load_scenario
 CLOCK_START = 2_000_000_000  # a fixed start: the same seed gives the same chain, block for block
 
 
+def _scenario(ctx, param, value):
+    """Loaded while the options are parsed, before a node is started or anything deployed."""
+    try:
+        return load_scenario(value)
+    except ScenarioError as error:
+        raise click.BadParameter(str(error), ctx=ctx, param=param) from error
+
+
 @click.command(cls=ConnectedProviderCommand)
-@click.option("--scenario", "scenario_name", default="default", show_default=True,
+@click.option("--scenario", "scenario", default="default", show_default=True, callback=_scenario,
               help="A shipped scenario (default, large, adversarial) or a path to a YAML file.")
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")
 @click.option("--out", "out_dir", default="runs", show_default=True, type=click.Path(file_okay=False),
               help="Where run directories are written.")
 @click.option("--deployment", "deployment_file", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Use the contracts recorded in this deployments file instead of deploying new ones.")
-def cli(scenario_name, seed, out_dir, deployment_file):
+def cli(scenario, seed, out_dir, deployment_file):
     console = Console()
-    try:
-        scenario = load_scenario(scenario_name)
-    except ScenarioError as error:
-        raise click.UsageError(str(error)) from error
     if seed is not None:
         scenario = scenario.__class__(**{**scenario.__dict__, "seed": seed})
     network = chain.provider.network
