@@ -80,6 +80,16 @@ contract DisputesTest is MarketTestBase {
         assertUnchanged(before, dealId);
     }
 
+    /// @dev A keeper's move (`data`, from a stranger) is refused on the deadline itself, changing nothing; then the
+    /// clock moves one second past it.
+    function _refusedOnDeadlineThenPast(bytes32 dealId, bytes memory data) internal {
+        uint40 deadline = market.getDeal(dealId).deadline;
+        vm.warp(deadline);
+        bytes memory notYet = abi.encodeWithSelector(DeadlineNotReached.selector, dealId, deadline);
+        _expectCallRevert(dealId, stranger, data, notYet);
+        vm.warp(deadline + 1);
+    }
+
     // -------------------------------------------------------------------------------------------------
     // Deployment and terms
     // -------------------------------------------------------------------------------------------------
@@ -253,15 +263,7 @@ contract DisputesTest is MarketTestBase {
 
     function test_dispute_courtTimeout_unwinds() public {
         (bytes32 dealId,) = disputedDeal(newRequest());
-        uint40 deadline = market.getDeal(dealId).deadline;
-        vm.warp(deadline);
-        _expectCallRevert(
-            dealId,
-            stranger,
-            abi.encodeCall(IComputeMarket.claimTimeout, (dealId)),
-            abi.encodeWithSelector(DeadlineNotReached.selector, dealId, deadline)
-        );
-        vm.warp(deadline + 1);
+        _refusedOnDeadlineThenPast(dealId, abi.encodeCall(IComputeMarket.claimTimeout, (dealId)));
         _expectClose(dealId, Status.Unwound, CloseReason.CourtTimeout);
         vm.prank(stranger);
         market.claimTimeout(dealId);
@@ -395,16 +397,8 @@ contract DisputesTest is MarketTestBase {
 
     function test_verdictApproved_settledAfterAppealWindow() public {
         (bytes32 dealId,,) = judgedDeal(newValidatorRequest(), true);
-        uint40 deadline = market.getDeal(dealId).deadline;
-        assertEq(deadline, block.timestamp + VALIDATION_WINDOW);
-        vm.warp(deadline); // the appeal window includes its last second
-        _expectCallRevert(
-            dealId,
-            stranger,
-            abi.encodeCall(IComputeMarket.settle, (dealId)),
-            abi.encodeWithSelector(DeadlineNotReached.selector, dealId, deadline)
-        );
-        vm.warp(deadline + 1);
+        assertEq(market.getDeal(dealId).deadline, block.timestamp + VALIDATION_WINDOW);
+        _refusedOnDeadlineThenPast(dealId, abi.encodeCall(IComputeMarket.settle, (dealId)));
         _expectClose(dealId, Status.Settled, CloseReason.VerdictApproved);
         vm.prank(stranger); // anyone carries the verdict out
         market.settle(dealId);
@@ -415,15 +409,7 @@ contract DisputesTest is MarketTestBase {
 
     function test_verdictRejected_settledAfterAppealWindow() public {
         (bytes32 dealId,,) = judgedDeal(newValidatorRequest(), false);
-        uint40 deadline = market.getDeal(dealId).deadline;
-        vm.warp(deadline);
-        _expectCallRevert(
-            dealId,
-            stranger,
-            abi.encodeCall(IComputeMarket.settle, (dealId)),
-            abi.encodeWithSelector(DeadlineNotReached.selector, dealId, deadline)
-        );
-        vm.warp(deadline + 1);
+        _refusedOnDeadlineThenPast(dealId, abi.encodeCall(IComputeMarket.settle, (dealId)));
         _expectClose(dealId, Status.Slashed, CloseReason.VerdictRejected);
         market.settle(dealId);
         assertEq(uint8(statusOf(dealId)), uint8(Status.Slashed));
@@ -671,15 +657,7 @@ contract DisputesTest is MarketTestBase {
 
     function test_silentValidator_courtTimeout_unwinds() public {
         (bytes32 dealId,) = escalatedDeal(newValidatorRequest());
-        uint40 deadline = market.getDeal(dealId).deadline;
-        vm.warp(deadline);
-        _expectCallRevert(
-            dealId,
-            stranger,
-            abi.encodeCall(IComputeMarket.claimTimeout, (dealId)),
-            abi.encodeWithSelector(DeadlineNotReached.selector, dealId, deadline)
-        );
-        vm.warp(deadline + 1);
+        _refusedOnDeadlineThenPast(dealId, abi.encodeCall(IComputeMarket.claimTimeout, (dealId)));
         _expectClose(dealId, Status.Unwound, CloseReason.CourtTimeout);
         market.claimTimeout(dealId);
         _assertBalances(DEPOSITED, DEPOSITED, DEPOSITED, 0);
