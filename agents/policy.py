@@ -187,6 +187,7 @@ class Dialogue:
     close_reason: CloseReason | None = None
     opened_at: int | None = None
     agreed_at: int | None = None
+    commenced_at: int | None = None  # chain time of the commencement attestation: the job holds its machine from then
     closed_at: int | None = None
     last_message: Performative | None = None
     applied: set[tuple[int, int]] = field(default_factory=set)
@@ -273,6 +274,7 @@ class Dialogue:
             self.deadline = message.time + self.request.commence_within if self.request else None
         elif performative == Performative.COMMENCE:
             self.commencement_uid = bytes(args["attestation"])
+            self.commenced_at = message.time
             self.deadline = message.time + self.request.job_duration if self.request else None
         elif performative == Performative.COMPLETE:
             self.completion_uid = bytes(args["attestation"])

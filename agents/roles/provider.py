@@ -25,18 +25,25 @@ JOB_THREADS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="job")
 
 
 class ProviderAgent(Agent):
-    def __init__(self, *args, store, workdir: Path, billed_seconds=None, **kwargs):
+    def __init__(self, *args, store, workdir: Path, billed_seconds=None, hold_seconds=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.store = store
         self.workdir = Path(workdir)
         # How long the machine was busy with a job, for the electricity bill: measured wall time by
         # default; a simulation bills a deterministic estimate instead.
         self.billed_seconds = billed_seconds or (lambda spec, result: result.wall_seconds)
+        # Chain seconds a job holds the machine from its commencement before its result is delivered. A live
+        # provider delivers as soon as the real process ends (0: no wait); a simulation runs scaled-down
+        # workloads and holds the job's cores for the duration the job declares, so that capacity fills up.
+        self.hold_seconds = hold_seconds or (lambda spec: 0.0)
         self.jobs_run = 0
         self.job_seconds = 0.0  # busy seconds billed for electricity
         self.measured_job_seconds = 0.0
         self.running: set[bytes] = set()
         self.considered: set[bytes] = set()  # requests this agent's policy has seen
+        # Open requests that arrived while the machine was too busy (running jobs, or reserved by offers): the
+        # policy is asked again once the job fits, as a provider re-reads the open orders when it frees up.
+        self.waiting_for_capacity: set[bytes] = set()
         self.finished: dict[bytes, Notice] = {}  # job outcomes, kept until the deal closes
         self.funding_links: set[tuple[str, str]] = set()  # (client, validator): the client funded the validator
         self._links_read_to: dict[tuple[str, str], int] = {}  # the next block to look for such funding in
@@ -55,6 +62,8 @@ class ProviderAgent(Agent):
         if message.performative == Performative.REQUEST:
             self.considered.add(dialogue.deal_id)
             dialogue.spec = await self._fetch_spec(dialogue)
+            if dialogue.spec is not None and not dialogue.spec.requirements.capacity.fits_within(self.locks.free_capacity):
+                self.waiting_for_capacity.add(dialogue.deal_id)
             if dialogue.validator is not None and dialogue.spec is not None:
                 perception["validator"] = await self._validator_standing(dialogue)
         elif dialogue.provider == self.address and dialogue.status == Status.AGREED:
@@ -146,9 +155,16 @@ class ProviderAgent(Agent):
             self.finished[dialogue.deal_id] = notice
             if dialogue.result_hash is not None:  # delivered before a restart: was it this work?
                 dialogue.result_ok = self._own_result(dialogue.deal_id) == dialogue.result_hash
-            self.notify(notice)
+            if notice.kind == NoticeKind.JOB_FAILED or self._job_due(dialogue):
+                self.notify(notice)  # otherwise keep_obligations delivers it once the job's time has passed
         finally:
             self.running.discard(dialogue.deal_id)
+
+    def _job_due(self, dialogue: Dialogue) -> bool:
+        """Whether a job's time on the machine is over: its commencement plus the chain seconds it holds it."""
+        if dialogue.commenced_at is None or dialogue.spec is None:
+            return True
+        return self.now() >= dialogue.commenced_at + self.hold_seconds(dialogue.spec)
 
     async def keep_obligations(self) -> None:
         """Fund awaited collateral, commence agreed deals, (re)run commenced jobs (deterministic, so the
@@ -172,7 +188,8 @@ class ProviderAgent(Agent):
                 notice = self.finished.get(dialogue.deal_id)
                 if notice is None:
                     self._start(dialogue)
-                elif Performative.COMPLETE not in dialogue.in_flight and Performative.ABORT not in dialogue.in_flight:
+                elif (Performative.COMPLETE not in dialogue.in_flight and Performative.ABORT not in dialogue.in_flight
+                      and (notice.kind == NoticeKind.JOB_FAILED or self._job_due(dialogue))):
                     await self.send(self.policy.react(notice, await self.context(dialogue, notice)))
             elif dialogue.status == Status.JUDGED and dialogue.verdict is False:
                 if dialogue.result_ok is None and dialogue.spec is not None:
@@ -181,3 +198,16 @@ class ProviderAgent(Agent):
                     await self.send(self.policy.owed_move(await self.context(dialogue, None)))
         for deal_id in [d for d in self.finished if not self.dialogues.get(d) or not self.dialogues.get(d).is_open]:
             del self.finished[deal_id]
+        await self._reconsider_waiting_requests()
+
+    async def _reconsider_waiting_requests(self) -> None:
+        """Ask the policy again about open requests it saw while busy, once their job fits the free capacity."""
+        now = self.now()
+        for deal_id in sorted(self.waiting_for_capacity):
+            dialogue = self.dialogues.get(deal_id)
+            if dialogue is None or dialogue.status != Status.NONE or dialogue.request.offer_deadline <= now:
+                self.waiting_for_capacity.discard(deal_id)  # taken, cancelled or expired
+                continue
+            if dialogue.spec.requirements.capacity.fits_within(self.locks.free_capacity):
+                self.waiting_for_capacity.discard(deal_id)
+                await self._answer(dialogue, dialogue.opening, await self.perceive(dialogue, dialogue.opening))

@@ -94,8 +94,13 @@ class EscrowBook:
             dialogue.my_locked = locked
         self.locks.release(dialogue.deal_id)
         self.locks.release(bond_key(dialogue.deal_id))
-        if self.me == dialogue.provider and dialogue.capacity != Capacity():
+        if self.me == dialogue.provider and dialogue.capacity != Capacity() and dialogue.status in MACHINE_HELD:
             self.locks.hold(dialogue.deal_id, capacity=dialogue.capacity)
+
+
+# The statuses in which a deal holds its provider's machine: from agreement until the result is delivered. Once it
+# is, the machine is free for other jobs while the result is judged.
+MACHINE_HELD = frozenset({Status.AWAITING_COLLATERAL, Status.AWAITING_PAYMENT, Status.AGREED, Status.COMMENCED})
 
 
 def locked_side(dialogue: Dialogue, party: str) -> int:

@@ -143,8 +143,8 @@ class AgentBuilder:
             return ProviderAgent(
                 name, Role.PROVIDER, key, self.connection, chosen.build(cost_model=cost_model, **params),
                 capacity=capacity, store=self.store, workdir=self.workdir / "jobs" / name,
-                billed_seconds=self._billing(machine), config=self.config,
-                sources=replace(self.sources, hardware=hardware, region=group.region),
+                billed_seconds=self._billing(machine), hold_seconds=lambda spec: simulated_job_seconds(spec, machine.speed),
+                config=self.config, sources=replace(self.sources, hardware=hardware, region=group.region),
             )
 
         return build

@@ -1,8 +1,10 @@
 """Demand: the jobs that arrive at the market's clients each step, each with its private value to its client.
 
-Arrivals are Poisson per client (its group's `jobs_per_step`), kinds are drawn from the scenario's job mix by
-weight, and a share of jobs (`validator_share`) is validated by a validator drawn at random. Everything is
-drawn from the model's seeded generator, in a fixed order, so the same seed brings the same jobs.
+Arrivals are Poisson per client, at its group's `jobs_per_step` times the scenario's demand factor of the step
+(a daily cycle, and bursts: `Scenario.demand`); kinds are drawn from the scenario's job mix by weight, and a share
+of jobs (`validator_share`) is validated by a validator drawn at random. Everything is drawn from the model's
+seeded generator, in a fixed order, so the same seed brings the same jobs. Each step's factor, burst and
+arrivals go to `model.demand_log` (the report's demand table).
 """
 
 from __future__ import annotations
@@ -21,11 +23,17 @@ def submit_jobs(model) -> None:
     weights = np.array([entry.weight for entry in mix], dtype=float)
     weights /= weights.sum()
     validators = model.validator_addresses
+    demand = model.scenario.demand
+    burst = bool(model.rng.random() < demand.burst_probability) if demand.burst_probability else False
+    factor = demand.factor(model.time, burst)
+    arrivals = 0
     for spec in model.specs:
         if spec.role != Role.CLIENT:
             continue
         group = next(g for g in model.scenario.clients if g.name == spec.group)
-        for _ in range(int(model.rng.poisson(group.jobs_per_step))):
+        count = int(model.rng.poisson(group.jobs_per_step * factor))
+        arrivals += count
+        for _ in range(count):
             entry = mix[int(model.rng.choice(len(mix), p=weights))]
             value = _value(model, entry)
             use_validator = validators and model.rng.random() < model.scenario.validator_share
@@ -38,6 +46,8 @@ def submit_jobs(model) -> None:
                 continue
             scheme = ValidationScheme.VALIDATOR if use_validator else ValidationScheme.OPTIMISTIC
             agent.queue.append(QueuedJob(entry.spec, scheme=scheme, validator=validator, **value))
+    model.demand_log.append({"step": model.step_index, "time": model.time, "demand_factor": factor, "burst": burst,
+                             "jobs_arrived": arrivals})
 
 
 def _value(model, entry) -> dict:

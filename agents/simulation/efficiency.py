@@ -17,9 +17,8 @@ of one simulation step: a job started at step s holds its cores on its provider 
 s + ceil(duration / step) - 1 (its declared duration, the size it is priced and valued at), and a provider
 never holds more cores at once than its machine has. A job may start at any step from the one it was
 requested in, as long as it ends by the run's last step plus the longest job's steps (the drain that
-finishes what starts at the last step). The simulated providers run scaled-down workloads and hold a job's
-cores from acceptance to close, minutes of chain time rather than the declared hours; the declared-size
-windows are the capacity a real market of these jobs would have.
+finishes what starts at the last step). The simulated providers hold a job's cores for the same declared
+duration (they deliver only once it has passed in chain time), so the optimum and the run share one capacity.
 """
 
 from __future__ import annotations
@@ -33,9 +32,8 @@ from scipy.optimize import Bounds, LinearConstraint, milp
 from scipy.sparse import coo_matrix
 
 from agents.policy import Role
-from agents.protocol import Performative
 from agents.simulation.builders import TOKEN_SYMBOL
-from agents.strategies.costs import CostModel
+from agents.strategies.costs import CLIENT_GAS_PER_DEAL, CostModel
 
 # How a deal ends with its result standing (deals table `reason` column, CloseReason names).
 RESULT_STOOD = ("APPROVED", "VALIDATION_WINDOW_PASSED", "VERDICT_APPROVED", "COURT_APPROVED")
@@ -141,17 +139,13 @@ def provider_context(group, state) -> SimpleNamespace:
     )
 
 
-def measure(model, deals: pd.DataFrame, messages: list, transactions: pd.DataFrame, *, token_usd: float,
-            eth_usd: float) -> dict:
-    """The efficiency keys of a run of `model` (a `MarketModel`): its deals table, chain messages and
-    transactions table. Prices, fees and validator fees are in USD at the run's last token and ETH prices."""
+def measure(model, deals: pd.DataFrame, sizes: dict[str, tuple[int, float]], transactions: pd.DataFrame, *,
+            token_usd: float, eth_usd: float) -> tuple[dict, pd.DataFrame, pd.DataFrame]:
+    """The efficiency keys of a run of `model` (a `MarketModel`): its deals table, the jobs' sizes
+    (capacity.job_sizes) and its transactions table. Prices, fees and validator fees are in USD at the run's last
+    token and ETH prices. Also returns the requested jobs (requested_jobs, with `client_gas_usd`: the client's own
+    gas on a deal at the fees of the time it asked) and their true cost on every provider (USD, a column each)."""
     scenario = model.scenario
-    by_hash = {entry.spec.spec_hash: entry.spec for entry in scenario.jobs}
-    sizes = {}
-    for m in messages:
-        if m.performative == Performative.REQUEST and m.request.spec_hash in by_hash:
-            spec = by_hash[m.request.spec_hash]
-            sizes[m.deal_id.hex()] = (spec.requirements.min_cores, spec.estimated_seconds())
     jobs = requested_jobs(deals[deals["deal_id"].isin(sizes)], sizes, model.start_time, scenario.step_seconds)
     groups = {g.name: g for g in scenario.providers}
     machines = {s.name: groups[s.group] for s in model.specs if s.role == Role.PROVIDER}
@@ -159,11 +153,15 @@ def measure(model, deals: pd.DataFrame, messages: list, transactions: pd.DataFra
     costs = {group.name: CostModel(token_symbol=TOKEN_SYMBOL, token_decimals=scenario.token_decimals,
                                    hardware_usd_per_hour=group.hardware.usd_per_hour) for group in groups.values()}
     true_cost = pd.DataFrame(index=jobs.index, columns=list(machines), dtype=float)
+    client_gas = pd.Series(0.0, index=jobs.index)
     for job, row in jobs.iterrows():
         state = model.state_source.snapshot(row["requested_at"])
+        if state.gas is not None:
+            client_gas[job] = CLIENT_GAS_PER_DEAL * state.gas.fee_per_gas_wei / 1e18 * state.token_prices["ETH"]
         for name, group in machines.items():
             true_cost.at[job, name] = true_cost_usd(costs[group.name], row["seconds"], row["cores"],
                                                     provider_context(group, state))
+    jobs = jobs.assign(client_gas_usd=client_gas)
     # The run's steps, then as many as its longest job holds: the drain a market needs to finish what it
     # starts at its last step.
     horizon = model.step_index + int(jobs["steps"].max() if len(jobs) else 0)
@@ -178,4 +176,4 @@ def measure(model, deals: pd.DataFrame, messages: list, transactions: pd.DataFra
         client_costs_usd=[client_fee_wei.get(d, 0) / 1e18 * eth_usd for d in served.index]
         + served["validator_fee"].fillna(0) * token_usd * (served["scheme"] == "validator"),
     )
-    return efficiency_summary(served, best)
+    return efficiency_summary(served, best), jobs, true_cost

@@ -101,17 +101,24 @@ def fault_summary(costs: pd.DataFrame) -> pd.DataFrame:
 
 
 def incentives(agents: pd.DataFrame) -> list[dict]:
-    """For each adversarial strategy in the run: its role, its mean trading P&L per agent, and the mean
-    trading P&L per agent of the honest strategies of the same role (token revaluation left out: it depends
-    on how many tokens an agent holds, not on what it did). Cheating should not pay: pnl < honest_pnl."""
+    """For each adversarial strategy in the run: its role, its mean P&L per agent, and the mean P&L per agent of
+    the honest strategies of the same role. P&L is trading P&L (token revaluation left out: it depends on how many
+    tokens an agent holds, not on what it did); for clients whose jobs have values it is their surplus (trading
+    P&L plus the value of the jobs they were delivered), since paying for a job is not a loss when the job is
+    worth more. Cheating should not pay: pnl < honest_pnl."""
+    pnl_of = agents["trading_pnl_usd"]
+    if "client_surplus_usd" in agents:
+        pnl_of = agents["client_surplus_usd"].where(agents["role"].eq("client") & agents["client_surplus_usd"].notna(),
+                                                    pnl_of)
+    agents = agents.assign(_pnl=pnl_of.astype(float))
     result = []
     for (strategy, role), group in agents.groupby(["strategy", "role"], sort=True):
         if strategy in strategy_names(Role(role), adversarial=False):
             continue
         honest_names = strategy_names(Role(role), adversarial=False)
         honest = agents[(agents["role"] == role) & agents["strategy"].isin(honest_names)]
-        pnl = float(group["trading_pnl_usd"].mean())
-        honest_pnl = float(honest["trading_pnl_usd"].mean()) if len(honest) else None
+        pnl = float(group["_pnl"].mean())
+        honest_pnl = float(honest["_pnl"].mean()) if len(honest) else None
         result.append({
             "strategy": strategy, "role": role, "agents": int(len(group)), "pnl_usd": pnl,
             "honest_strategies": sorted(set(honest["strategy"])), "honest_agents": int(len(honest)),

@@ -21,6 +21,7 @@ MARKET_KEYS = (
     "deals_requested", "deals_agreed", "deals_settled", "deals_failed", "deals_open", "requests_unfilled",
     "deals_by_outcome", "validator_deals", "disputes", "court_rulings", "counter_offers", "collateral_missing",
     "fill_rate", "median_time_to_agreement_s", "mean_price", "price_cv", "lowest_cost_floor_tokens",
+    "lowest_cost_floor_tokens_per_core_hour", "equilibrium_price_band", "provider_utilization_median",
     "gas_per_settled_deal", "funds_conserved", "token_total_before", "token_total_after", "restarts",
     "failed_transactions", "chain_seconds", "steps_run", "transactions", "wall_seconds",
 )
@@ -91,6 +92,9 @@ def write_html(run_dir: Path, *, summary: dict, tables: dict[str, pd.DataFrame],
         parts.append("<p>No deal closed on a fault in this run.</p>")
     parts.append("<h2>Plots</h2>")
     parts += [_image(run_dir / name) for name in plots]
+    if summary.get("defaults_applied"):
+        parts += ["<h2>Defaults applied</h2><p class='note'>Fields the scenario file left out, and the values they "
+                  "took.</p><ul>"] + [f"<li>{html.escape(d)}</li>" for d in summary["defaults_applied"]] + ["</ul>"]
     if summary.get("events"):
         parts += ["<h2>Events</h2><ul>"] + [f"<li>{html.escape(e)}</li>" for e in summary["events"]] + ["</ul>"]
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(str(summary['scenario']))} "

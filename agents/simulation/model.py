@@ -75,6 +75,7 @@ class MarketModel:
     def __post_init__(self):
         # Each requested job's private value to its client, in USD, by deal id (0x-hex).
         self.job_values: dict[str, float] = {}
+        self.demand_log: list[dict] = []  # one row per submitting step: demand factor, burst, jobs arrived
         self.rng = np.random.default_rng(self.scenario.seed)
         self.unit = 10**self.scenario.token_decimals
         self.specs: list[AgentSpec] = []
@@ -400,25 +401,22 @@ class MarketModel:
             if not self.open_deal_ids() and not any(getattr(a, "queue", None) for a in self.live.values()):
                 break
         self.proxy.down = False
-        swept_from = self.step_index
-        await self.sweep()
-        if self.step_index != swept_from:
-            await done_step(self.step_index)  # observed once per step: a sweep that moved nothing adds no row
+        await self.sweep(after_step=lambda: done_step(self.step_index))
         if progress:
             progress(self.step_index, self.step_index)
 
-    async def sweep(self, max_steps: int = 5) -> None:
-        """Close whatever is still open: jump past the latest deadline of any open deal, after which the
-        party that gains (or anyone) moves each deal on. The run ends with no deal left open."""
+    async def sweep(self, max_steps: int = 100, after_step: Callable[[], Awaitable[None]] | None = None) -> None:
+        """Close whatever is still open: keep stepping (no new jobs) until every agreed deal has closed, jobs still
+        running finishing on their time and each deadline passing in turn, after which the party that gains (or
+        anyone) moves that deal on. Stepping rather than jumping to a deadline lets a job that is due before its
+        deadline be delivered. The run ends with no deal left open."""
         for _ in range(max_steps):
-            deadlines = [
-                d.deadline for agent in self.live.values() for d in agent.dialogues.open()
-                if d.agreed_at is not None and d.deadline is not None
-            ]
-            if not deadlines:
+            if not any(d.agreed_at is not None and d.deadline is not None
+                       for agent in self.live.values() for d in agent.dialogues.open()):
                 return
-            await self._advance_to(max(deadlines) + 3)  # steps never move the clock back
             await self.step(submitting=False)
+            if after_step is not None:
+                await after_step()
 
     async def close(self) -> None:
         for agent in self.live.values():

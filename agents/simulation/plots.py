@@ -1,5 +1,6 @@
-"""The report's plots, one PNG each in the run directory: price discovery, P&L by strategy (trading and
-revaluation apart), deals won per provider, and what faults cost whom."""
+"""The report's plots, one PNG each in the run directory: price discovery (per core-hour, against the cost floor
+and the competitive equilibrium band), P&L by strategy (trading and revaluation apart), utilization over time
+with the demand that drove it, deals won per provider, the split of surplus, and what faults cost whom."""
 
 from __future__ import annotations
 
@@ -24,37 +25,102 @@ def _save(fig, run_dir: Path, name: str, written: list[str]) -> None:
     written.append(name)
 
 
-def plot_all(run_dir: Path, tables: dict[str, pd.DataFrame], cost_floor: float | None) -> list[str]:
+def plot_all(run_dir: Path, tables: dict[str, pd.DataFrame], summary: dict) -> list[str]:
     written: list[str] = []
     deals, messages, steps = tables["deals"], tables["messages"], tables["agent_steps"]
     t0 = steps["time"].min()
-    _price_discovery(run_dir, deals, messages, t0, cost_floor, written)
+    _price_discovery(run_dir, deals, messages, tables["price_band"], t0, summary, written)
     _pnl_by_strategy(run_dir, steps, t0, written)
+    _utilization(run_dir, tables["utilization"], tables["demand"], t0, written)
     _deals_by_provider(run_dir, deals, written)
+    _surplus_split(run_dir, summary, written)
     _fault_costs(run_dir, tables["fault_costs"], written)
     return written
 
 
-def _price_discovery(run_dir, deals, messages, t0, cost_floor, written) -> None:
-    agreed = deals[deals["price"].notna()]
+def _hours(times, t0):
+    return (times - t0) / 3600
+
+
+def _price_discovery(run_dir, deals, messages, band, t0, summary, written) -> None:
+    """Prices per core-hour of each job's declared size, so that jobs of different sizes compare."""
+    agreed = deals[deals["price"].notna() & deals["cores"].notna()]
     if not len(agreed):
         return
-    fig, ax = plt.subplots(figsize=(8, 4.5))
+    core_hours = (deals["cores"] * deals["declared_hours"]).set_axis(deals["deal_id"])
+    fig, ax = plt.subplots(figsize=(9, 4.8))
     offers = messages[(messages["message"] == Performative.OFFER.value) & messages["price"].notna()]
+    offers = offers.assign(per_core_hour=offers["price"] / offers["deal_id"].map(core_hours)).dropna(
+        subset=["per_core_hour"])
     own = offers["sender"] == offers["provider"]
-    for frame, label, color in ((offers[own], "offers (provider-signed)", "lightgray"),
-                                (offers[~own], "counter-offers (client-signed)", "tan")):
+    for frame, label, color, marker in ((offers[own], "offers (provider-signed)", "silver", "."),
+                                        (offers[~own], "counter-offers (client-signed)", "darkorange", "x")):
         if len(frame):
-            ax.scatter((frame["time"] - t0) / 60, frame["price"], s=10, color=color, label=label, zorder=1)
+            ax.scatter(_hours(frame["time"], t0), frame["per_core_hour"], s=14, color=color, marker=marker,
+                       label=label, zorder=1)
     for outcome, frame in agreed.groupby("outcome"):
-        ax.scatter((frame["agreed_at"] - t0) / 60, frame["price"], label=f"accepted, {outcome.lower()}", s=22,
-                   zorder=2)
-    if cost_floor:
-        ax.axhline(cost_floor, color="black", linestyle="--", linewidth=1, label="cost floor of the most frequent job, cheapest provider")
-    ax.set(xlabel="chain time into the run (minutes)", ylabel="price per job (tokens)",
-           title="Price discovery: offers and accepted prices")
-    ax.legend(fontsize=8)
+        ax.scatter(_hours(frame["agreed_at"], t0), frame["price"] / (frame["cores"] * frame["declared_hours"]),
+                   label=f"accepted, {outcome.lower()}", s=26, zorder=3)
+    windows = band.dropna(subset=["low", "high"])
+    if len(windows):
+        for i, (_, w) in enumerate(windows.iterrows()):
+            span = [_hours(w["start_time"], t0), _hours(w["end_time"], t0)]
+            label = "competitive equilibrium price band (per window; a line: one clearing price)" if i == 0 else None
+            ax.fill_between(span, w["low"], w["high"], color="tab:green", alpha=0.2, zorder=0)
+            ax.plot(span, [w["low"]] * 2, color="tab:green", linewidth=2.5, zorder=0, label=label)
+            ax.plot(span, [w["high"]] * 2, color="tab:green", linewidth=2.5, zorder=0)
+    floor = summary.get("lowest_cost_floor_tokens_per_core_hour")
+    if floor:
+        ax.axhline(floor, color="black", linestyle="--", linewidth=1,
+                   label="cost floor: most frequent job, cheapest provider")
+    ax.set(xlabel="chain time into the run (hours)", ylabel="price (tokens per core-hour of the job's size)",
+           title="Price discovery: offers and accepted prices against costs and the equilibrium band")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7, loc="upper left")
     _save(fig, run_dir, "price_discovery.png", written)
+
+
+def _utilization(run_dir, busy, demand, t0, written) -> None:
+    if not len(busy):
+        return
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
+    for provider, frame in busy.groupby("provider"):
+        top.plot(_hours(frame["time"], t0), 100 * frame["busy_share"], label=provider, drawstyle="steps-post")
+    top.set(ylabel="cores busy (% of the machine)", title="Provider utilization over time, and the demand behind it",
+            ylim=(0, 105))
+    top.legend(fontsize=8, ncol=2)
+    if len(demand):
+        bursts = demand["burst"].astype(bool)
+        bottom.bar(_hours(demand["time"], t0), demand["jobs_arrived"], width=0.4, align="edge",
+                   color=["tab:red" if b else "tab:blue" for b in bursts])
+        bottom.plot(_hours(demand["time"], t0), demand["demand_factor"] * demand["jobs_arrived"].mean()
+                    / max(demand["demand_factor"].mean(), 1e-9), color="black", linewidth=1,
+                    label="expected arrivals (daily cycle x bursts)")
+        bottom.legend(fontsize=8, title="bars: jobs arrived per step (red: a burst)", title_fontsize=8)
+    bottom.set(xlabel="chain time into the run (hours)", ylabel="jobs per step")
+    _save(fig, run_dir, "provider_utilization.png", written)
+
+
+def _surplus_split(run_dir, summary, written) -> None:
+    """Where the surplus went (clients, providers, fees and validators) against what was possible."""
+    best = summary.get("surplus_optimum_usd")
+    if not best:
+        return
+    parts = {"clients": summary.get("surplus_clients_usd") or 0.0,
+             "providers": summary.get("surplus_providers_usd") or 0.0,
+             "gas, fees, validators": summary.get("surplus_to_fees_usd") or 0.0}
+    fig, ax = plt.subplots(figsize=(8, 3.4))
+    left = 0.0
+    for (label, value), color in zip(parts.items(), ("tab:blue", "tab:orange", "tab:gray")):
+        ax.barh(["realised"], [value], left=left, color=color, label=f"{label}: {value:.2f} USD")
+        left += value
+    ax.barh(["optimum"], [best], color="tab:green", label=f"largest possible: {best:.2f} USD")
+    efficiency = summary.get("allocative_efficiency")
+    ax.set(xlabel="surplus (USD): clients' values minus providers' true costs of the jobs served",
+           title=f"Surplus split (allocative efficiency {efficiency:.2f})" if efficiency is not None else "Surplus split")
+    ax.set_xlim(0, max(best, left) * 1.02)
+    ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.35), ncol=2)
+    _save(fig, run_dir, "surplus_split.png", written)
 
 
 def strategy_pnl_by_step(steps: pd.DataFrame) -> pd.DataFrame:
@@ -97,7 +163,7 @@ def _deals_by_provider(run_dir, deals, written) -> None:
     counts.plot.bar(stacked=True, ax=ax, rot=0)
     ax.set(xlabel="provider", ylabel="deals won (count)", title="Deals won per provider, by how they ended")
     ax.legend(title="outcome", fontsize=8)
-    _save(fig, run_dir, "provider_utilization.png", written)
+    _save(fig, run_dir, "deals_by_provider.png", written)
 
 
 def _fault_costs(run_dir, costs, written) -> None:

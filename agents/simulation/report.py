@@ -109,7 +109,8 @@ def attach_job_values(deals: pd.DataFrame, job_values: dict[str, float]) -> pd.D
     return deals.assign(value_usd=deals["deal_id"].map(values) if len(deals) else pd.Series(dtype=float))
 
 
-def agent_metrics(steps: pd.DataFrame, deals: pd.DataFrame, job_seconds: dict[str, float], duration: float) -> pd.DataFrame:
+def agent_metrics(steps: pd.DataFrame, deals: pd.DataFrame, utilization: dict[str, float]) -> pd.DataFrame:
+    """One row per agent: P&L split, performance ratios, deals, and a provider's utilization (capacity.utilization)."""
     rows = []
     for name, frame in steps.groupby("agent", sort=False):
         frame = frame.sort_values("step")
@@ -136,7 +137,7 @@ def agent_metrics(steps: pd.DataFrame, deals: pd.DataFrame, job_seconds: dict[st
             "deals_done": done, "deals_failed": failed,
             "disputes_lost": int(_disputes_lost(deals, name)),
             "client_surplus_usd": _client_surplus(deals, name, trading) if role == "client" else None,
-            "utilization": job_seconds.get(name, 0.0) / duration if role == "provider" and duration else None,
+            "utilization": utilization.get(name) if role == "provider" else None,
         })
     return pd.DataFrame(rows)
 
@@ -212,10 +213,11 @@ def market_metrics(deals: pd.DataFrame, messages: pd.DataFrame) -> dict:
     }
 
 
-TABLES = ("messages", "deals", "agent_steps", "agents", "transactions", "transfers", "fault_costs")
+TABLES = ("messages", "deals", "agent_steps", "agents", "transactions", "transfers", "fault_costs", "demand",
+          "utilization", "price_band")
 
 
-def write_report(run_dir: Path, *, tables: dict[str, pd.DataFrame], summary: dict, cost_floor: float | None) -> dict:
+def write_report(run_dir: Path, *, tables: dict[str, pd.DataFrame], summary: dict) -> dict:
     """Every table as CSV and Parquet, the plots, summary.json and report.html; returns {"plots": [...],
     "html": path}."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -223,7 +225,7 @@ def write_report(run_dir: Path, *, tables: dict[str, pd.DataFrame], summary: dic
         table = tables[name]
         table.to_csv(run_dir / f"{name}.csv", index=False)
         table.to_parquet(run_dir / f"{name}.parquet", index=False)
-    plots = plot_all(run_dir, tables, cost_floor)
+    plots = plot_all(run_dir, tables, summary)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2, default=_json_default) + "\n")
     html = write_html(run_dir, summary=summary, tables=tables, plots=plots)
     return {"plots": plots, "html": html}

@@ -15,8 +15,17 @@ import pandas as pd
 from agents.chain.calls import call_batch
 from agents.deploy.addresses import Deployment
 from agents.runtime.outbox import Outbox
+from agents.simulation.capacity import (
+    active_period,
+    attach_job_sizes,
+    busy_intervals,
+    job_sizes,
+    utilization,
+    utilization_by_step,
+)
 from agents.simulation.collector import DataCollector
 from agents.simulation.efficiency import measure, provider_context
+from agents.simulation.equilibrium import price_band_by_window, run_band
 from agents.simulation.faults import fault_costs, fault_summary, incentives, token_transfers
 from agents.simulation.model import TOKEN_SYMBOL, MarketModel
 from agents.simulation.report import (
@@ -54,11 +63,11 @@ async def _token_totals(model: MarketModel) -> tuple[int, int, int]:
     return sum(values[:-1]), values[-2], values[-1]
 
 
-def _lowest_cost_floor(model: MarketModel) -> float:
+def _lowest_cost_floor(model: MarketModel) -> tuple[float, float]:
     """The cost floor of the most frequent job on the cheapest provider's machine, in tokens, as cost-plus prices it (the
     job's share of the machine's cores for its declared duration, deal gas, electricity at the provider's region,
     amortisation, risk on the collateral): below it the most efficient provider loses money, so competitive prices
-    approach it from above."""
+    approach it from above. Returns (the floor in tokens, the job's core-hours)."""
     scenario = model.scenario
     common = max(scenario.jobs, key=lambda e: e.weight)  # the job mix's most frequent job
     seconds, cores = common.spec.estimated_seconds(), common.spec.requirements.min_cores
@@ -71,7 +80,7 @@ def _lowest_cost_floor(model: MarketModel) -> float:
         cost = CostModel(token_symbol=TOKEN_SYMBOL, token_decimals=scenario.token_decimals,
                          hardware_usd_per_hour=group.hardware.usd_per_hour)
         floors.append(cost.job_cost(seconds, min_collateral, provider_context(group, state), cores=cores) / model.unit)
-    return min(floors)
+    return min(floors), cores * seconds / 3600
 
 
 async def _chain_ceiling(model: MarketModel, snapshot: str, transactions: list) -> dict:
@@ -124,22 +133,25 @@ async def simulate(
         names = {s.key.address: s.name for s in model.specs}
         gas_by_deal: dict[str, int] = {}
         transactions = []
-        job_seconds = {}
         for name, agent in model.live.items():
-            job_seconds[name] = getattr(agent, "job_seconds", 0.0)
             for tx in agent.outbox.sent:
                 gas = tx.gas_used or 0
                 if tx.deal_id:
                     gas_by_deal[tx.deal_id.hex()] = gas_by_deal.get(tx.deal_id.hex(), 0) + gas
                 transactions.append({"agent": name, "kind": tx.kind, "deal_id": tx.deal_id.hex() if tx.deal_id else None,
                                      "gas_used": gas, "fee_wei": tx.fee_paid or 0, "succeeded": tx.succeeded})
-        # The clients' private values of their jobs, where the model draws them.
-        deals = attach_job_values(deals_table(messages, names, model.unit, gas_by_deal),
-                                  getattr(model, "job_values", {}))
+        # The clients' private values of their jobs, where the model draws them, and the jobs' declared sizes.
+        sizes = job_sizes(messages, scenario.jobs)
+        deals = attach_job_sizes(attach_job_values(deals_table(messages, names, model.unit, gas_by_deal),
+                                                   getattr(model, "job_values", {})), sizes)
         messages_frame = messages_table(messages, names, model.unit)
         steps = pd.DataFrame(collector.rows)
         duration = model.time - model.start_time
-        agents = agent_metrics(steps, deals, job_seconds, duration)
+        provider_cores = {spec.name: group.hardware.capacity.cores for spec, group in model._provider_groups()}
+        intervals = busy_intervals(messages_frame, deals)
+        period = active_period(intervals, model.start_time, model.start_time + scenario.steps * scenario.step_seconds)
+        busy = utilization(intervals, provider_cores, period)
+        agents = agent_metrics(steps, deals, busy)
         market = market_metrics(deals, messages_frame)
         transactions_frame = pd.DataFrame(transactions)
         transfers = token_transfers(deals, court=next((s.name for s in model.specs if s.role.value == "court"), "court"))
@@ -162,13 +174,23 @@ async def simulate(
             "per_strategy": per_strategy(agents),
             "events": model.events_log,
         }
-        summary.update(measure(model, deals, messages, transactions_frame, token_usd=float(last["token_usd"]),
-                               eth_usd=float(last["eth_usd"])))
+        efficiency, jobs, true_cost = measure(model, deals, sizes, transactions_frame,
+                                              token_usd=float(last["token_usd"]), eth_usd=float(last["eth_usd"]))
+        summary.update(efficiency)
+        summary["provider_utilization"] = busy
+        summary["provider_utilization_median"] = statistics.median(busy.values()) if busy else None
+        summary["utilization_period_s"] = period[1] - period[0]
+        bands = price_band_by_window(jobs, true_cost, provider_cores, scenario.step_seconds, scenario.steps,
+                                     token_usd=float(last["token_usd"]))
+        summary["equilibrium_price_band"] = run_band(bands)
+        summary["equilibrium_price_band_unit"] = "tokens per core-hour"
+        summary["defaults_applied"] = list(scenario.defaults_applied)
         adversaries = incentives(agents)
         if adversaries:
             summary["incentives"] = adversaries
-        cost_floor = _lowest_cost_floor(model)
+        cost_floor, core_hours = _lowest_cost_floor(model)
         summary["lowest_cost_floor_tokens"] = cost_floor
+        summary["lowest_cost_floor_tokens_per_core_hour"] = cost_floor / core_hours if core_hours else None
         await Outbox.collect_receipts_of(model.direct, [agent.outbox for agent in model.live.values()])
         sent = sorted((tx for agent in model.live.values() for tx in agent.outbox.sent), key=lambda t: t.sent_at)
         summary["market_seconds"] = round(market_seconds, 3)
@@ -187,8 +209,13 @@ async def simulate(
         summary["wall_seconds"] = round(time.perf_counter() - started, 2)
         tables = {"messages": messages_frame, "deals": deals, "agent_steps": steps, "agents": agents,
                   "transactions": transactions_frame, "transfers": transfers, "fault_costs": costs,
-                  "fault_summary": fault_summary(costs)}
-        written = write_report(run_dir, tables=tables, summary=summary, cost_floor=cost_floor)
+                  "fault_summary": fault_summary(costs),
+                  "demand": pd.DataFrame(model.demand_log, columns=["step", "time", "demand_factor", "burst",
+                                                                   "jobs_arrived"]),
+                  "utilization": utilization_by_step(intervals, provider_cores, period, scenario.step_seconds),
+                  "price_band": bands.assign(start_time=model.start_time + bands["start_step"] * scenario.step_seconds,
+                                             end_time=model.start_time + bands["end_step"] * scenario.step_seconds)}
+        written = write_report(run_dir, tables=tables, summary=summary)
         return RunResult(run_dir, summary, agents, deals, time.perf_counter() - started, written["plots"],
                          written["html"])
     finally:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields, is_dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -115,6 +116,23 @@ class JobMixEntry:
 
 
 @dataclass(frozen=True)
+class Demand:
+    """How the arrival rate of jobs moves around each client group's `jobs_per_step`: a daily cycle (chain time, UTC)
+    and bursts. The mean over a whole day, outside bursts, is `jobs_per_step`."""
+
+    daily_amplitude: float = 0.0  # the rate swings by this fraction of its mean over the day (0: flat)
+    peak_hour: float = 14.0  # the hour of the day (UTC) at which the rate peaks
+    burst_probability: float = 0.0  # the chance that a step is a burst
+    burst_factor: float = 1.0  # arrivals are multiplied by this in a burst
+
+    def factor(self, time: float, burst: bool) -> float:
+        """The multiplier of the mean rate at chain time `time` (seconds since the epoch)."""
+        hour = (time % 86_400) / 3600
+        daily = 1.0 + self.daily_amplitude * math.cos(2 * math.pi * (hour - self.peak_hour) / 24)
+        return daily * (self.burst_factor if burst else 1.0)
+
+
+@dataclass(frozen=True)
 class Fault:
     kind: str
     at_step: int
@@ -141,6 +159,9 @@ class Scenario:
     # The chain's base fee, held at this level block after block (an L2's is a few hundredths of a gwei):
     # what every transaction of the market pays per gas, with the agents' small priority fee.
     base_fee_gwei: float = 0.0
+    demand: Demand = Demand()
+    # The fields the file left out and the defaults they took, "where: field = value" (summary.json lists them).
+    defaults_applied: tuple[str, ...] = ()
 
     @property
     def agent_count(self) -> int:
@@ -161,7 +182,8 @@ class Scenario:
             clients=tuple(_replace_count(g, scale(g.count)) for g in self.clients),
             validators=tuple(_replace_count(g, scale(g.count)) for g in self.validators),
             validator_share=self.validator_share, jobs=self.jobs, faults=(), token_decimals=self.token_decimals,
-            eth_usd=self.eth_usd, court=self.court, base_fee_gwei=self.base_fee_gwei,
+            eth_usd=self.eth_usd, court=self.court, base_fee_gwei=self.base_fee_gwei, demand=self.demand,
+            defaults_applied=self.defaults_applied,
         )
 
 
@@ -185,9 +207,25 @@ def load_scenario(path_or_name: str | Path) -> Scenario:
     return parse_scenario(data, source=str(path))
 
 
+# Where the readers of one parse note the defaults they apply (one parse at a time per context).
+_DEFAULTS_APPLIED: ContextVar[list[str] | None] = ContextVar("defaults_applied", default=None)
+
+
 def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: the top level must be a mapping")
+    applied: list[str] = []
+    token = _DEFAULTS_APPLIED.set(applied)
+    try:
+        scenario = _parse(data, source)
+    finally:
+        _DEFAULTS_APPLIED.reset(token)
+    # Said relative to the file: "providers[0]: float = 100.0", "seed = 0".
+    relative = [entry.removeprefix(f"{source}: ").removeprefix(source).removeprefix(": ") for entry in applied]
+    return replace(scenario, defaults_applied=tuple(relative))
+
+
+def _parse(data: dict, source: str) -> Scenario:
     reader = _Reader(data, source)
     reader.known(*TOP_LEVEL_FIELDS)
     reader.done()  # a misspelt top-level field first: it explains any "missing field" that would follow
@@ -229,13 +267,15 @@ def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
         eth_usd=reader.number("eth_usd", 3000.0, minimum=0.0),
         court=_court(reader.mapping("court"), f"{source}: court"),
         base_fee_gwei=reader.number("base_fee_gwei", 0.0, minimum=0.0, maximum=1000.0),
+        demand=_demand(reader.mapping("demand"), f"{source}: demand"),
     )
     reader.done()
     return scenario
 
 
 TOP_LEVEL_FIELDS = ("name", "seed", "steps", "step_seconds", "drain_steps", "providers", "clients", "validators",
-                    "validator_share", "jobs", "faults", "token_decimals", "eth_usd", "court", "base_fee_gwei")
+                    "validator_share", "jobs", "faults", "token_decimals", "eth_usd", "court", "base_fee_gwei",
+                    "demand")
 
 
 class _Reader:
@@ -277,6 +317,9 @@ class _Reader:
         if key not in self.data:
             if default is _REQUIRED:
                 raise ScenarioError(f"{self.where}: missing field {key!r}")
+            applied = _DEFAULTS_APPLIED.get()
+            if applied is not None and not isinstance(default, (dict, list)):  # empty sections are not defaults
+                applied.append(f"{self.where}: {key} = {default!r}" if self.where else f"{key} = {default!r}")
             return default
         return self.data[key]
 
@@ -429,6 +472,20 @@ def _job(data, where) -> JobMixEntry:
         raise ScenarioError(f"{where}: {error}") from error
     r.done()
     return JobMixEntry(weight, spec, per_core_hour, spread)
+
+
+def _demand(data: dict, where: str) -> Demand:
+    r = _mapping_reader(data, where)
+    bursts = _Reader(r.mapping("bursts"), f"{where}: bursts")
+    demand = Demand(
+        daily_amplitude=r.number("daily_amplitude", 0.0, minimum=0.0, maximum=1.0),
+        peak_hour=r.number("peak_hour", 14.0, minimum=0.0, maximum=24.0),
+        burst_probability=bursts.number("probability", 0.0, minimum=0.0, maximum=1.0),
+        burst_factor=bursts.number("factor", 1.0, minimum=1.0, maximum=100.0),
+    )
+    bursts.done()
+    r.done()
+    return demand
 
 
 def _fault(data, where, steps, agents: set[str]) -> Fault:

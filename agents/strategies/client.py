@@ -84,7 +84,8 @@ class BudgetClient:
             min_collateral=int(max_price * self.collateral_fraction),
             offer_window=self.offer_window,
             commence_within=self.commence_within,
-            job_duration=max(self.job_duration, int(spec.limits.wall_seconds) + 30),
+            # The job's declared run time, plus a margin for the process that runs (at least its wall limit).
+            job_duration=int(spec.estimated_seconds()) + max(self.job_duration, int(spec.limits.wall_seconds) + 30),
             validation_window=self.validation_window,
             scheme=self.scheme,
             validator=self.validator,

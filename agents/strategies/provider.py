@@ -219,8 +219,14 @@ class ThompsonPricingProvider(QuotingProvider):
         self._rng = np.random.default_rng(self.seed)
 
     def quote(self, context: Context, floor: int) -> int | None:
+        """Only markups whose price the request allows compete (its max price is public): a level priced out of the
+        request would lose for certain and teach nothing. None if even the lowest is too dear."""
         sampled_acceptance = self._rng.beta(self.alpha, self.beta)
-        expected_profit = sampled_acceptance * np.array(self.markups)
+        markups = np.array(self.markups)
+        allowed = floor * (1 + markups) <= context.dialogue.request.max_price
+        if not allowed.any():
+            return None
+        expected_profit = np.where(allowed, sampled_acceptance * markups, -np.inf)
         arm = int(np.argmax(expected_profit))
         self._pending[context.dialogue.deal_id] = arm
         return int(floor * (1 + self.markups[arm]))
