@@ -113,11 +113,12 @@ async def _run(role, key, rpc, deployment, provider_strategy, budget, jobs, stak
     unit = 10**18
     name = f"{role.value}-{key.address[:8]}"
     config = AgentConfig()
-    # What the agent reads of the market beyond its deals (listings, reputations): read once before it starts,
-    # then kept fresh while it runs.
+    # What traders read of the market beyond their deals (listings, reputations): read once before the agent
+    # starts, then kept fresh while it runs.
     knowledge = MarketKnowledge(SyncClient.connect(rpc), market=deployment.market, eas=deployment.eas,
                                 from_block=deployment.block)
-    await asyncio.to_thread(knowledge.refresh)
+    if role in (Role.PROVIDER, Role.CLIENT):
+        await asyncio.to_thread(knowledge.refresh)
     sources = ContextSources(directory=knowledge.listings, reputation=knowledge.provider_reputation,
                              client_reputation=knowledge.client_reputation,
                              validator_reputation=knowledge.validator_reputation)
@@ -151,14 +152,15 @@ async def _run(role, key, rpc, deployment, provider_strategy, budget, jobs, stak
     if hardware is not None:
         directory = await _list_provider(console, name, key, rpc, deployment, hardware)
     feed = asyncio.create_task(connection.feed.run())
-    refreshing = asyncio.create_task(knowledge.keep_fresh())
+    refreshing = asyncio.create_task(knowledge.keep_fresh()) if role in (Role.PROVIDER, Role.CLIENT) else None
     if duration:
         loop.call_later(duration, agent.stop)
     console.print(f"{name} ({key.address}) trading on market {deployment.market}, chain {deployment.chain_id}")
     try:
         await agent.run()
     finally:
-        refreshing.cancel()
+        if refreshing is not None:
+            refreshing.cancel()
         await connection.close()
         feed.cancel()
         if serve_http:
