@@ -7,9 +7,15 @@
     ape run agent --role court --account market-court ...              # the account the market names as court
 
 The key comes from an Ape account (its keystore, the passphrase from APE_ACCOUNTS_<alias>_PASSPHRASE or
-a prompt) or, on local chains, a test account. A provider profiles the machine it runs on. Stopping the
-process (Ctrl-C, SIGTERM, or a crash) loses nothing: started again, the agent rebuilds its dialogues
-from the chain and finishes its open deals.
+a prompt) or, on local chains, a test account. A provider profiles the machine it runs on and lists it in
+the service directory (a revocable EAS attestation of the profile schema, which it registers if the chain
+has not got it); a clean stop (Ctrl-C, SIGTERM, --duration) revokes the listing. A client reads the
+directory (re-read every few seconds) and addresses each request to providers listed there, the better
+their reputation in the market's history the likelier; with nobody listed it broadcasts.
+
+Stopping the process (Ctrl-C, SIGTERM, or a crash) loses nothing: started again, the agent rebuilds its
+dialogues from the chain and finishes its open deals (a provider that crashed finds its listing still
+live and keeps it).
 """
 
 import asyncio
@@ -17,6 +23,7 @@ import json
 import logging
 import os
 import signal
+from dataclasses import replace
 from pathlib import Path
 
 import click
@@ -24,11 +31,15 @@ from ape import accounts
 from eth_account import Account
 from rich.console import Console
 
+from agents.chain.rpc import RPCError, RPCUnavailable
 from agents.chain.sync import SyncClient
+from agents.chain.transactions import TransactionReverted
 from agents.deploy.addresses import Deployment
 from agents.hardware import profile_machine
 from agents.jobs.spec import JobSpec
 from agents.jobs.store import HttpResultStore, ResultStore
+from agents.knowledge.directory import ServiceDirectory
+from agents.knowledge.market import MarketKnowledge, seller_profile
 from agents.oracles.feeds import GasOracle
 from agents.oracles.source import GlobalStateSource
 from agents.policy import Role
@@ -37,6 +48,9 @@ from agents.runtime.agent import AgentConfig
 from agents.runtime.connection import MarketConnection
 from agents.runtime.context import ContextSources
 from agents.strategies.registry import strategy, strategy_names
+
+# A client addresses each request to this many providers from the directory, as simulated clients do.
+INVITED_PROVIDERS = 3
 
 
 def _load_key(alias: str | None, test_account: int | None):
@@ -99,20 +113,32 @@ async def _run(role, key, rpc, deployment, provider_strategy, budget, jobs, stak
     unit = 10**18
     name = f"{role.value}-{key.address[:8]}"
     config = AgentConfig()
+    # What traders read of the market beyond their deals (listings, reputations): read once before the agent
+    # starts, then kept fresh while it runs.
+    knowledge = MarketKnowledge(SyncClient.connect(rpc), market=deployment.market, eas=deployment.eas,
+                                from_block=deployment.block)
+    if role in (Role.PROVIDER, Role.CLIENT):
+        await asyncio.to_thread(knowledge.refresh)
+    sources = ContextSources(directory=knowledge.listings, reputation=knowledge.provider_reputation,
+                             client_reputation=knowledge.client_reputation,
+                             validator_reputation=knowledge.validator_reputation)
+    hardware = None
     if role == Role.PROVIDER:
         hardware = profile_machine()
         state = GlobalStateSource(gas=GasOracle(SyncClient.connect(rpc)))
         policy = strategy(provider_strategy, role).build()
         agent = ProviderAgent(name, role, key, connection, policy, capacity=hardware.capacity, store=store,
                               workdir=store_dir / "jobs", config=config,
-                              sources=ContextSources(hardware=hardware, global_state_source=state))
+                              sources=replace(sources, hardware=hardware, global_state_source=state))
         console.print(f"{name}: {hardware.cpu_model}, {hardware.logical_cores} cores, "
                       f"{hardware.ram_bytes / 2**30:.1f} GiB")
     elif role == Role.CLIENT:
-        policy = strategy("budget", role).build(budget=int(budget * unit))
-        agent = ClientAgent(name, role, key, connection, policy, store=store, config=config)
+        policy = strategy("budget", role).build(budget=int(budget * unit), invite=INVITED_PROVIDERS)
+        agent = ClientAgent(name, role, key, connection, policy, store=store, config=config, sources=sources)
         for spec in jobs:
             agent.submit(spec)
+        console.print(f"{name}: {len(knowledge.listings())} providers listed in the service directory; requests "
+                      f"invite up to {INVITED_PROVIDERS} of them (none listed: broadcast)")
     elif role == Role.VALIDATOR:
         agent = ValidatorAgent(name, role, key, connection, strategy("validator", role).build(),
                                workdir=store_dir / "jobs", stake=int(stake * unit), config=config)
@@ -122,16 +148,49 @@ async def _run(role, key, rpc, deployment, provider_strategy, budget, jobs, stak
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, agent.stop)
+    directory = None
+    if hardware is not None:
+        directory = await _list_provider(console, name, key, rpc, deployment, hardware)
     feed = asyncio.create_task(connection.feed.run())
+    refreshing = asyncio.create_task(knowledge.keep_fresh()) if role in (Role.PROVIDER, Role.CLIENT) else None
     if duration:
         loop.call_later(duration, agent.stop)
     console.print(f"{name} ({key.address}) trading on market {deployment.market}, chain {deployment.chain_id}")
     try:
         await agent.run()
     finally:
+        if refreshing is not None:
+            refreshing.cancel()
         await connection.close()
         feed.cancel()
         if serve_http:
             store.close()
+        if directory is not None:
+            await _unlist_provider(console, name, directory)
     state = agent.state()
     console.print(f"{name} stopped: {state['dialogues_by_status']}, {state['transactions']} transactions")
+
+
+async def _list_provider(console, name, key, rpc, deployment, hardware) -> ServiceDirectory:
+    """List the provider's machine in the service directory (kept as it is if an earlier run of this agent
+    listed the same): clients address their requests to the providers listed there."""
+    def register() -> tuple[ServiceDirectory, str]:
+        directory = ServiceDirectory.connect(SyncClient.connect(rpc), deployment.eas, key, market=deployment.market,
+                                             from_block=deployment.block)
+        profile = seller_profile(hardware, market=deployment.market, token=deployment.token)
+        return directory, directory.register(profile)
+
+    directory, uid = await asyncio.to_thread(register)
+    console.print(f"{name}: listed in the service directory (attestation {uid})")
+    return directory
+
+
+async def _unlist_provider(console, name, directory: ServiceDirectory) -> None:
+    """Revoke the provider's listing on a clean stop, so clients stop inviting it."""
+    try:
+        revoked = await asyncio.to_thread(directory.revoke)
+    except (RPCUnavailable, RPCError, TransactionReverted, OSError) as error:
+        console.print(f"{name}: could not revoke its directory listing ({error}); it stays listed until revoked")
+        return
+    if revoked:
+        console.print(f"{name}: directory listing revoked")

@@ -11,6 +11,7 @@ from agents.chain.abi import eas_abi
 from agents.chain.codec import ContractCodec
 from agents.chain.sync import SyncClient
 from agents.chain.transactions import Signer, send_transaction
+from agents.hardware import HardwareProfile
 from agents.knowledge.directory import (
     PROFILE_SCHEMA,
     PROFILE_SCHEMA_UID,
@@ -20,6 +21,8 @@ from agents.knowledge.directory import (
     ServiceDirectory,
     ensure_profile_schema,
 )
+from agents.knowledge.market import MarketKnowledge, seller_profile
+from agents.knowledge.reputation import ReputationBook, ReputationParams
 from agents.protocol import ValidationScheme, schema_uid
 
 EAS_CODEC = ContractCodec(eas_abi("EAS"))
@@ -116,6 +119,32 @@ def test_search_finds_every_seller_with_its_profile(directories, keys, profiles)
     assert gpu.profile == profiles["gpu_seller"]
     assert gpu.uid == directories["uids"]["gpu_seller"]
     assert gpu.ref_uid == "0x" + "00" * 32 and gpu.expiration_time == 0 and gpu.time > 0
+
+
+def test_a_live_agents_knowledge_holds_the_sellers_and_scores_newcomers_at_the_prior(node, system, directories,
+                                                                                    keys):
+    knowledge = MarketKnowledge(node, market=system.market.address, eas=system.eas.address)
+    with pytest.raises(RuntimeError, match="refresh"):
+        knowledge.provider_reputation(keys["gpu_seller"].address)  # nothing read yet: no made-up score
+    assert knowledge.listings() == []
+    knowledge.refresh()
+    assert {listing.attester for listing in knowledge.listings()} == {
+        keys[n].address for n in ("gpu_seller", "small_seller", "trader")
+    }
+    prior = ReputationBook({}, {}, ReputationParams(), now=0).default_score
+    assert knowledge.provider_reputation(keys["gpu_seller"].address) == prior  # no deal closed on this market
+    assert knowledge.validator_reputation(keys["trader"].address).score == prior
+
+
+def test_a_machine_is_listed_with_its_cores_ram_and_gpus(system, token):
+    machine = HardwareProfile.from_dict({
+        "cpu_model": "test", "physical_cores": 8, "logical_cores": 16, "ram_gib": 64, "benchmark_score": 1.0,
+        "gpus": [{"model": "NVIDIA L4", "memory_gib": 24}] * 2,
+    })
+    profile = seller_profile(machine, market=system.market.address, token=token.address, region="eu-west")
+    assert (profile.roles, profile.region, profile.cpu_cores, profile.ram_bytes, profile.gpu_count,
+            profile.gpu_model) == (Role.SELLER, "eu-west", 16, 64 * GIB, 2, "NVIDIA L4")
+    assert profile.schemes == frozenset(ValidationScheme) and Profile.decode(profile.encode()) == profile
 
 
 def test_search_filters_really_filter(directories, keys, system, accounts):

@@ -268,19 +268,20 @@ def test_requirements_decide_who_can_serve():
 
 
 def test_wall_limit_kills_the_whole_process_group_in_time(tmp_path):
-    # The shell prints its background child's pid, then waits for it: both outlive the limit.
+    # The shell prints its background child's pid, then waits for it: both would run for 30 s, far past the
+    # limit. How soon after the limit the kill lands is the machine's business (a loaded one is slow): what
+    # the runner promises is never before it, and that the group is gone long before it would have ended.
     spec = command_spec(["sh", "-c", "sleep 30 & echo $!; wait"], wall_seconds=0.5)
     started = time.monotonic()
     result = run_job(spec, tmp_path)
     elapsed = time.monotonic() - started
     assert result.status is JobStatus.TIMED_OUT
     assert "wall-clock limit of 0.5 s" in result.reason
-    assert 0.5 <= result.wall_seconds <= elapsed < 0.5 + 0.5
+    assert 0.5 <= result.wall_seconds <= elapsed
     orphan = int(result.stdout_tail.split()[0])
-    deadline = time.monotonic() + 2
-    while _is_running(orphan) and time.monotonic() < deadline:
+    while _is_running(orphan) and time.monotonic() < started + 25:
         time.sleep(0.01)
-    assert not _is_running(orphan)
+    assert not _is_running(orphan)  # killed with its group: on its own it would sleep until started + 30
 
 
 def _is_running(pid: int) -> bool:
@@ -291,12 +292,13 @@ def _is_running(pid: int) -> bool:
 
 
 def test_cpu_limit_ends_a_busy_loop(tmp_path):
-    result = run_job(command_spec([PYTHON, "-c", "while True: pass"], cpu_seconds=1, wall_seconds=20), tmp_path)
+    # A wall limit no machine reaches first, however loaded: one CPU second may take many wall seconds.
+    result = run_job(command_spec([PYTHON, "-c", "while True: pass"], cpu_seconds=1, wall_seconds=3600), tmp_path)
     assert result.status is JobStatus.TIMED_OUT
     assert result.reason == "CPU limit of 1 s reached (killed by SIGXCPU)"
-    # Not 1.0: rusage undercounts against the kernel's limit accounting on some VMs; and on a busy
-    # machine one CPU second can take several wall seconds.
-    assert 0.5 <= result.cpu_seconds <= 1.5 and result.wall_seconds < 20
+    # CPU time, not wall time: at least what the runner takes for the limit (rusage undercounts against the
+    # kernel's limit accounting on some VMs), at most the hard limit a second later, where the kernel kills.
+    assert 0.5 <= result.cpu_seconds <= 1 + 1
 
 
 def test_command_allocating_past_the_memory_limit_is_memory_exceeded(tmp_path):
@@ -445,7 +447,7 @@ def test_revalidate_detects_a_wrong_claimed_hash(tmp_path):
 
 
 def test_revalidate_is_inconclusive_when_the_rerun_fails(tmp_path):
-    spec = JobSpec.for_command(["sleep", "5"], limits=Limits(wall_seconds=0.2))
+    spec = JobSpec.for_command(["sleep", "600"], limits=Limits(wall_seconds=0.2))  # ends only by the limit
     verdict = revalidate(spec, keccak(b""), tmp_path)
     assert not verdict.match and not verdict.conclusive and verdict.recomputed_hash is None
     assert verdict.rerun.status is JobStatus.TIMED_OUT
