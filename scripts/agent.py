@@ -26,7 +26,7 @@ import click
 from rich.console import Console
 
 from agents.chain.sync import SyncClient
-from agents.cli import BadInput, OneLineErrors, load_deployment, load_key, probe_node
+from agents.cli import BadInput, OneLineErrors, check_rpc, load_deployment, load_key
 from agents.hardware import profile_machine
 from agents.jobs.spec import JobSpec
 from agents.jobs.store import HttpResultStore, ResultStore
@@ -87,10 +87,7 @@ def cli(role, alias, test_account, rpc, deployment_file, strategy, param_pairs, 
         except (ValueError, TypeError) as error:
             raise BadInput(f"--jobs {jobs_file}: {error}") from error
     deployment = load_deployment(deployment_file)
-    node_chain = probe_node(rpc, "start it, or name another with --rpc")
-    if node_chain and node_chain != deployment.chain_id:
-        raise BadInput(f"--deployment {deployment_file} is for chain {deployment.chain_id}, but the node at {rpc} "
-                       f"is chain {node_chain}")
+    check_rpc(rpc, deployment, deployment_file)
     key = load_key(alias, test_account)
     logging.basicConfig(level=os.environ.get("AGENT_LOG_LEVEL", "INFO"),
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")

@@ -137,6 +137,14 @@ def load_deployment(path: str):
                        "`ape run deploy`, or a simulation run's deployment.json)") from None
 
 
+def check_rpc(rpc: str, deployment: Deployment, deployment_file: str) -> None:
+    """`--rpc` must answer, and be the chain `--deployment` is on; BadInput naming the URL or the chains if not."""
+    chain_id = probe_node(rpc, "start it, or name another with --rpc")
+    if chain_id and chain_id != deployment.chain_id:
+        raise BadInput(f"--deployment {deployment_file} is for chain {deployment.chain_id}, but the node at {rpc} is "
+                       f"chain {chain_id}")
+
+
 def load_key(alias: str | None, test_account: int | None):
     """The eth-account key of `--account ALIAS` (its Ape keystore; the passphrase from
     APE_ACCOUNTS_<alias>_PASSPHRASE or a prompt) or `--test-account N` (Ape's test accounts, local chains)."""
