@@ -16,12 +16,13 @@ The logic is in the agents.deploy package (plan, execute, record).
 
 import click
 from ape import chain
-from ape.cli import ConnectedProviderCommand, account_option
+from ape.cli import account_option
 from ape.exceptions import ApeException
 from eth_utils import is_address, to_checksum_address
 from rich.console import Console
 from rich.table import Table
 
+from agents.cli import NetworkCommand
 from agents.deploy.execute import ape_chain, ape_signer, execute, is_ephemeral
 from agents.deploy.plan import estimate, plan
 from agents.deploy.record import DeployError, Record, deployments_path_for, node_chain_id
@@ -30,7 +31,7 @@ from agents.deploy.system import DEFAULT_COURT_WINDOW
 MAX_UINT24 = 2**24 - 1
 
 
-@click.command(cls=ConnectedProviderCommand)
+@click.command(cls=NetworkCommand)
 @account_option(prompt=False)
 @click.option("--dry-run", is_flag=True, help="Print the plan with estimated gas and cost; send and write nothing.")
 @click.option("--with-test-token", is_flag=True, help="Also deploy a mintable TestToken as the payment token.")

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import click
 from ape import accounts, chain
-from ape.cli import ConnectedProviderCommand
 from rich import box
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from agents.cli import NetworkCommand
 from agents.deploy.addresses import Deployment
 from agents.deploy.record import deployments_path_for
 from agents.deploy.system import deploy_system
@@ -34,7 +34,7 @@ def _scenario(ctx, param, value):
         raise click.BadParameter(str(error), ctx=ctx, param=param) from error
 
 
-@click.command(cls=ConnectedProviderCommand)
+@click.command(cls=NetworkCommand)
 @click.option("--scenario", "scenario", default="default", show_default=True, callback=_scenario,
               help="A shipped scenario (default, large, adversarial) or a path to a YAML file.")
 @click.option("--seed", type=int, default=None, help="Override the scenario's seed.")

@@ -3,12 +3,24 @@
 Each case snapshots the deals involved and every balance the escrow touches (escrow accounts, wallets,
 the market's token balance, totalOwed), sends the bad message as a mined transaction, checks the exact
 error with all its arguments, and compares the snapshot afterwards (the `refused` fixture). Deals are
-built with real funds locked, so that a message that wrongly went through would move something."""
+built with real funds locked, so that a message that wrongly went through would move something.
+
+At the end, the commands: each bad option of `ape run agent`, `fund`, `simulate` and `deploy` is refused with
+exit code 2 and one line, `Error: ...`, naming the option, the parameter or the URL, and nothing is sent to
+the chain, deployed or written."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 
+from agents.deploy.addresses import Deployment
 from agents.protocol import Domain, Status, ValidationScheme, typed_message
 from conftest import (
     BOND,
@@ -780,3 +792,160 @@ def test_resolver_only_listens_to_eas(market, client, provider, stranger, run_de
     forged = (keccak(text="forged"), market.commencementSchemaUID(), 0, 0, 0, ZERO_BYTES32,
               client.account.address, provider.account.address, False, encode(["bytes32"], [run.deal_id]))
     refused([run.deal_id], market.AccessDenied, market.attest, forged, sender=stranger)
+
+
+# --- the command line -----------------------------------------------------------------------------
+
+ROOT = Path(__file__).resolve().parent.parent
+AGENT_INDEX = 9  # a test account no other test funds
+
+
+def ape_run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    ape = Path(sys.executable).with_name("ape")
+    return subprocess.run([str(ape), "run", *args], cwd=ROOT, capture_output=True, text=True, timeout=180,
+                          env={**os.environ, **(env or {})})
+
+
+def one_line_error(result: subprocess.CompletedProcess, *named: str) -> str:
+    """The command was refused with exit code 2 and a single line, `Error: ...`, that names each of `named`."""
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert result.returncode == 2, f"exit {result.returncode}\n{result.stdout[-2000:]}\n{result.stderr[-3000:]}"
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.stderr
+    for name in named:
+        assert name in lines[0], lines[0]
+    return lines[0]
+
+
+@pytest.fixture
+def dead_url():
+    """A local URL where nothing answers and nothing can start listening while the test runs: the port is
+    held, bound but not listening (a connection is refused)."""
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        yield f"http://127.0.0.1:{held.getsockname()[1]}"
+
+
+@pytest.fixture
+def deployment_file(system, tmp_path):
+    path = tmp_path / "deployment.json"
+    path.write_text(Deployment.from_system(system).to_json())
+    return path
+
+
+@pytest.fixture
+def nothing_sent(chain, accounts):
+    """Asserts, after the test's command, that no block was mined and the agent's account sent nothing."""
+    agent = accounts[AGENT_INDEX].address
+    before = (chain.provider.make_request("eth_blockNumber", []), chain.provider.get_nonce(agent))
+    yield
+    assert (chain.provider.make_request("eth_blockNumber", []), chain.provider.get_nonce(agent)) == before
+
+
+def agent(chain, deployment_file, *options: str) -> subprocess.CompletedProcess:
+    """`ape run agent` for one second on the test chain, as the test account, with `options` added; a
+    command that wrongly starts ends by itself."""
+    return ape_run("agent", "--test-account", str(AGENT_INDEX), "--rpc", chain.provider.http_uri, "--deployment",
+                   str(deployment_file), "--duration", "1", "--store", str(deployment_file.parent / "store"),
+                   *options)
+
+
+AGENT_BAD_OPTIONS = {
+    "typo-in-a-strategy-parameter": (["--role", "client", "--param", "budgett=2"], ["no parameter 'budgett'"]),
+    "negative-budget": (["--role", "client", "--budget", "-1"], ["budget must not be negative"]),
+    "budget-not-a-number": (["--role", "client", "--budget", "lots"], ["--budget", "'lots'"]),
+    "parameter-not-a-number": (["--role", "provider", "--param", "margin=high"], ["margin must be a number"]),
+    "negative-parameter": (["--role", "provider", "--param", "margin=-0.1"], ["margin must not be negative"]),
+    "parameter-without-value": (["--role", "provider", "--param", "margin"], ["--param takes NAME=VALUE"]),
+    "budget-for-a-provider": (["--role", "provider", "--budget", "2"], ["--budget is for clients"]),
+    "negative-stake": (["--role", "validator", "--stake", "-5"], ["--stake"]),
+    "unknown-role": (["--role", "broker"], ["--role", "broker"]),
+    "test-account-out-of-range": (["--role", "client", "--test-account", "99"], ["--test-account", "99"]),
+}
+
+
+@pytest.mark.parametrize("case", list(AGENT_BAD_OPTIONS))
+@pytest.mark.usefixtures("nothing_sent")
+def test_agent_bad_option(chain, deployment_file, case):
+    options, named = AGENT_BAD_OPTIONS[case]
+    one_line_error(agent(chain, deployment_file, *options), *named)
+
+
+@pytest.mark.usefixtures("nothing_sent")
+def test_agent_unreachable_rpc(chain, deployment_file, dead_url):
+    result = ape_run("agent", "--role", "client", "--test-account", str(AGENT_INDEX), "--rpc", dead_url,
+                     "--deployment", str(deployment_file), "--duration", "1")
+    one_line_error(result, f"no node answers at {dead_url}")
+
+
+@pytest.mark.usefixtures("nothing_sent")
+def test_agent_deployment_of_another_chain(chain, system, tmp_path):
+    other = tmp_path / "other-chain.json"
+    other.write_text(json.dumps({**json.loads(Deployment.from_system(system).to_json()), "chain_id": 8453}))
+    result = agent(chain, other, "--role", "client")
+    one_line_error(result, "is for chain 8453", f"is chain {chain.provider.chain_id}")
+
+
+@pytest.mark.usefixtures("nothing_sent")
+def test_agent_file_that_is_not_a_deployment(chain, tmp_path):
+    scenario = tmp_path / "scenario.json"
+    scenario.write_text(json.dumps({"name": "tiny", "steps": 3}))
+    one_line_error(agent(chain, scenario, "--role", "client"), "is not a deployment record")
+
+
+FUND_BAD_OPTIONS = {
+    "zero-tokens": (["--tokens", "0"], ["--tokens"]),
+    "negative-tokens": (["--tokens", "-3"], ["--tokens"]),
+    "finer-than-the-token": (["--tokens", "0.0000000000000000001"], ["more decimals than tUSD's 18"]),
+    "no-account": (["--tokens", "5", "--test-account", "1", "--account", "someone"], ["exactly one of"]),
+}
+
+
+@pytest.mark.parametrize("case", list(FUND_BAD_OPTIONS))
+@pytest.mark.usefixtures("nothing_sent")
+def test_fund_bad_option(chain, deployment_file, case):
+    options, named = FUND_BAD_OPTIONS[case]
+    if "--test-account" not in options:
+        options = [*options, "--test-account", str(AGENT_INDEX)]
+    result = ape_run("fund", "--rpc", chain.provider.http_uri, "--deployment", str(deployment_file), *options)
+    one_line_error(result, *named)
+
+
+@pytest.mark.usefixtures("nothing_sent")
+def test_fund_unreachable_rpc(deployment_file, dead_url):
+    result = ape_run("fund", "--test-account", str(AGENT_INDEX), "--tokens", "5", "--rpc", dead_url,
+                     "--deployment", str(deployment_file))
+    one_line_error(result, f"no node answers at {dead_url}")
+
+
+TINY = str(ROOT / "tests" / "data" / "tiny.yaml")
+
+
+def test_simulate_unreachable_node(dead_url, tmp_path):
+    """Ape would start an anvil of its own at a local URL where nothing listens; the user named a node they run."""
+    result = ape_run("simulate", "--scenario", TINY, "--out", str(tmp_path), "--network", "ethereum:local:foundry",
+                     "--provider-settings", json.dumps({"host": dead_url}))
+    one_line_error(result, f"no node answers at {dead_url}")
+    assert not any(tmp_path.iterdir())
+
+
+def test_simulate_unknown_network(tmp_path):
+    """Not Ape's list of every ecosystem: the networks that make sense here."""
+    line = one_line_error(ape_run("simulate", "--scenario", TINY, "--out", str(tmp_path), "--network", "nonsense"),
+                          "'nonsense'", "ethereum:local:foundry", "base:sepolia:node")
+    assert "polygon" not in line
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("network", ["base:sepolia:{url}", "ethereum:local:{url}"])
+def test_deploy_unreachable_node(dead_url, tmp_path, network):
+    result = ape_run("deploy", "--network", network.format(url=dead_url), "--account", "TEST::0",
+                     "--with-test-token", env={"COMPUTE_MARKET_DEPLOYMENTS_DIR": str(tmp_path)})
+    one_line_error(result, f"no node answers at {dead_url}")
+    assert not any(tmp_path.iterdir())
+
+
+def test_deploy_unknown_network(tmp_path):
+    result = ape_run("deploy", "--network", "base:nowhere:node", "--account", "TEST::0", "--with-test-token",
+                     env={"COMPUTE_MARKET_DEPLOYMENTS_DIR": str(tmp_path)})
+    one_line_error(result, "'base:nowhere:node'", "optimism:sepolia:node")
+    assert not any(tmp_path.iterdir())

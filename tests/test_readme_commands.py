@@ -38,7 +38,7 @@ def test_simulate_runs_from_a_plain_shell(tmp_path):
     assert "…" not in result.stdout and "cost-plus" in result.stdout and "validator-0" in result.stdout
 
 
-@pytest.mark.parametrize("command", ["agent", "deploy", "incentives", "gas", "simulate"])
+@pytest.mark.parametrize("command", ["agent", "fund", "deploy", "incentives", "gas", "simulate"])
 def test_every_ape_run_command_answers_help(command):
     result = _run("run", command, "--help", timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -64,6 +64,11 @@ def test_simulate_against_your_own_node(own_anvil, tmp_path):
                  "--network", "ethereum:local:foundry", "--provider-settings", json.dumps({"host": own_anvil.url}))
     assert works.returncode == 0, works.stderr[-2000:]
     assert int(own_anvil.rpc("eth_blockNumber"), 16) > 0  # the run used the user's node
+    # Then an agent of one's own is funded on that market, as the README's `ape run fund` row writes it.
+    funded = _run("run", "fund", "--test-account", "9", "--tokens", "3", "--rpc", own_anvil.url, "--deployment",
+                  str(tmp_path / "tiny-seed5" / "deployment.json"))
+    assert funded.returncode == 0, funded.stdout[-2000:] + funded.stderr[-2000:]
+    assert funded.stdout.strip().endswith("available: 3 tUSD")
 
 
 def test_a_bad_scenario_is_one_line_and_exit_2(tmp_path):

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 import math
 from contextvars import ContextVar
-from dataclasses import dataclass, field, fields, is_dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -300,17 +300,11 @@ class _Reader:
         return self.str("region", "eu-west", tuple(DEFAULT_REGIONS))
 
     def params(self, strategy_name: str) -> dict:
-        """A strategy's params: each one a field of its policy class, numbers not negative."""
-        params = self.mapping("params")
-        policy = STRATEGIES[strategy_name].policy
-        names = {f.name for f in fields(policy)} if is_dataclass(policy) else set(params)
-        for key, value in params.items():
-            if key not in names:
-                raise ScenarioError(f"{self.where}: params: {strategy_name} has no parameter {key!r} "
-                                    f"(its parameters: {', '.join(sorted(n for n in names if not n.startswith('_')))})")
-            if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
-                raise ScenarioError(f"{self.where}: params: {key} must not be negative, got {value}")
-        return params
+        """A strategy's params, checked by the registry (the same check as `ape run agent --param`)."""
+        try:
+            return STRATEGIES[strategy_name].check_params(self.mapping("params"))
+        except ValueError as error:
+            raise ScenarioError(f"{self.where}: params: {error}") from error
 
     def _get(self, key, default):
         self.read.add(key)

@@ -9,7 +9,9 @@ module docstring (agents.strategies.adversarial: dispute_probability, partner)."
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+import typing
+from dataclasses import dataclass, fields, is_dataclass
 from typing import Any
 
 from agents.policy import Role
@@ -38,6 +40,29 @@ class Strategy:
 
     def build(self, **params: Any):
         return self.policy(**params)
+
+    def check_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        """`params` if every one is a parameter of this strategy, of its kind (a number where the policy class
+        declares an int or float, a boolean where it declares a bool) and not negative; else ValueError naming
+        the parameter. Scenarios and `ape run agent --param` both check through here, before anything is
+        deployed or sent."""
+        if not is_dataclass(self.policy):
+            return params
+        declared = {f.name: f for f in fields(self.policy) if f.init and not f.name.startswith("_")}
+        hints = typing.get_type_hints(self.policy)
+        for key, value in params.items():
+            if key not in declared:
+                known = ", ".join(sorted(declared)) or "none"
+                raise ValueError(f"{self.name} has no parameter {key!r} (its parameters: {known})")
+            kind = hints.get(key)
+            is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if kind in (int, float) and not (is_number and math.isfinite(value)):
+                raise ValueError(f"{key} must be a number, got {value!r}")
+            if kind is bool and not isinstance(value, bool):
+                raise ValueError(f"{key} must be true or false, got {value!r}")
+            if is_number and value < 0:
+                raise ValueError(f"{key} must not be negative, got {value}")
+        return params
 
 
 # In the order scenario errors list them.
