@@ -8,9 +8,7 @@ what is wrong with it, before anything touches a chain.
 
 from __future__ import annotations
 
-import difflib
 import math
-from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -18,16 +16,12 @@ from typing import Any
 import yaml
 
 from agents.jobs.spec import InvalidJobSpec, JobSpec, Limits, Requirements
-from agents.oracles.models import DEFAULT_REGIONS
 from agents.policy import Capacity, Role
-from agents.strategies.registry import STRATEGIES, strategy_names
+from agents.simulation.fields import DEFAULTS_APPLIED, FieldReader, ScenarioError, mapping_reader
+from agents.strategies.registry import strategy_names
 
 FAULT_KINDS = ("restart", "rpc-outage")
 SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
-
-
-class ScenarioError(ValueError):
-    """A scenario file is malformed; the message names the field."""
 
 
 GIB = 2**30
@@ -207,26 +201,22 @@ def load_scenario(path_or_name: str | Path) -> Scenario:
     return parse_scenario(data, source=str(path))
 
 
-# Where the readers of one parse note the defaults they apply (one parse at a time per context).
-_DEFAULTS_APPLIED: ContextVar[list[str] | None] = ContextVar("defaults_applied", default=None)
-
-
 def parse_scenario(data: Any, source: str = "scenario") -> Scenario:
     if not isinstance(data, dict):
         raise ScenarioError(f"{source}: the top level must be a mapping")
     applied: list[str] = []
-    token = _DEFAULTS_APPLIED.set(applied)
+    token = DEFAULTS_APPLIED.set(applied)
     try:
         scenario = _parse(data, source)
     finally:
-        _DEFAULTS_APPLIED.reset(token)
+        DEFAULTS_APPLIED.reset(token)
     # Said relative to the file: "providers[0]: float = 100.0", "seed = 0".
     relative = [entry.removeprefix(f"{source}: ").removeprefix(source).removeprefix(": ") for entry in applied]
     return replace(scenario, defaults_applied=tuple(relative))
 
 
 def _parse(data: dict, source: str) -> Scenario:
-    reader = _Reader(data, source)
+    reader = FieldReader(data, source)
     reader.known(*TOP_LEVEL_FIELDS)
     reader.done()  # a misspelt top-level field first: it explains any "missing field" that would follow
     reader.read.clear()
@@ -278,96 +268,8 @@ TOP_LEVEL_FIELDS = ("name", "seed", "steps", "step_seconds", "drain_steps", "pro
                     "demand")
 
 
-class _Reader:
-    """Reads one mapping field by field; `done()` refuses the fields nobody read (a typo such as `stepz`)."""
-
-    def __init__(self, data: dict, where: str):
-        self.data, self.where = data, where
-        self.read: set[str] = set()
-
-    def done(self) -> None:
-        unknown = [key for key in self.data if key not in self.read]
-        if unknown:
-            close = difflib.get_close_matches(str(unknown[0]), sorted(self.read), n=1)
-            hint = f"did you mean {close[0]!r}?" if close else f"fields here: {', '.join(sorted(self.read))}"
-            raise ScenarioError(f"{self.where}: unknown field {unknown[0]!r} ({hint})")
-
-    def known(self, *keys: str) -> None:
-        """Fields read directly from the mapping rather than through the typed readers."""
-        self.read.update(keys)
-
-    def region(self) -> str:
-        return self.str("region", "eu-west", tuple(DEFAULT_REGIONS))
-
-    def params(self, strategy_name: str) -> dict:
-        """A strategy's params, checked by the registry (the same check as `ape run agent --param`)."""
-        try:
-            return STRATEGIES[strategy_name].check_params(self.mapping("params"))
-        except ValueError as error:
-            raise ScenarioError(f"{self.where}: params: {error}") from error
-
-    def _get(self, key, default):
-        self.read.add(key)
-        if key not in self.data:
-            if default is _REQUIRED:
-                raise ScenarioError(f"{self.where}: missing field {key!r}")
-            applied = _DEFAULTS_APPLIED.get()
-            if applied is not None and not isinstance(default, (dict, list)):  # empty sections are not defaults
-                applied.append(f"{self.where}: {key} = {default!r}" if self.where else f"{key} = {default!r}")
-            return default
-        return self.data[key]
-
-    def int(self, key, default=None, minimum=None, maximum=None) -> int:
-        value = self._get(key, _REQUIRED if default is None else default)
-        if not isinstance(value, int) or isinstance(value, bool):
-            raise ScenarioError(f"{self.where}: {key} must be an integer, got {value!r}")
-        return self._bounded(key, value, minimum, maximum)
-
-    def number(self, key, default=None, minimum=None, maximum=None) -> float:
-        value = self._get(key, _REQUIRED if default is None else default)
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise ScenarioError(f"{self.where}: {key} must be a number, got {value!r}")
-        return self._bounded(key, float(value), minimum, maximum)
-
-    def str(self, key, default=None, choices=None) -> str:
-        value = self._get(key, _REQUIRED if default is None else default)
-        if not isinstance(value, str):
-            raise ScenarioError(f"{self.where}: {key} must be a string, got {value!r}")
-        if choices and value not in choices:
-            raise ScenarioError(f"{self.where}: {key} must be one of {', '.join(choices)}; got {value!r}")
-        return value
-
-    def list(self, key, default=None) -> list:
-        value = self._get(key, _REQUIRED if default is None else default)
-        if not isinstance(value, list):
-            raise ScenarioError(f"{self.where}: {key} must be a list")
-        return value
-
-    def mapping(self, key) -> dict:
-        value = self._get(key, {})
-        if not isinstance(value, dict):
-            raise ScenarioError(f"{self.where}: {key} must be a mapping")
-        return value
-
-    def _bounded(self, key, value, minimum, maximum):
-        if minimum is not None and value < minimum:
-            raise ScenarioError(f"{self.where}: {key} must be at least {minimum}, got {value}")
-        if maximum is not None and value > maximum:
-            raise ScenarioError(f"{self.where}: {key} must be at most {maximum}, got {value}")
-        return value
-
-
-_REQUIRED = object()
-
-
-def _mapping_reader(data, where: str) -> _Reader:
-    if not isinstance(data, dict):
-        raise ScenarioError(f"{where}: must be a mapping")
-    return _Reader(data, where)
-
-
-def _hardware(r: _Reader, where: str) -> Hardware:
-    hw = _Reader(r.mapping("hardware"), f"{where}: hardware")
+def _hardware(r: FieldReader, where: str) -> Hardware:
+    hw = FieldReader(r.mapping("hardware"), f"{where}: hardware")
     hardware = Hardware(
         capacity=Capacity(
             cores=hw.int("cpu_cores", 8, minimum=1),
@@ -384,7 +286,7 @@ def _hardware(r: _Reader, where: str) -> Hardware:
 
 
 def _provider_group(data, where) -> ProviderGroup:
-    r = _mapping_reader(data, where)
+    r = mapping_reader(data, where)
     strategy = r.str("strategy", "cost-plus", strategy_names(Role.PROVIDER))
     group = ProviderGroup(
         name=r.str("name"),
@@ -400,7 +302,7 @@ def _provider_group(data, where) -> ProviderGroup:
 
 
 def _validator_group(data, where) -> ValidatorGroup:
-    r = _mapping_reader(data, where)
+    r = mapping_reader(data, where)
     float_tokens = r.number("float", 20.0, minimum=0.0)
     strategy = r.str("strategy", "validator", strategy_names(Role.VALIDATOR))
     group = ValidatorGroup(
@@ -418,7 +320,7 @@ def _validator_group(data, where) -> ValidatorGroup:
 
 
 def _court(data: dict, where) -> CourtSpec:
-    r = _mapping_reader(data, where)
+    r = mapping_reader(data, where)
     strategy = r.str("strategy", "court", strategy_names(Role.COURT))
     court = CourtSpec(strategy=strategy, params=r.params(strategy), region=r.region(), hardware=_hardware(r, where))
     r.done()
@@ -426,7 +328,7 @@ def _court(data: dict, where) -> CourtSpec:
 
 
 def _client_group(data, where) -> ClientGroup:
-    r = _mapping_reader(data, where)
+    r = mapping_reader(data, where)
     strategy = r.str("strategy", "budget", strategy_names(Role.CLIENT))
     group = ClientGroup(
         name=r.str("name"),
@@ -441,10 +343,10 @@ def _client_group(data, where) -> ClientGroup:
 
 
 def _job(data, where) -> JobMixEntry:
-    r = _mapping_reader(data, where)
+    r = mapping_reader(data, where)
     weight = r.number("weight", 1.0, minimum=0.0)
     duration = r.number("duration_hours", 0.0, minimum=0.0) * 3600 or None
-    value = _Reader(r.mapping("value"), f"{where}: value")
+    value = FieldReader(r.mapping("value"), f"{where}: value")
     per_core_hour = value.number("usd_per_core_hour", 0.0, minimum=0.0) or None
     spread = value.number("spread", 0.0, minimum=0.0, maximum=2.0)
     value.done()
@@ -469,8 +371,8 @@ def _job(data, where) -> JobMixEntry:
 
 
 def _demand(data: dict, where: str) -> Demand:
-    r = _mapping_reader(data, where)
-    bursts = _Reader(r.mapping("bursts"), f"{where}: bursts")
+    r = mapping_reader(data, where)
+    bursts = FieldReader(r.mapping("bursts"), f"{where}: bursts")
     demand = Demand(
         daily_amplitude=r.number("daily_amplitude", 0.0, minimum=0.0, maximum=1.0),
         peak_hour=r.number("peak_hour", 14.0, minimum=0.0, maximum=24.0),
@@ -483,7 +385,7 @@ def _demand(data: dict, where: str) -> Demand:
 
 
 def _fault(data, where, steps, agents: set[str]) -> Fault:
-    r = _mapping_reader(data, where)
+    r = mapping_reader(data, where)
     kind = r.str("kind", choices=FAULT_KINDS)
     agent = r.str("agent") if kind == "restart" else None
     if agent is not None and agent not in agents:
