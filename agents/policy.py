@@ -105,6 +105,9 @@ class Reply:
     result_uri: str | None = None
     approved: bool | None = None  # a validator's verdict or the court's ruling
     capacity: Capacity = field(default_factory=Capacity)  # capacity this reply commits
+    # ACCEPT only: when the signer's side is not in its escrow account, let the deal wait for it to fund (until the
+    # commencement deadline, then collateral_missing) instead of reverting.
+    await_signer: bool = False
 
 
 @dataclass(frozen=True)

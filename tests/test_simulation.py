@@ -199,3 +199,11 @@ def test_in_the_adversarial_market_cheating_does_not_pay(chain, system, accounts
     # The bonds it is paid cover the re-runs it rules on (trading P&L: the funder's own token holdings move with
     # the token's price, which says nothing of the court).
     assert agents.loc["court", "trading_pnl_usd"] > 0 and agents.loc["court", "deals_done"] == summary["court_rulings"]
+    # The overbooking client haggled for more than it could pay: providers accepted its counters, its payment never
+    # came, and they took their collateral back (collateral_missing); its record then shut it out.
+    unfunded = deals[(deals["client"] == "overbooking-0") & (deals["reason"] == "COLLATERAL_MISSING")]
+    assert summary["collateral_missing"] == len(unfunded) > 0
+    assert (unfunded["outcome"] == "UNFUNDED").all()
+    # Every adversary ends below the honest strategies of its role.
+    assert {row["strategy"] for row in summary["incentives"]} >= {"overbooking", "false-dispute", "never-deliver"}
+    assert all(row["below_honest"] for row in summary["incentives"]), summary["incentives"]

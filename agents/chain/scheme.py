@@ -96,6 +96,8 @@ class MessageSpec:
     payload: Callable[[Reply, Deal | None], tuple]
     gas: int
     function: str | None = None  # the market function that sends it ...
+    # ... and, for an acceptance that leaves the signer's side awaited (`Reply.await_signer`), the one that does.
+    awaiting_function: str | None = None
     schema: Schema | None = None  # ... or the schema of the attestation that sends it
     close_reasons: tuple[CloseReason, ...] = ()  # the reasons a `Closed` event gives for it
     sender_field: str | None = None  # the event argument naming who sent it, where the event has one
@@ -136,9 +138,10 @@ MESSAGES: Mapping[Performative, MessageSpec] = _table(
                 payload=lambda r, d: (r.offer.as_tuple(), r.signature)),
     MessageSpec(P.CANCEL_OFFER, "OfferCancelled", function="cancelOffer", gas=90_000, sender_field="signer",
                 payload=lambda r, d: (r.offer.as_tuple(),)),
-    # Agents accept only when the signer's side locks now: `acceptFunded` reverts rather than leave a deal
-    # waiting for collateral or payment. Plain `accept` (same payload) is what other clients may call.
-    MessageSpec(P.ACCEPT, "Accepted", function="acceptFunded", gas=300_000,
+    # Agents accept when the signer's side locks now: `acceptFunded` reverts rather than leave a deal waiting for
+    # collateral or payment. A reply that chooses to wait for the signer (`await_signer`) calls plain `accept`
+    # (same payload): the deal is agreed, or awaits the signer's funding until its commencement deadline.
+    MessageSpec(P.ACCEPT, "Accepted", function="acceptFunded", awaiting_function="accept", gas=300_000,
                 payload=lambda r, d: (d.request.as_tuple(), r.offer.as_tuple(), r.signature)),
     MessageSpec(P.FUND, "Funded", function="fund", gas=150_000, payload=_deal_id),
     MessageSpec(P.COLLATERAL_MISSING, "Closed", close_reasons=(R.COLLATERAL_MISSING,), function="collateralMissing",
@@ -235,7 +238,8 @@ class MarketCalls:
         if spec.signed:
             reply = replace(reply, signature=sign_digest(typed_hash(self.domain, reply.offer)))
         if spec.function is not None:
-            to, data = self.market, self.market_codec.encode_call(spec.function, *spec.payload(reply, deal))
+            function = spec.awaiting_function if reply.await_signer and spec.awaiting_function else spec.function
+            to, data = self.market, self.market_codec.encode_call(function, *spec.payload(reply, deal))
         else:
             request = spec.attestation(reply, deal, self.schema_uids[spec.schema])
             to, data = self.eas, self.eas_codec.encode_call("attest", request)

@@ -60,7 +60,7 @@ class ClientAgent(Agent):
         except (RPCUnavailable, RPCError) as error:
             self.errors.append(f"posting a request: {error}")  # the job stays queued for the next act
         await super().act()
-        now = self.now()
+        now = min(self.now(), self.connection.feed.synced_time)  # as far as the chain has been read
         for deal_id, (_, offer_deadline) in list(self.posted.items()):
             dialogue = self.dialogues.get(deal_id)
             if now > offer_deadline and (dialogue is None or dialogue.status == Status.NONE):

@@ -75,7 +75,7 @@ class Agent:
             connection.rpc, deployment.market, deployment.eas, connection.market_codec, connection.eas_codec
         )
         self.dialogues = Dialogues(role, connection.domain)
-        self.locks = Locks(capacity=capacity)
+        self.locks = Locks(capacity=capacity, credit=int(getattr(policy, "overcommit_units", 0)))
         self.escrow = EscrowBook(account.address, role, self.locks)
         self.latency = Latency()
         self.mailbox: asyncio.Queue | None = None
@@ -275,7 +275,8 @@ class Agent:
         except Exception as error:  # noqa: BLE001 - reported, the loop goes on
             self.errors.append(f"{type(error).__name__}: {error}")
             log.exception("%s: act failed", self.name)
-        for deal_id in self.dialogues.drop_expired_requests(context.now):
+        # Expired as far as the chain has been read: an acceptance made in time but not yet seen keeps its request.
+        for deal_id in self.dialogues.drop_expired_requests(min(context.now, self.connection.feed.synced_time)):
             self.locks.release(deal_id)
 
     # --- context ------------------------------------------------------------------------------------

@@ -47,6 +47,9 @@ class EventFeed:
     extrapolate: bool = True
     _chain_time_seen_at: float = 0.0  # perf_counter() when chain_time was read
     latest_block: int = -1
+    # The chain time up to which every log has been delivered: a request may be taken for expired only once the
+    # feed has read past its offer deadline, or an acceptance missed in an outage would be ignored when it arrives.
+    synced_time: int = 0
     subscriptions: list[Subscription] = field(default_factory=list)
     delivered: int = 0
     _stopped: bool = False
@@ -82,9 +85,11 @@ class EventFeed:
         logs = await self.rpc.call(
             "eth_getLogs", [{"address": self.market_address, "fromBlock": hex(start), "toBlock": hex(head)}]
         )
+        block = await self.rpc.call("eth_getBlockByNumber", [hex(head), False])
         self.latest_block = head
         messages = await self._decode(logs)
         await self._deliver(messages)
+        self.synced_time = max(self.synced_time, int(block["timestamp"], 16))
         return len(messages)
 
     async def _deliver(self, messages: list[Message]) -> None:
@@ -166,8 +171,11 @@ class EventFeed:
                 log_ = frame.json()["params"]["result"]
                 if log_.get("removed"):
                     continue
-                await self._deliver(await self._decode([log_]))
+                messages = await self._decode([log_])
+                await self._deliver(messages)
                 self.latest_block = max(self.latest_block, int(log_["blockNumber"], 16))
+                if messages:  # every earlier block's logs have arrived
+                    self.synced_time = max(self.synced_time, messages[0].time - 1)
 
     async def run_polling(self) -> None:
         """Poll until stopped. RPC failures are retried inside the client; a feed that cannot reach the

@@ -21,6 +21,9 @@ class LockUnavailable(Exception):
 class Locks:
     capacity: Capacity = field(default_factory=Capacity)
     funds: int = 0  # what the agent may commit: its unlocked escrow balance plus what it will deposit
+    # What the agent signs for beyond its funds: zero for every honest agent; an overbooking adversary's policy
+    # sets it (`overcommit_units`), and the deals it cannot fund end in collateral_missing.
+    credit: int = 0
     _capacity_held: dict[bytes, Capacity] = field(default_factory=dict)
     _funds_held: dict[bytes, int] = field(default_factory=dict)
 
@@ -33,7 +36,7 @@ class Locks:
 
     @property
     def free_funds(self) -> int:
-        return self.funds - sum(self._funds_held.values())
+        return self.funds + self.credit - sum(self._funds_held.values())
 
     def can_hold(self, capacity: Capacity = Capacity(), funds: int = 0) -> bool:
         return capacity.fits_within(self.free_capacity) and funds <= self.free_funds

@@ -5,6 +5,7 @@ Parameters (scenario `params`, on top of the honest strategy each one extends):
 - false-dispute: those of budget, and `dispute_probability` (default 1.0): the chance that it disputes a
   result that passed its check (optimistic scheme) or appeals a validator's approval of it.
 - never-confirm: those of budget.
+- overbooking: those of budget, and `overcommit` (tokens, default 10): how much it signs for beyond its escrow.
 - colluding-validator: `partner`, the agent it colludes with (a scenario gives the agent's name, e.g.
   "client-0" or "wrong-result-0"; the policy holds its address): it rejects every result delivered to a
   partner client and approves every result a partner provider delivers; other deals it judges honestly.
@@ -17,7 +18,7 @@ from dataclasses import dataclass
 from eth_utils import keccak
 
 from agents.policy import Context, Notice, NoticeKind, Reply
-from agents.protocol import Message, Performative, Status
+from agents.protocol import Message, Offer, Performative, Status
 from agents.strategies.client import BudgetClient
 from agents.strategies.provider import CostPlusProvider
 from agents.strategies.validator import HonestValidator
@@ -75,6 +76,27 @@ class FalseDisputeClient(BudgetClient):
         if contest and dialogue.status == Status.JUDGED and dialogue.verdict:
             return Reply(Performative.APPEAL, dialogue.deal_id)
         return super().assess(context)
+
+
+@dataclass
+class OverbookingClient(BudgetClient):
+    """Shops for more than it can pay for: it requests and counters as if it held `overcommit` tokens more than
+    its escrow account does. Providers that accept its counter-offers find its payment missing: the deal awaits
+    it until the commencement deadline, and the provider takes its collateral back with collateral_missing. It
+    pays the gas of requests and failed fundings and is delivered only the jobs its money covered; the unfunded
+    deals mark its record, and providers stop serving it."""
+
+    overcommit: float = 10.0
+    target_fraction: float = 0.0  # it never accepts an offer itself (its own acceptance would have to pay) ...
+    counter_discount: float = 0.03  # ... it counters a little below, which providers accept, signing for it
+
+    def counter_price(self, offer: Offer, dialogue) -> int:
+        return int(offer.price * (1 - self.counter_discount))
+
+    @property
+    def overcommit_units(self) -> int:
+        """What the runtime's locks let it commit beyond its funds (`Locks.credit`)."""
+        return int(self.overcommit * 10**self.cost_model.token_decimals)
 
 
 @dataclass

@@ -113,6 +113,10 @@ class BudgetClient:
     def target(self, dialogue) -> int:
         return int(dialogue.request.max_price * self.target_fraction)
 
+    def counter_price(self, offer: Offer, dialogue) -> int:
+        """What it counters an offer above its target with: halfway between its target and the offer."""
+        return (self.target(dialogue) + offer.price) // 2
+
     def surplus(self, offer: Offer, dialogue, context: Context) -> float:
         """Expected surplus of an offer over the reservation price: the provider's reputation as the chance it
         delivers. The client's gas and fee are the same whichever offer it takes."""
@@ -182,7 +186,7 @@ class BudgetClient:
             mine = dialogue.latest_offer(from_party=context.me)
             if mine is not None and mine.offer.round > best.offer.round:
                 continue  # our counter is out; wait for the answer
-            price = (self.target(dialogue) + best.offer.price) // 2
+            price = self.counter_price(best.offer, dialogue)
             counter = Offer(
                 dialogue.deal_id, best.offer.provider, price, best.offer.collateral,
                 min(dialogue.request.offer_deadline, context.now + 60), best.offer.round + 1,

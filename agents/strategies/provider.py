@@ -170,9 +170,12 @@ class QuotingProvider:
         floor = self.floor(context)
         if counter.price >= floor * (1 + self.min_margin) and counter.collateral >= dialogue.request.min_collateral:
             signed = dialogue.latest_offer(from_party=dialogue.client)
+            # A client may pay from its wallet once accepted: the deal waits for its payment rather than the
+            # acceptance reverting. One that never pays costs the provider its commencement window (its collateral
+            # comes back with collateral_missing) and a mark on its record, and providers stop serving it.
             return Reply(
                 Performative.ACCEPT, dialogue.deal_id, offer=signed.offer, signature=signed.signature,
-                capacity=context.spec.requirements.capacity,
+                capacity=context.spec.requirements.capacity, await_signer=True,
             )
         if counter.round + 1 > self.max_rounds:
             return None

@@ -21,6 +21,7 @@ from agents.strategies.adversarial import (
     FalseDisputeClient,
     NeverConfirmClient,
     NeverDeliverProvider,
+    OverbookingClient,
     WrongResultProvider,
 )
 from agents.strategies.client import BudgetClient
@@ -75,6 +76,7 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
     Strategy("budget", Role.CLIENT, BudgetClient, seeded=True),
     Strategy("false-dispute", Role.CLIENT, FalseDisputeClient, seeded=True, adversarial=True),
     Strategy("never-confirm", Role.CLIENT, NeverConfirmClient, seeded=True, adversarial=True),
+    Strategy("overbooking", Role.CLIENT, OverbookingClient, seeded=True, adversarial=True),
     Strategy("validator", Role.VALIDATOR, HonestValidator),
     Strategy("colluding-validator", Role.VALIDATOR, ColludingValidator, adversarial=True),
     Strategy("court", Role.COURT, HonestCourt),
