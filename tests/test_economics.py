@@ -160,8 +160,9 @@ def test_of_two_identical_providers_the_one_with_cheaper_electricity_wins_the_ma
                                                                                      tmp_path):
     """The same machine, strategy and margin in the Nordics (about 0.08 USD/kWh) and in western Europe (about
     0.22): a 6 core-hour job costs the Nordic one about 0.03 USD less in electricity, so it quotes lower and
-    clients, choosing by surplus, take its offers."""
-    machine = {"cpu_cores": 8, "ram_gb": 32, "power_watts": 400, "price_usd": 2500}
+    clients, choosing by surplus, take its offers. A job holds 4 of the 64 cores of either machine."""
+    # Enough cores that capacity never binds: where both can serve, price alone decides.
+    machine = {"cpu_cores": 64, "ram_gb": 32, "power_watts": 400, "price_usd": 2500}
     provider = {"count": 1, "strategy": "cost-plus", "params": {"margin": 0.2}, "hardware": machine, "float": 20}
     scenario = parse_scenario({
         "name": "regions", "seed": 4, "steps": 6, "step_seconds": 600, "drain_steps": 20, "base_fee_gwei": 0.01,

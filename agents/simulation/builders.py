@@ -27,33 +27,18 @@ from agents.roles import ClientAgent, CourtAgent, ProviderAgent, ValidatorAgent
 from agents.runtime.agent import Agent, AgentConfig
 from agents.runtime.connection import MarketConnection
 from agents.runtime.context import ContextSources
-from agents.simulation.scenario import ClientGroup, Hardware, ProviderGroup, Scenario, ValidatorGroup
+from agents.simulation.scenario import (
+    ClientGroup,
+    Hardware,
+    ProviderGroup,
+    Scenario,
+    ValidatorGroup,
+    simulated_job_seconds,
+)
 from agents.strategies.costs import CostModel
 from agents.strategies.registry import strategy
 
 TOKEN_SYMBOL = "tUSD"
-# Seconds one work unit of each workload takes on the reference machine (measured on a 2-core dev VM).
-# Simulated providers bill electricity on work units / their scenario speed, not on measured wall time,
-# which varies from run to run: the same seed must give the same P&L.
-REFERENCE_SECONDS_PER_UNIT = {
-    "sha256-chain": 6.0e-7,
-    "matmul": 4.7e-10,
-    "monte-carlo-pi": 2.7e-8,
-    "prime-sieve": 1.3e-9,
-    "sort": 5.0e-9,
-}
-
-
-def simulated_job_seconds(spec, speed: float) -> float:
-    """How long a job takes on a simulated machine `speed` times as fast as the reference machine: its declared
-    duration, else its real workload's."""
-    if spec.duration_seconds is not None:
-        return spec.duration_seconds / speed
-    if spec.workload is None:
-        return spec.limits.wall_seconds
-    return spec.estimated_cost() * REFERENCE_SECONDS_PER_UNIT[spec.workload] / speed
-
-
 def agent_key(seed: int, index: int) -> LocalAccount:
     """The key of the scenario's `index`-th agent: the seed decides who is who."""
     return Account.from_key(keccak(text=f"compute-market agent {seed} {index}"))

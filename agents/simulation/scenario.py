@@ -26,6 +26,28 @@ SCENARIO_DIR = Path(__file__).resolve().parents[2] / "scenarios"
 
 GIB = 2**30
 
+# Seconds one work unit of each workload takes on the reference machine (measured on a 2-core dev VM).
+# Simulated providers bill electricity on work units / their scenario speed, not on measured wall time,
+# which varies from run to run: the same seed must give the same P&L.
+REFERENCE_SECONDS_PER_UNIT = {
+    "sha256-chain": 6.0e-7,
+    "matmul": 4.7e-10,
+    "monte-carlo-pi": 2.7e-8,
+    "prime-sieve": 1.3e-9,
+    "sort": 5.0e-9,
+}
+
+
+def simulated_job_seconds(spec, speed: float = 1.0) -> float:
+    """How long a job takes on a simulated machine `speed` times as fast as the reference machine: its declared
+    duration, else its real workload's."""
+    if spec.duration_seconds is not None:
+        return spec.duration_seconds / speed
+    if spec.workload is None:
+        return spec.limits.wall_seconds
+    return spec.estimated_cost() * REFERENCE_SECONDS_PER_UNIT[spec.workload] / speed
+
+
 
 @dataclass(frozen=True)
 class Hardware:
@@ -363,7 +385,10 @@ def _job(data, where) -> JobMixEntry:
                 r.str("workload"), r.mapping("params"), r.int("seed", 0, minimum=0),
                 limits=limits, requirements=requirements,
             )
-        spec = replace(spec, duration_seconds=duration)
+        # A simulated job always declares its size: a job file that gives none takes its workload's time on the
+        # reference machine, not a time measured on the machine that runs the simulation (which would make prices,
+        # and with them the deals, differ from one machine or process to the next).
+        spec = replace(spec, duration_seconds=duration or simulated_job_seconds(spec))
     except (InvalidJobSpec, TypeError) as error:
         raise ScenarioError(f"{where}: {error}") from error
     r.done()
