@@ -38,7 +38,7 @@ class TokenLedger:
     # The tokens' own functions, called by accounts.
 
     def mint(self, token: str, to: str, amount: int) -> list:
-        """TestToken.mint: anyone mints (the test token has no value)."""
+        """TestToken.mint (anyone may call it: the test token has no value, so the caller does not matter)."""
         with self._calls.call() as events:
             if to == ZERO_ADDRESS:
                 raise Revert("ERC20InvalidReceiver", receiver=ZERO_ADDRESS)
@@ -46,14 +46,20 @@ class TokenLedger:
             self._calls.emit(token, "Transfer", **{"from": ZERO_ADDRESS, "to": to, "value": amount})
         return events
 
-    def approve(self, token: str, owner: str, spender: str, amount: int) -> list:
-        """ERC20.approve by `owner`."""
+    def approve(self, sender: str, token: str, spender: str, amount: int) -> list:
+        """ERC20.approve by `sender`, the owner."""
         with self._calls.call() as events:
             self._token(token)
             if spender == ZERO_ADDRESS:
                 raise Revert("ERC20InvalidSpender", spender=ZERO_ADDRESS)
-            self._allowances[token][(owner, spender)] = amount
-            self._calls.emit(token, "Approval", owner=owner, spender=spender, value=amount)
+            self._allowances[token][(sender, spender)] = amount
+            self._calls.emit(token, "Approval", owner=sender, spender=spender, value=amount)
+        return events
+
+    def send(self, sender: str, token: str, to: str, amount: int) -> list:
+        """ERC20.transfer by `sender` (its name here so as not to be taken for the escrow's internal moves)."""
+        with self._calls.call() as events:
+            self.transfer(token, sender, to, amount)
         return events
 
     # What the escrow does with them. Each check_ method raises what the transfer would, without moving
