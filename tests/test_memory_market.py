@@ -3,7 +3,8 @@
 The scheme's state machine (tests/test_scheme_state_machine.py) already sends every message of the scheme from
 random accounts, wrong senders, references, recipients and times included, deadlines hit exactly and one second
 past. `DifferentialMachine` runs that machine unchanged, and sends each of its calls to a `MemoryChain` as
-well, at the same second (anvil's next block time and the memory clock are set together). After every call:
+well, at the same second (anvil's next block time and the memory clock are set together: attestation UIDs,
+which hash the time, and deadlines would differ otherwise). After every call:
 the same success or the same named error with the same arguments; the same events (market, EAS and token, name
 and decoded arguments, in log order); and the same escrow (the market's token balance, what it owes, every
 account's available balance and wallet) and the same stored deal, every field, for each deal the call names.
@@ -14,14 +15,16 @@ It adds what the scheme machine does not send: malformed and malleable signature
 refuses (expiring, revocable, unknown schema, a reference to nothing, value for a resolver that takes none,
 undecodable data), `acceptFunded`, `withdrawTo`, and tokens sent to the market directly and skimmed.
 
-CI runs the machine's fixed sweep and a few derandomized examples (MEMORY_MARKET_EXAMPLES, default 4);
+CI runs both sweeps and a few derandomized examples (MEMORY_MARKET_EXAMPLES, default 3), about 90 s;
 MEMORY_MARKET_EXAMPLES=200 MEMORY_MARKET_RANDOM=1 explores with fresh random examples.
 """
 
 from __future__ import annotations
 
 import copy
+import itertools
 import os
+from collections import Counter
 from dataclasses import replace
 
 import test_scheme_state_machine as scheme_machine
@@ -36,6 +39,7 @@ from test_scheme_state_machine import (
     COURT_WINDOW,
     FLOAT,
     SENDERS,
+    WINDOWS,
     Env,
     ModelOffer,
     SchemeMachine,
@@ -48,12 +52,12 @@ from agents.chain.scheme import Schema
 from agents.deploy.system import deploy_system
 from agents.memory import MemoryChain, Revert
 from agents.memory.signatures import SECP256K1_N
-from agents.protocol import Offer, Performative, Request
+from agents.protocol import CloseReason, Offer, Performative, Request, Status
 from agents.testing.market_client import MarketClient
 
 RANDOM = bool(os.environ.get("MEMORY_MARKET_RANDOM"))
 MEMORY_MARKET_SETTINGS = settings(
-    max_examples=int(os.environ.get("MEMORY_MARKET_EXAMPLES", 4)),
+    max_examples=int(os.environ.get("MEMORY_MARKET_EXAMPLES", 3)),
     stateful_step_count=40,
     derandomize=not RANDOM,
     phases=[p for p in Phase if p != Phase.shrink or not os.environ.get("MEMORY_MARKET_NO_SHRINK")],
@@ -62,6 +66,22 @@ MEMORY_MARKET_SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
 ADDRESS_FIELDS = ("client", "provider", "token", "validator")  # the chain reader leaves them lower case
+# What the memory market did over the whole run: "event NAME", "closed REASON", "error NAME" and the court's
+# rulings by how the deal got there; the test fails unless each of MEMORY_REQUIRED occurred.
+MEMORY_OUTCOMES: Counter[str] = Counter()
+MEMORY_REQUIRED = (
+    *(f"closed {reason.name}" for reason in CloseReason),
+    *(f"event {name}" for name in ("Requested", "Offered", "OfferCancelled", "Accepted", "Funded", "Commenced",
+                                   "Completed", "Judged", "Disputed", "Appealed", "Escalated", "Deposited",
+                                   "Withdrawn", "Skimmed", "Attested", "Transfer")),
+    *(f"error {name}" for name in ("InvalidSignature", "UnfundedCounterparty", "InvalidSchema", "InvalidExpirationTime",
+                                   "Irrevocable", "NotFound", "NotPayable", "AttestationMustNotExpire", "NothingToSkim",
+                                   "revert without data", "InsufficientBalance", "ZeroAmount", "OfferIsCancelled")),
+    # `_rule`'s six ways to pay with a validator (its verdict confirmed or overruled, after an appeal by either
+    # party or an escalation) and the optimistic dispute's two
+    *(f"ruling {how} -> {ruling}" for how in ("approved, appealed", "rejected, appealed", "silent, escalated",
+                                              "disputed") for ruling in ("approved", "rejected")),
+)
 PANIC_SELECTOR = keccak(text="Panic(uint256)")[:4]
 
 
@@ -105,6 +125,8 @@ class DifferentialMachine(SchemeMachine):
         super().__init__()
         env, model = self.env, self.model
         self.codecs = Codecs(env)
+        # The scheme machine's own check reads the chain after every step: the comparison reuses that read.
+        self._read, self.reader.read = self.reader.read, self._read_and_remember
         self.addresses = {actor: account.address for actor, account in env.accounts.items()}
         self.memory = MemoryChain(court=self.addresses["court"], court_window=COURT_WINDOW,
                                   chain_id=env.domain.chain_id, market=env.market.address, eas=env.eas.address,
@@ -116,14 +138,15 @@ class DifferentialMachine(SchemeMachine):
         for actor, address in self.addresses.items():
             self.memory.tokens.mint(env.token.address, address, model.wallet[actor])
             self.memory.tokens.approve(address, env.token.address, env.market.address, 2**256 - 1)
-        self.memory_calls = 0
 
     @invariant()
     def chain_agrees_with_model(self):
         """After each step (and each case of the sweep): the scheme machine's own check, and every deal the same
         in memory as on chain."""
-        super().chain_agrees_with_model()
-        self.compare_state(set(self.model.deals) | set(self.memory.market.deal_ids()))
+        super().chain_agrees_with_model()  # reads every deal the model knows, which includes every stored one
+        deal_ids, chain_state = self.last_read
+        assert set(self.memory.market.deal_ids()) <= set(deal_ids)
+        self.compare_state(deal_ids, chain_state=chain_state)
 
     # every call, both ways
 
@@ -133,14 +156,22 @@ class DifferentialMachine(SchemeMachine):
         self.env.chain.provider.make_request("evm_setNextBlockTimestamp", [self.model.now])
         receipt, chain_error = self.env.transactor.send(method, *args, sender=self.env.accounts[sender])
         call = f"{method.abis[0].name} by {sender} at {self.model.now}"
-        assert self.env.chain.provider.web3.eth.get_block(receipt.blockNumber).timestamp == self.model.now
         assert chain_form(memory_error) == chain_error, (
             f"{call}: memory {chain_form(memory_error) or 'success'}, chain {chain_error or 'success'}")
+        self._count(memory_events, memory_error)
         memory_events = [(e.emitter, e.name, e.args) for e in memory_events]
         assert memory_events == self.codecs.events(receipt), f"{call}: events differ"
-        self.compare_state(self._deals_named(method, args))
-        self.memory_calls += 1
+        self.compare_state(self._deals_named(method, args), after=call)
         return receipt, (chain_error[0] if chain_error else None)
+
+    @staticmethod
+    def _count(events, error: Revert | None):
+        if error is not None:
+            MEMORY_OUTCOMES[f"error {error.name or 'revert without data'}"] += 1
+        for e in events:
+            MEMORY_OUTCOMES[f"event {e.name}"] += 1
+            if e.name == "Closed":
+                MEMORY_OUTCOMES[f"closed {CloseReason(e.args['reason']).name}"] += 1
 
     def _memory_call(self, method, args, sender: str):
         memory, env = self.memory, self.env
@@ -190,16 +221,25 @@ class DifferentialMachine(SchemeMachine):
             return {bytes(args[0])}
         return set()
 
-    def compare_state(self, deal_ids):
-        deal_ids = sorted(deal_ids)
-        held, owed, available, wallet, deals = self.reader.read(deal_ids)
+    def _read_and_remember(self, deal_ids):
+        self.last_read = (list(deal_ids), self._read(deal_ids))
+        return self.last_read[1]
+
+    def compare_state(self, deal_ids, after: str = "the step", chain_state=None):
+        """Memory against chain (left against right in a failure): the market's token balance and what it owes,
+        every actor's escrow account and wallet, and the stored deals `deal_ids`."""
+        held, owed, available, wallet, deals = chain_state or self._read(list(deal_ids))
         memory, token, market = self.memory, self.env.token.address, self.env.market.address
-        assert (memory.tokens.balance_of(token, market), memory.escrow.total_owed(token)) == (held, owed)
-        assert {a: memory.escrow.available(token, address) for a, address in self.addresses.items()} == available
-        assert {a: memory.tokens.balance_of(token, address) for a, address in self.addresses.items()} == wallet
+        assert (memory.tokens.balance_of(token, market), memory.escrow.total_owed(token)) == (held, owed), (
+            f"after {after}: the escrow's (held, owed) differ")
+        assert {a: memory.escrow.available(token, address) for a, address in self.addresses.items()} == available, (
+            f"after {after}: escrow accounts differ")
+        assert {a: memory.tokens.balance_of(token, address) for a, address in self.addresses.items()} == wallet, (
+            f"after {after}: wallets differ")
         for deal_id in deal_ids:
             chain_deal = {k: to_checksum_address(v) if k in ADDRESS_FIELDS else v for k, v in deals[deal_id].items()}
-            assert memory.market.get_deal(deal_id).as_struct() == chain_deal, f"deal {deal_id.hex()[:8]} differs"
+            assert memory.market.get_deal(deal_id).as_struct() == chain_deal, (
+                f"after {after}: deal {deal_id.hex()[:8]} differs")
 
     # what the scheme machine does not send
 
@@ -255,6 +295,21 @@ class DifferentialMachine(SchemeMachine):
         _, error = self._send(self.env.eas.attest, request, sender=sender)
         assert error is not None, f"{fault} attestation went through"
 
+    @rule(verdict=st.sampled_from(("approved", "rejected", "silent", "none")), approved=st.booleans(),
+          window=WINDOWS)
+    def court_rules(self, verdict, approved, window):
+        """A deal before the court rules either way: an optimistic one disputed (verdict "none"), a validator's
+        whose verdict the party it went against appealed, or a silent validator's escalated."""
+        validator_scheme = verdict != "none"
+        d = self._bring_to(Status.DISPUTED, validator_scheme, window, approved=verdict == "approved",
+                           silent=verdict == "silent")
+        if d is None:
+            return
+        how = {"approved": "approved, appealed", "rejected": "rejected, appealed", "silent": "silent, escalated",
+               "none": "disputed"}[verdict]
+        if self._validate("ruling", self._deal_id(d), "court", approved, True, "right") is None:
+            MEMORY_OUTCOMES[f"ruling {how} -> {'approved' if approved else 'rejected'}"] += 1
+
     @rule(o=SchemeMachine.offers, sender=SENDERS)
     def accept_funded(self, o: ModelOffer, sender):
         """acceptFunded: accept as the model predicts, except that a signer whose account lacks its side is
@@ -302,6 +357,44 @@ class DifferentialMachine(SchemeMachine):
         self.model.wallet[to] += amount
 
 
+BAD_SIGNATURES = ("short", "long", "v", "high s", "zero r", "other offer")
+REFUSED_ATTESTATIONS = ("expiring", "expired", "revocable", "unknown schema", "dangling reference", "value",
+                        "short data", "bad bool")
+
+
+def memory_sweep():
+    """Every case of the rules added here once, so that none is left to the random draws."""
+    machine = DifferentialMachine()
+    try:
+        for verdict, approved in itertools.product(("approved", "rejected", "silent", "none"), (True, False)):
+            machine.court_rules(verdict, approved, window=60)
+            machine.chain_agrees_with_model()
+        deal_id = machine._fresh_deal(validator_scheme=False, window=60)
+        o = machine._offer(deal_id, "provider", "provider", 50, 10, machine.model.now + 60)
+        for how, accept in itertools.product(BAD_SIGNATURES, (False, True)):
+            machine.bad_signature(o, how, accept)
+        for fault, schema in itertools.product(REFUSED_ATTESTATIONS, Schema):
+            machine.refused_attestation(deal_id, "provider", fault, schema)
+        machine.stray_tokens("stranger", 0, "client", "court")
+        machine.stray_tokens("stranger", 7, "client", "court")
+        withdrawn = machine._offer(deal_id, "provider", "provider", 60, 10, machine.model.now + 60)
+        machine.cancel_offer(withdrawn, "provider")
+        machine._accept(withdrawn, "client")  # OfferIsCancelled
+        machine.escrow("client", True, 0, False)  # ZeroAmount
+        machine.withdraw_to("client", "stranger", 10**9, False)  # InsufficientBalance
+        # acceptFunded refused while the provider's account holds 6 of the offer's 10 collateral, then accepted.
+        machine.withdraw_to("provider", "stranger", 0, True)
+        machine.escrow("provider", True, 10, False)
+        machine.withdraw_to("provider", "stranger", 4, False)
+        machine.accept_funded(o, "client")
+        machine.escrow("provider", True, 4, False)
+        machine.accept_funded(o, "client")
+        assert machine.model.deals[deal_id].status == Status.AGREED
+        machine.chain_agrees_with_model()
+    finally:
+        machine.teardown()
+
+
 def test_memory_market_matches_the_contracts(chain, deployer, accounts, client_account, provider_account,
                                              validator_account, stranger, monkeypatch):
     """The scheme machine's sweep and random runs, every call made on the contracts and in memory."""
@@ -319,9 +412,18 @@ def test_memory_market_matches_the_contracts(chain, deployer, accounts, client_a
             transactor=Transactor(chain.provider, system.market, system.eas, system.registry, system.token),
             accounts=actors, clients=clients, domain=clients["client"].domain,
         )
-        # The sweep (every deadline, wrong attestation and wrong mover once) on the differential machine.
+        scheme_machine.OUTCOMES.clear()
+        MEMORY_OUTCOMES.clear()
+        # The scheme machine's sweep (every deadline, wrong attestation and wrong mover once) on the differential
+        # machine, then this test's own, then random runs.
         monkeypatch.setattr(scheme_machine, "SchemeMachine", DifferentialMachine)
         scheme_machine.sweep()
+        memory_sweep()
         run_state_machine_as_test(DifferentialMachine, settings=MEMORY_MARKET_SETTINGS)
     finally:
         chain.restore(snapshot)
+    # The run reached what it is meant to compare: every transition and refusal the scheme machine requires of
+    # itself, and every way to close, event and refusal listed here.
+    missing = [o for o in scheme_machine.REQUIRED_OUTCOMES if not scheme_machine.OUTCOMES[o]]
+    missing += [o for o in MEMORY_REQUIRED if not MEMORY_OUTCOMES[o]]
+    assert not missing, f"never happened: {missing}; memory saw {dict(MEMORY_OUTCOMES)}"
