@@ -28,7 +28,7 @@ from collections import Counter
 from dataclasses import replace
 
 import test_scheme_state_machine as scheme_machine
-from conftest import SPEC_HASH, ZERO_BYTES32, Transactor
+from conftest import SPEC_HASH, ZERO_ADDRESS, ZERO_BYTES32, Transactor
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 from hypothesis import HealthCheck, Phase, settings
@@ -52,7 +52,7 @@ from agents.chain.scheme import Schema
 from agents.deploy.system import deploy_system
 from agents.memory import MemoryChain, Revert
 from agents.memory.signatures import SECP256K1_N
-from agents.protocol import CloseReason, Offer, Performative, Request, Status
+from agents.protocol import CloseReason, Offer, Performative, Request, Status, ValidationScheme, typed_hash
 from agents.testing.market_client import MarketClient
 
 RANDOM = bool(os.environ.get("MEMORY_MARKET_RANDOM"))
@@ -76,13 +76,22 @@ MEMORY_REQUIRED = (
                                    "Withdrawn", "Skimmed", "Attested", "Transfer")),
     *(f"error {name}" for name in ("InvalidSignature", "UnfundedCounterparty", "InvalidSchema", "InvalidExpirationTime",
                                    "Irrevocable", "NotFound", "NotPayable", "AttestationMustNotExpire", "NothingToSkim",
-                                   "revert without data", "InsufficientBalance", "ZeroAmount", "OfferIsCancelled")),
+                                   "revert without data", "InsufficientBalance", "ZeroAmount", "OfferIsCancelled",
+                                   "InvalidDuration", "InvalidValidationScheme", "SelfDeal", "ZeroSpecHash",
+                                   "NotAToken", "InvalidDeadline", "RequestExpired")),
     # `_rule`'s six ways to pay with a validator (its verdict confirmed or overruled, after an appeal by either
     # party or an escalation) and the optimistic dispute's two
     *(f"ruling {how} -> {ruling}" for how in ("approved, appealed", "rejected, appealed", "silent, escalated",
                                               "disputed") for ruling in ("approved", "rejected")),
 )
 PANIC_SELECTOR = keccak(text="Panic(uint256)")[:4]
+# The faults of the rules below that the scheme machine does not make.
+BAD_TERMS = ("zero max price", "zero duration", "zero bond", "scheme without validator", "validator without scheme",
+             "fee without validator", "client validates", "court validates", "court requests", "zero spec",
+             "not a token", "deadline passed")
+BAD_SIGNATURES = ("short", "long", "v", "high s", "zero r", "other offer")
+REFUSED_ATTESTATIONS = ("expiring", "expired", "revocable", "unknown schema", "dangling reference", "value",
+                        "short data", "bad bool")
 
 
 def chain_form(error: Revert | None):
@@ -243,8 +252,7 @@ class DifferentialMachine(SchemeMachine):
 
     # what the scheme machine does not send
 
-    @rule(o=SchemeMachine.offers, how=st.sampled_from(("short", "long", "v", "high s", "zero r", "other offer")),
-          accept=st.booleans())
+    @rule(o=SchemeMachine.offers, how=st.sampled_from(BAD_SIGNATURES), accept=st.booleans())
     def bad_signature(self, o: ModelOffer, how: str, accept: bool):
         """An offer broadcast or accepted with a signature the market must refuse: cut short, too long, a v other
         than 27 or 28, the malleable twin (n - s, v flipped: ecrecover takes it, OpenZeppelin does not), r = 0, or
@@ -265,8 +273,7 @@ class DifferentialMachine(SchemeMachine):
                                self.env.market.offer, terms.as_tuple(), signature, in_table=False)
 
     @rule(deal_id=SchemeMachine.requests, sender=st.sampled_from(ACTORS),
-          fault=st.sampled_from(("expiring", "expired", "revocable", "unknown schema", "dangling reference", "value",
-                                 "short data", "bad bool")),
+          fault=st.sampled_from(REFUSED_ATTESTATIONS),
           schema=st.sampled_from(list(Schema)))
     def refused_attestation(self, deal_id, sender, fault, schema):
         """An attestation EAS refuses before the market sees it, or that the market refuses whatever its deal."""
@@ -309,6 +316,34 @@ class DifferentialMachine(SchemeMachine):
                "none": "disputed"}[verdict]
         if self._validate("ruling", self._deal_id(d), "court", approved, True, "right") is None:
             MEMORY_OUTCOMES[f"ruling {how} -> {'approved' if approved else 'rejected'}"] += 1
+
+    @rule(fault=st.sampled_from(BAD_TERMS), accept=st.booleans())
+    def bad_terms(self, fault, accept):
+        """A request with one term the market refuses (_checkTerms, and its deadline), broadcast or accepted."""
+        env, actors = self.env, self.addresses
+        terms = dict(client=actors["client"], token=env.token.address, max_price=100, min_collateral=10,
+                     offer_deadline=self.model.now + 100, commence_within=60, job_duration=60, validation_window=60,
+                     scheme=ValidationScheme.VALIDATOR, validator=actors["validator"], validator_fee=5, bond=10,
+                     spec_hash=SPEC_HASH, nonce=next(self._nonces))
+        terms.update({
+            "zero max price": {"max_price": 0}, "zero duration": {"job_duration": 0}, "zero bond": {"bond": 0},
+            "scheme without validator": {"validator": ZERO_ADDRESS, "validator_fee": 0},
+            "validator without scheme": {"scheme": ValidationScheme.OPTIMISTIC},
+            "fee without validator": {"scheme": ValidationScheme.OPTIMISTIC, "validator": ZERO_ADDRESS},
+            "client validates": {"validator": actors["client"]}, "court validates": {"validator": actors["court"]},
+            "court requests": {"client": actors["court"]}, "zero spec": {"spec_hash": ZERO_BYTES32},
+            "not a token": {"token": actors["stranger"]},
+            "deadline passed": {"offer_deadline": self.model.now - accept},
+        }[fault])
+        req = Request(**terms)
+        sender = "court" if fault == "court requests" else "client"
+        if accept:
+            offer = Offer(typed_hash(env.domain, req), actors["provider"], 50, 10, self.model.now + 100, 0)
+            call = (env.market.accept, req.as_tuple(), offer.as_tuple(), env.clients["provider"].sign(offer))
+        else:
+            call = (env.market.request, req.as_tuple(), "spec", [])
+        _, error = self._send(*call, sender=sender)
+        assert error is not None, f"a request with {fault} went through"
 
     @rule(o=SchemeMachine.offers, sender=SENDERS)
     def accept_funded(self, o: ModelOffer, sender):
@@ -357,11 +392,6 @@ class DifferentialMachine(SchemeMachine):
         self.model.wallet[to] += amount
 
 
-BAD_SIGNATURES = ("short", "long", "v", "high s", "zero r", "other offer")
-REFUSED_ATTESTATIONS = ("expiring", "expired", "revocable", "unknown schema", "dangling reference", "value",
-                        "short data", "bad bool")
-
-
 def memory_sweep():
     """Every case of the rules added here once, so that none is left to the random draws."""
     machine = DifferentialMachine()
@@ -373,6 +403,8 @@ def memory_sweep():
         o = machine._offer(deal_id, "provider", "provider", 50, 10, machine.model.now + 60)
         for how, accept in itertools.product(BAD_SIGNATURES, (False, True)):
             machine.bad_signature(o, how, accept)
+        for fault, accept in itertools.product(BAD_TERMS, (False, True)):
+            machine.bad_terms(fault, accept)
         for fault, schema in itertools.product(REFUSED_ATTESTATIONS, Schema):
             machine.refused_attestation(deal_id, "provider", fault, schema)
         machine.stray_tokens("stranger", 0, "client", "court")
