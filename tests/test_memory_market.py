@@ -13,7 +13,9 @@ checks the first comparison's premise).
 
 It adds what the scheme machine does not send: malformed and malleable signatures, attestations EAS itself
 refuses (expiring, revocable, unknown schema, a reference to nothing, value for a resolver that takes none,
-undecodable data), `acceptFunded`, `withdrawTo`, and tokens sent to the market directly and skimmed.
+undecodable data), requests with a bad term, acceptances whose pull from the caller's wallet fails (balance or
+allowance short) after the contract wrote the deal, `acceptFunded`, `withdrawTo`, and tokens sent to the market
+directly and skimmed.
 
 CI runs both sweeps and a few derandomized examples (MEMORY_MARKET_EXAMPLES, default 3), about 90 s;
 MEMORY_MARKET_EXAMPLES=200 MEMORY_MARKET_RANDOM=1 explores with fresh random examples.
@@ -73,12 +75,13 @@ MEMORY_REQUIRED = (
     *(f"closed {reason.name}" for reason in CloseReason),
     *(f"event {name}" for name in ("Requested", "Offered", "OfferCancelled", "Accepted", "Funded", "Commenced",
                                    "Completed", "Judged", "Disputed", "Appealed", "Escalated", "Deposited",
-                                   "Withdrawn", "Skimmed", "Attested", "Transfer")),
+                                   "Withdrawn", "Skimmed", "Attested", "Transfer", "Approval")),
     *(f"error {name}" for name in ("InvalidSignature", "UnfundedCounterparty", "InvalidSchema", "InvalidExpirationTime",
                                    "Irrevocable", "NotFound", "NotPayable", "AttestationMustNotExpire", "NothingToSkim",
                                    "revert without data", "InsufficientBalance", "ZeroAmount", "OfferIsCancelled",
                                    "InvalidDuration", "InvalidValidationScheme", "SelfDeal", "ZeroSpecHash",
-                                   "NotAToken", "InvalidDeadline", "RequestExpired")),
+                                   "NotAToken", "InvalidDeadline", "RequestExpired", "ERC20InsufficientBalance",
+                                   "ERC20InsufficientAllowance")),
     # `_rule`'s six ways to pay with a validator (its verdict confirmed or overruled, after an appeal by either
     # party or an escalation) and the optimistic dispute's two
     *(f"ruling {how} -> {ruling}" for how in ("approved, appealed", "rejected, appealed", "silent, escalated",
@@ -191,7 +194,8 @@ class DifferentialMachine(SchemeMachine):
                 _, events = memory.eas.attest(sender, schema, recipient, expiration_time=expiration,
                                               revocable=revocable, ref_uid=ref, data=data, value=value)
             elif contract == env.token.address:
-                events = {"transfer": memory.tokens.send}[name](sender, contract, *args)
+                call = {"transfer": memory.tokens.send, "approve": memory.tokens.approve}[name]
+                events = call(sender, contract, *args)
             else:
                 events = self._market_call(name, args, sender)
         except Revert as error:
@@ -261,7 +265,8 @@ class DifferentialMachine(SchemeMachine):
         r, s, v = signature[:32], int.from_bytes(signature[32:64], "big"), signature[64]
         signature = {
             "short": signature[:64], "long": signature + b"\x00", "v": r + signature[32:64] + bytes([v + 2]),
-            "high s": r + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v]), "zero r": b"\x00" * 32 + signature[32:],
+            "high s": r + (SECP256K1_N - s).to_bytes(32, "big") + bytes([55 - v]),
+            "zero r": b"\x00" * 32 + signature[32:],
             "other offer": self.env.clients[o.signer].sign(replace(terms, round=terms.round + 1)),
         }[how]
         bad = ModelOffer(terms, "nobody", signature, o.offer_hash)  # no actor signed it: the model expects a refusal
@@ -345,6 +350,33 @@ class DifferentialMachine(SchemeMachine):
         _, error = self._send(*call, sender=sender)
         assert error is not None, f"a request with {fault} went through"
 
+    @rule(who=st.sampled_from(("client", "provider")), short=st.sampled_from(("balance", "allowance")),
+          validator_scheme=st.booleans())
+    def short_wallet(self, who, short, validator_scheme):
+        """An acceptance whose last step, the pull of the caller's side from its wallet, fails for want of balance
+        or of allowance, after the contract has written the deal and locked the signer's side and the validator's
+        stake: all of it must be undone."""
+        deal_id = self._fresh_deal(validator_scheme, window=60)
+        d, signer = self.model.deals[deal_id], "provider" if who == "client" else "client"
+        o = self._offer(deal_id, signer, signer, d.request.max_price, d.request.min_collateral, self.model.now + 60)
+        self._stake(d)
+        if self.model.available[who]:
+            self._withdraw_all(who)  # so that the caller's whole side is to be pulled
+        token, market, wallet = self.env.token, self.env.market, self.model.wallet
+        stash = wallet[who]
+        if short == "balance":
+            assert self._send(token.transfer, self.addresses["stranger"], stash, sender=who)[1] is None
+            wallet[who], wallet["stranger"] = 0, wallet["stranger"] + stash
+        else:
+            assert self._send(token.approve, market.address, 0, sender=who)[1] is None
+        _, error = self._send(market.accept, d.request.as_tuple(), o.offer.as_tuple(), o.signature, sender=who)
+        assert error == f"ERC20Insufficient{short.capitalize()}"
+        if short == "balance":
+            assert self._send(token.transfer, self.addresses[who], stash, sender="stranger")[1] is None
+            wallet[who], wallet["stranger"] = stash, wallet["stranger"] - stash
+        else:
+            assert self._send(token.approve, market.address, 2**256 - 1, sender=who)[1] is None
+
     @rule(o=SchemeMachine.offers, sender=SENDERS)
     def accept_funded(self, o: ModelOffer, sender):
         """acceptFunded: accept as the model predicts, except that a signer whose account lacks its side is
@@ -403,6 +435,9 @@ def memory_sweep():
         o = machine._offer(deal_id, "provider", "provider", 50, 10, machine.model.now + 60)
         for how, accept in itertools.product(BAD_SIGNATURES, (False, True)):
             machine.bad_signature(o, how, accept)
+        for who, short, validator_scheme in itertools.product(("client", "provider"), ("balance", "allowance"),
+                                                              (False, True)):
+            machine.short_wallet(who, short, validator_scheme)
         for fault, accept in itertools.product(BAD_TERMS, (False, True)):
             machine.bad_terms(fault, accept)
         for fault, schema in itertools.product(REFUSED_ATTESTATIONS, Schema):

@@ -134,8 +134,8 @@ class ComputeMarket(MarketResolver):
             self._expect_status(terms.deal_id, self.status(terms.deal_id), Status.NONE)
             if not is_valid_signature_now(sender, self.hash_offer(terms), signature, self._contracts):
                 raise Revert("InvalidSignature")
-            self._emit("Offered", dealId=terms.deal_id, signer=sender, provider=terms.provider, offer=event_struct(terms),
-                       signature=bytes(signature))
+            self._emit("Offered", dealId=terms.deal_id, signer=sender, provider=terms.provider,
+                       offer=event_struct(terms), signature=bytes(signature))
         return events
 
     def cancel_offer(self, sender: str, terms: Offer) -> list:
