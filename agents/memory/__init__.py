@@ -38,6 +38,7 @@ class MemoryChain:
         market = to_checksum_address(market or DEFAULT_ADDRESSES["market"])
         eas = to_checksum_address(eas or DEFAULT_ADDRESSES["eas"])
         tokens = tuple(to_checksum_address(t) for t in (tokens or (DEFAULT_ADDRESSES["token"],)))
+        self.token = tokens[0]  # the payment token, as a deployment has one
         self.clock = Clock(now)
         self.calls = CallContext()
         self.contracts = {market, eas, *tokens}  # addresses with code
