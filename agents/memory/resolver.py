@@ -19,18 +19,12 @@ from agents.protocol import Status, Verdict, schema_uid
 
 
 class MarketResolver:
-    """The resolver half of the market. The deal store, the checks and the payouts are the market's own."""
+    """The resolver half of the market. The deal store (`_deal`), the checks (`_expect_status`,
+    `_before_deadline`), the events (`_emit`) and the payouts (`_payouts`) are the market's own (market.py)."""
 
     address: str
     court: str
-
-    # What the market provides (market.py).
-    def _deal(self, deal_id: bytes) -> Deal: ...
-    def _expect_status(self, deal_id: bytes, actual: Status, expected: Status) -> None: ...
-    def _before_deadline(self, deal_id: bytes, deal: Deal) -> int: ...
-    def _emit(self, name: str, **args) -> None: ...
     _payouts: Payouts
-
 
     def register_schemas(self, attestations: AttestationService) -> None:
         """The constructor's _registerSchema: the three schemas, irrevocable, with this market as resolver."""
