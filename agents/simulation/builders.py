@@ -142,6 +142,7 @@ class AgentBuilder:
             params = dict(group.params)
             params["budget"] = int(float(params.get("budget", 2.0)) * 10**scenario.token_decimals)
             params.setdefault("offer_window", 4 * scenario.step_seconds)
+            params.setdefault("counter_ttl", 2 * scenario.step_seconds)  # answered in this step or the next
             params.setdefault("commence_within", 3 * scenario.step_seconds)
             params.setdefault("validation_window", 3 * scenario.step_seconds)
             params.setdefault("job_duration", 3 * scenario.step_seconds)

@@ -371,6 +371,11 @@ class MarketModel:
 
     # --- the end ------------------------------------------------------------------------------------
 
+    def open_request_ids(self) -> set[bytes]:
+        """Requests still open for offers at live clients (not agreed, not yet expired)."""
+        return {d.deal_id for agent in self.live.values() if agent.role == Role.CLIENT
+                for d in agent.dialogues.open() if d.agreed_at is None}
+
     def open_deal_ids(self) -> set[bytes]:
         ids = set()
         for agent in self.live.values():
@@ -398,7 +403,9 @@ class MarketModel:
                 self.down[name] = self.step_index  # everyone comes back for the drain
             await self.step(submitting=False)
             await done_step(self.scenario.steps + i + 1)
-            if not self.open_deal_ids() and not any(getattr(a, "queue", None) for a in self.live.values()):
+            # Done when nothing is agreed and open, no request is still being negotiated, no job is queued.
+            if not self.open_deal_ids() and not self.open_request_ids() and not any(
+                    getattr(a, "queue", None) for a in self.live.values()):
                 break
         self.proxy.down = False
         await self.sweep(after_step=lambda: done_step(self.step_index))

@@ -37,6 +37,7 @@ class BudgetClient:
     scheme: ValidationScheme = ValidationScheme.OPTIMISTIC
     validator: str | None = None
     offer_window: int = 60
+    counter_ttl: int = 60  # seconds a counter-offer can be accepted
     commence_within: int = 60
     job_duration: int = 300
     validation_window: int = 60
@@ -189,7 +190,7 @@ class BudgetClient:
             price = self.counter_price(best.offer, dialogue)
             counter = Offer(
                 dialogue.deal_id, best.offer.provider, price, best.offer.collateral,
-                min(dialogue.request.offer_deadline, context.now + 60), best.offer.round + 1,
+                min(dialogue.request.offer_deadline, context.now + self.counter_ttl), best.offer.round + 1,
             )
             replies.append(Reply(Performative.OFFER, dialogue.deal_id, offer=counter))
         return replies
