@@ -33,10 +33,13 @@ NOT_METRICS = ("seed",)
 
 def summary_row(summary: dict) -> dict[str, float]:
     """The run's figures as float columns: top-level scalars, then `<strategy>.<figure>`."""
-    row = {key: _number(value) for key, value in summary.items() if key not in NOT_METRICS and _is_scalar(value)}
+    # None is a scalar's missing value (a ratio without trades) only where the figure is a known scalar; elsewhere
+    # (equilibrium_price_band: a pair, or None) it is not a figure at all.
+    row = {key: _number(value) for key, value in summary.items()
+           if key not in NOT_METRICS and (_is_number(value) or (value is None and key in RUN_METRICS))}
     for strategy, figures in summary.get("per_strategy", {}).items():
         for key, value in figures.items():
-            if _is_scalar(value):
+            if _is_number(value) or value is None:
                 row[f"{strategy}.{key}"] = _number(value)
     return row
 
@@ -70,8 +73,8 @@ def _suggest(name: str, choices: tuple[str, ...]) -> str:
     return f"did you mean {close[0]!r}?" if close else f"one of {', '.join(choices)}"
 
 
-def _is_scalar(value) -> bool:
-    return value is None or isinstance(value, (bool, int, float))
+def _is_number(value) -> bool:
+    return isinstance(value, (bool, int, float))
 
 
 def _number(value) -> float:
