@@ -54,20 +54,19 @@ def _print_headline(console: Console, sweep, out: Path) -> None:
 
     summary = pd.read_csv(out / "configurations.csv")
     keys = [*sweep.swept, "backend"]
-    table = Table(title=f"{sweep.name}: mean [95% interval] over seeds {', '.join(map(str, sweep.seeds))}")
+    table = Table(title=f"{sweep.name}: mean ± half the 95% interval, over seeds {', '.join(map(str, sweep.seeds))}")
     metrics = [m for m in sweep.plot_metrics if m in set(summary["metric"])]
     if "allocative_efficiency" in set(summary["metric"]) and "allocative_efficiency" not in metrics:
         metrics.append("allocative_efficiency")
     for column in [*keys, "n", *metrics]:
-        table.add_column(column, justify="right")
+        table.add_column(column, justify="right", overflow="fold")  # long dotted names wrap, never cut
     for config, group in summary.groupby(keys, sort=False, dropna=False):
         config = config if isinstance(config, tuple) else (config,)
         figures = group.set_index("metric")
         cells = []
         for metric in metrics:
             row = figures.loc[metric]
-            cells.append(f"{row['mean']:.3f}" if row["n"] < 2 else
-                         f"{row['mean']:.3f} [{row['ci_low']:.3f}, {row['ci_high']:.3f}]")
+            cells.append(f"{row['mean']:.3f}" if row["n"] < 2 else f"{row['mean']:.3f} ± {row['ci_high'] - row['mean']:.3f}")
         n = int(figures["n"].max()) if len(figures) else 0
         table.add_row(*map(str, config), str(n), *cells)
     console.print(table)

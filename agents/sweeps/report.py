@@ -70,33 +70,39 @@ def plot_metric(sweep: Sweep, table: pd.DataFrame, metric: str, path: Path) -> P
     ok = table[table["error"].isna()] if "error" in table else table
     fig, axes = plt.subplots(1, len(swept), figsize=(5.6 * len(swept), 4.2), squeeze=False)
     for ax, parameter in zip(axes[0], swept):
-        others = [c for c in configuration_columns(sweep) if c != parameter]
+        # The lines: one per combination of the other swept values (and backends, when there are several).
+        others = [c for c in configuration_columns(sweep) if c != parameter and (c != "backend" or
+                                                                               len(sweep.backends) > 1)]
         values = list(dict.fromkeys(sweep.grid.get(parameter, sweep.backends)))  # the file's order
         numeric = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
         position = {v: (v if numeric else i) for i, v in enumerate(values)}
-        groups = ok.groupby(others, sort=False, dropna=False) if others else [((), ok)]
-        for label, group in groups:
+        groups = list(ok.groupby(others, sort=False, dropna=False)) if others else [((), ok)]
+        for line, (label, group) in enumerate(groups):
+            # Categories have room: the lines are set side by side there, so their error bars do not overlap.
+            dodge = 0.0 if numeric else 0.08 * (line - (len(groups) - 1) / 2)
             label = label if isinstance(label, tuple) else (label,)
             xs, means, lows, highs = [], [], [], []
             for value in values:
                 samples = group.loc[group[parameter] == value, metric] if metric in group else pd.Series(dtype=float)
                 n, mean, low, high = confidence_interval(samples)
                 if n:
-                    xs.append(position[value])
+                    xs.append(position[value] + dodge)
                     means.append(mean)
                     lows.append(mean - low if n > 1 else 0.0)
                     highs.append(high - mean if n > 1 else 0.0)
-                    ax.scatter([position[value]] * len(samples), samples, s=10, alpha=0.3, color="grey", zorder=1)
+                    ax.scatter([position[value] + dodge] * len(samples), samples, s=10, alpha=0.3, color="grey", zorder=1)
             name = ", ".join(f"{k}={v}" for k, v in zip(others, label)) if others else None
-            ax.errorbar(xs, means, yerr=[lows, highs], marker="o", capsize=4, label=name, zorder=2)
+            ax.errorbar(xs, means, yerr=[lows, highs], marker="o", capsize=4, label=name, zorder=2,
+                        linestyle="-" if numeric else "none")  # no line between unordered categories
         if not numeric:
             ax.set_xticks(range(len(values)), [str(v) for v in values])
         ax.set_xlabel(parameter)
         ax.set_ylabel(metric)
         ax.grid(alpha=0.3)
-        if len(ax.get_legend_handles_labels()[0]) > 1 or (others and others != ["backend"]):
+        if others:
             ax.legend(fontsize=7)
-    fig.suptitle(f"{metric}: mean and {CONFIDENCE:.0%} interval over seeds {', '.join(map(str, sweep.seeds))}")
+    fig.suptitle(f"{metric}\nmean and {CONFIDENCE:.0%} interval over {len(sweep.seeds)} seeds (dots: each seed)",
+                 fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -128,7 +134,7 @@ def write_sweep_report(sweep: Sweep, table: pd.DataFrame, out_dir: Path) -> Path
         parts += ["<h2>Every metric per configuration</h2>",
                   _wide(summary, keys, list(dict.fromkeys(summary["metric"])), by="metric")]
     if len(failed):
-        shown = failed[[*sweep.swept, "backend", "seed", "error", "run_dir"]]
+        shown = failed[[c for c in (*sweep.swept, "backend", "seed", "error", "run_dir") if c in failed]]
         parts += ["<h2>Failed cells</h2><p class='note'>Run the sweep again to retry them; each one's traceback "
                   "is in its folder's error.txt.</p>", _html_table(shown.columns, shown.itertuples(index=False))]
     page = (f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(sweep.name)} sweep</title>"
