@@ -105,6 +105,26 @@ def test_confidence_interval_is_students_t():
     assert confidence_interval([])[0] == 0
 
 
+def test_an_interrupted_cells_anvil_is_ended_and_nothing_else(tmp_path):
+    """What the driver does for the cells in flight when a sweep is interrupted: their workers die without
+    stopping their anvils, which would outlive the sweep."""
+    from agents.sweeps.backends import ANVIL_GROUP_FILE, end_orphaned_anvil
+    from agents.testing.anvil import Anvil
+
+    node = Anvil()
+    other = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        (tmp_path / ANVIL_GROUP_FILE).write_text(str(other.pid))
+        assert not end_orphaned_anvil(tmp_path) and other.poll() is None  # not an anvil: left alone
+        (tmp_path / ANVIL_GROUP_FILE).write_text(str(node.process.pid))
+        assert end_orphaned_anvil(tmp_path)
+        node.process.wait(timeout=10)
+        assert not (tmp_path / ANVIL_GROUP_FILE).exists() and not end_orphaned_anvil(tmp_path)
+    finally:
+        other.kill()
+        node.stop()
+
+
 # --- on Ray -----------------------------------------------------------------------------------------
 
 

@@ -9,8 +9,12 @@ context (agents.deploy.execute, signed with anvil's first test key, which is als
 
 from __future__ import annotations
 
+import os
+import signal
 from pathlib import Path
 from typing import Callable
+
+import psutil
 
 from agents.simulation.scenario import Scenario
 
@@ -21,6 +25,8 @@ CLOCK_START = 2_000_000_000
 # anvil as Ape's foundry provider starts it for this project (ape-config.yaml): no base fee, no gas price,
 # the contracts' EVM version.
 ANVIL_ARGS = ("--block-base-fee-per-gas", "0", "--gas-price", "0", "--hardfork", "cancun")
+
+ANVIL_GROUP_FILE = "anvil.pgid"  # in the cell's folder while its anvil runs
 
 Progress = Callable[[int, int], None]
 
@@ -51,6 +57,10 @@ def run_on_chain(scenario: Scenario, out_dir: Path, progress: Progress | None = 
     from agents.testing.anvil import Anvil
 
     anvil = Anvil(*ANVIL_ARGS)
+    # The anvil's process group, for the sweep's driver to end if this worker is killed mid-run (an interrupted
+    # sweep): a killed worker runs no `finally`, and anvil lives in a session of its own.
+    marker = out_dir / ANVIL_GROUP_FILE
+    marker.write_text(str(anvil.process.pid))
     try:
         node = SyncClient.connect(anvil.url, poll_interval=0.02)
         anvil.rpc("evm_setNextBlockTimestamp", [CLOCK_START])
@@ -62,6 +72,7 @@ def run_on_chain(scenario: Scenario, out_dir: Path, progress: Progress | None = 
         return result.summary
     finally:
         anvil.stop()
+        marker.unlink(missing_ok=True)
 
 
 def _deploy(node, record_path: Path) -> str:
@@ -84,6 +95,33 @@ def _deploy(node, record_path: Path) -> str:
     record = Record.load(record_path, chain_id, "sweep")
     execute(node, record, DeploySigner(signer.address, sign), with_test_token=True, log=lambda line: None)
     return json.dumps(record.data["deployment"])
+
+
+def end_orphaned_anvil(cell_dir: Path) -> bool:
+    """End the anvil a killed cell left running in `cell_dir` (on this machine), if any; whether one was ended.
+    Only a process group whose members are all anvil (the npm wrapper and the binary) is signalled."""
+    marker = cell_dir / ANVIL_GROUP_FILE
+    if not marker.exists():
+        return False
+    group = int(marker.read_text())
+    # A member that already exited (a zombie: the wrapper whose worker was killed) has no command line left.
+    members = [p for p in psutil.process_iter(["cmdline", "status"])
+               if _group_of(p) == group and p.info["status"] != psutil.STATUS_ZOMBIE]
+    ended = bool(members) and all("anvil" in " ".join(p.info["cmdline"] or []) for p in members)
+    if ended:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            ended = False
+    marker.unlink(missing_ok=True)
+    return ended
+
+
+def _group_of(process: psutil.Process) -> int | None:
+    try:
+        return os.getpgid(process.pid)
+    except (ProcessLookupError, PermissionError):
+        return None
 
 
 BACKENDS: dict[str, Callable[[Scenario, Path, Progress | None], dict]] = {"chain": run_on_chain}

@@ -25,6 +25,7 @@ import pandas as pd
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from agents.sweeps.backends import end_orphaned_anvil
 from agents.sweeps.cell import FAIL_SEED_ENV, cell_row, one_line, run_cell
 from agents.sweeps.report import write_sweep_report
 from agents.sweeps.spec import Cell, Sweep
@@ -70,6 +71,7 @@ def _run_on_ray(cells: list[Cell], records: Path, address: str | None, workers: 
 
     # No GPUs are used; this keeps Ray from warning about a change of its defaults on every start.
     os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
+    running: dict = {}  # task -> cell, while it runs
     started_here = not ray.is_initialized()
     if started_here:
         options = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
@@ -85,7 +87,6 @@ def _run_on_ray(cells: list[Cell], records: Path, address: str | None, workers: 
         # A task that fails is a recorded row, never retried by Ray: a retry could hide a flaky cell.
         task = ray.remote(run_cell).options(num_cpus=1, max_retries=0)
         queue = list(cells)
-        running: dict = {}
         columns = (TextColumn("cells"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[failed]} failed"),
                    TimeElapsedColumn())
         with Progress(*columns, console=console) as progress:
@@ -109,8 +110,13 @@ def _run_on_ray(cells: list[Cell], records: Path, address: str | None, workers: 
                 progress.update(bar, advance=1, failed=failed)
                 yield row
     finally:
+        if running:  # interrupted: the cells in flight die with their workers, their anvils must not outlive them
+            for ref in running:
+                ray.cancel(ref, force=True)
         if started_here:
             ray.shutdown()
+        for cell in running.values():
+            end_orphaned_anvil(records / cell.key)
 
 
 def _compile_contracts() -> None:
