@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/tools/solc:$(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV
 # py-solc-x (ape-solidity) looks for solc-v<version> here instead of downloading a compiler.
 export SOLCX_BINARY_PATH := $(CURDIR)/tools/solc/solcx
 
-.PHONY: setup test test-forge test-python gas gas-snapshot incentives simulate bench-agents bench-sim clean
+.PHONY: setup test test-forge test-python gas gas-snapshot incentives simulate sweep bench-agents bench-sim clean
 
 setup: $(STAMPS)/npm $(STAMPS)/python
 
@@ -62,6 +62,11 @@ bench-sim: setup
 
 simulate: setup
 	ape run simulate -v WARNING
+
+## Which cost-plus margin gives providers the best Sortino (25 runs on a local Ray, ~6 min on 2 cores;
+## README: Sweeps); results.parquet and sweep.html in runs/sweeps/margin/. Reruns resume.
+sweep: setup
+	ape run sweep sweeps/margin.yaml
 
 ## Deploy to a live network and record it (README: Deploying to a testnet).
 ## make deploy NETWORK=base:sepolia:node ACCOUNT=alias [ARGS=--dry-run]

@@ -1,0 +1,127 @@
+"""Where a sweep's cell runs: `run_on_backend` is the one dispatch from a backend's name to the function that runs
+a scenario on it and returns the run's summary (summary.json's content).
+
+`chain`: a fresh anvil of the cell's own (on a port it picks), the system deployed on it without Ape's network
+context (agents.deploy.execute, signed with anvil's first test key, which is also the market's court, as in
+`ape run simulate`), then the usual run (agents.simulation.run), which writes its report into the cell's folder.
+`memory`: the in-memory market (agents/memory/), not yet behind the runtime's seam; refused until it is.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Callable
+
+import psutil
+
+from agents.simulation.scenario import Scenario
+
+# anvil's first default account ("test test ... junk"): funds the market's agents and acts as its court.
+ANVIL_FIRST_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+# The same fixed start as `ape run simulate`: a cell's chain is the one `simulate --seed N` would build.
+CLOCK_START = 2_000_000_000
+# anvil as Ape's foundry provider starts it for this project (ape-config.yaml): no base fee, no gas price,
+# the contracts' EVM version.
+ANVIL_ARGS = ("--block-base-fee-per-gas", "0", "--gas-price", "0", "--hardfork", "cancun")
+
+ANVIL_GROUP_FILE = "anvil.pgid"  # in the cell's folder while its anvil runs
+
+Progress = Callable[[int, int], None]
+
+
+class BackendUnavailable(ValueError):
+    """A backend the sweep cannot run on (unknown, or not yet available)."""
+
+
+def check_backend(name: str) -> None:
+    """BackendUnavailable (one line) unless cells can run on `name`."""
+    if name == "memory":
+        raise BackendUnavailable("backend 'memory' is not available yet (the in-memory market is not behind the "
+                                 "runtime's seam); use chain")
+    if name not in BACKENDS:
+        raise BackendUnavailable(f"unknown backend {name!r}; backends: {', '.join(BACKENDS)}")
+
+
+def run_on_backend(backend: str, scenario: Scenario, out_dir: Path, progress: Progress | None = None) -> dict:
+    """Run `scenario` on `backend`, writing its report under `out_dir`; returns the run's summary."""
+    check_backend(backend)
+    return BACKENDS[backend](scenario, out_dir, progress)
+
+
+def run_on_chain(scenario: Scenario, out_dir: Path, progress: Progress | None = None) -> dict:
+    from agents.chain.sync import SyncClient
+    from agents.deploy.addresses import Deployment
+    from agents.simulation.run import run_blocking
+    from agents.testing.anvil import Anvil
+
+    anvil = Anvil(*ANVIL_ARGS)
+    # The anvil's process group, for the sweep's driver to end if this worker is killed mid-run (an interrupted
+    # sweep): a killed worker runs no `finally`, and anvil lives in a session of its own.
+    marker = out_dir / ANVIL_GROUP_FILE
+    marker.write_text(str(anvil.process.pid))
+    try:
+        node = SyncClient.connect(anvil.url, poll_interval=0.02)
+        anvil.rpc("evm_setNextBlockTimestamp", [CLOCK_START])
+        anvil.rpc("anvil_setBlockTimestampInterval", [1])
+        deployment = Deployment.from_json(_deploy(node, out_dir / "deployment-record.json"))
+        anvil.rpc("anvil_removeBlockTimestampInterval", [])
+        result = run_blocking(scenario, node_url=anvil.url, deployment=deployment, funder_key=ANVIL_FIRST_KEY,
+                              out_dir=out_dir, progress=progress)
+        return result.summary
+    finally:
+        anvil.stop()
+        marker.unlink(missing_ok=True)
+
+
+def _deploy(node, record_path: Path) -> str:
+    """EAS, the market (court: the funder) and a test token on a fresh chain; the `Deployment` as JSON."""
+    import json
+
+    from agents.chain.transactions import Signer
+    from agents.deploy.execute import DeploySigner, execute
+    from agents.deploy.record import Record
+
+    signer = Signer(bytes.fromhex(ANVIL_FIRST_KEY[2:]))
+    chain_id = node.chain_id()
+
+    def sign(nonce: int, initcode: bytes) -> tuple[str, str]:
+        gas = node.estimate_gas(signer.address, initcode)
+        # A contract creation: `to` is empty. No base fee on this anvil, so no fee is needed.
+        return signer.sign_eip1559(chain_id=chain_id, nonce=nonce, max_priority_fee=0, max_fee=0, gas=gas, to="0x",
+                                   value=0, data=initcode)
+
+    record = Record.load(record_path, chain_id, "sweep")
+    execute(node, record, DeploySigner(signer.address, sign), with_test_token=True, log=lambda line: None)
+    return json.dumps(record.data["deployment"])
+
+
+def end_orphaned_anvil(cell_dir: Path) -> bool:
+    """End the anvil a killed cell left running in `cell_dir` (on this machine), if any; whether one was ended.
+    Only a process group whose members are all anvil (the npm wrapper and the binary) is signalled."""
+    marker = cell_dir / ANVIL_GROUP_FILE
+    if not marker.exists():
+        return False
+    group = int(marker.read_text())
+    # A member that already exited (a zombie: the wrapper whose worker was killed) has no command line left.
+    members = [p for p in psutil.process_iter(["cmdline", "status"])
+               if _group_of(p) == group and p.info["status"] != psutil.STATUS_ZOMBIE]
+    ended = bool(members) and all("anvil" in " ".join(p.info["cmdline"] or []) for p in members)
+    if ended:
+        try:
+            os.killpg(group, signal.SIGKILL)
+        except ProcessLookupError:
+            ended = False
+    marker.unlink(missing_ok=True)
+    return ended
+
+
+def _group_of(process: psutil.Process) -> int | None:
+    try:
+        return os.getpgid(process.pid)
+    except (ProcessLookupError, PermissionError):
+        return None
+
+
+BACKENDS: dict[str, Callable[[Scenario, Path, Progress | None], dict]] = {"chain": run_on_chain}
