@@ -20,10 +20,8 @@ from agents.cli import NetworkCommand
 from agents.deploy.addresses import Deployment
 from agents.deploy.record import deployments_path_for
 from agents.deploy.system import deploy_system
-from agents.simulation.run import run_blocking
+from agents.simulation.run import CLOCK_START, run_blocking
 from agents.simulation.scenario import ScenarioError, load_scenario
-
-CLOCK_START = 2_000_000_000  # a fixed start: the same seed gives the same chain, block for block
 
 
 def _scenario(ctx, param, value):

@@ -53,7 +53,7 @@ def _table(frame: pd.DataFrame) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _image(path: Path) -> str:
+def embedded_image(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode("ascii")
     return f'<p><img alt="{html.escape(path.stem)}" src="data:image/png;base64,{data}"></p>'
 
@@ -91,7 +91,7 @@ def write_html(run_dir: Path, *, summary: dict, tables: dict[str, pd.DataFrame],
     else:
         parts.append("<p>No deal closed on a fault in this run.</p>")
     parts.append("<h2>Plots</h2>")
-    parts += [_image(run_dir / name) for name in plots]
+    parts += [embedded_image(run_dir / name) for name in plots]
     if summary.get("defaults_applied"):
         parts += ["<h2>Defaults applied</h2><p class='note'>Fields the scenario file left out, and the values they "
                   "took.</p><ul>"] + [f"<li>{html.escape(d)}</li>" for d in summary["defaults_applied"]] + ["</ul>"]

@@ -41,6 +41,10 @@ from agents.simulation.report import (
 from agents.simulation.scenario import Scenario
 from agents.strategies.costs import CostModel
 
+# The chain time a simulation's deployment starts at, whatever compiling and deploying took: the same seed gives
+# the same chain, block for block, on every run (the first after an install too).
+CLOCK_START = 2_000_000_000
+
 
 @dataclass
 class RunResult:

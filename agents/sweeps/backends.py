@@ -16,12 +16,11 @@ from typing import Callable
 
 import psutil
 
+from agents.simulation.run import CLOCK_START  # a cell's chain is the one `simulate --seed N` builds
 from agents.simulation.scenario import Scenario
 
 # anvil's first default account ("test test ... junk"): funds the market's agents and acts as its court.
 ANVIL_FIRST_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-# The same fixed start as `ape run simulate`: a cell's chain is the one `simulate --seed N` would build.
-CLOCK_START = 2_000_000_000
 # anvil as Ape's foundry provider starts it for this project (ape-config.yaml): no base fee, no gas price,
 # the contracts' EVM version.
 ANVIL_ARGS = ("--block-base-fee-per-gas", "0", "--gas-price", "0", "--hardfork", "cancun")

@@ -18,7 +18,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from scipy import stats  # noqa: E402
 
-from agents.simulation.html import STYLE, _image  # noqa: E402
+from agents.simulation.html import STYLE, embedded_image  # noqa: E402
 from agents.sweeps.spec import Sweep  # noqa: E402
 
 CONFIDENCE = 0.95
@@ -126,7 +126,7 @@ def write_sweep_report(sweep: Sweep, table: pd.DataFrame, out_dir: Path) -> Path
         f"{CONFIDENCE:.0%} confidence interval (Student's t, n - 1 degrees of freedom; none with one seed). "
         "Failed cells are left out. Every run's own report is in cells/&lt;key&gt;/; results.parquet has a row per "
         "run, configurations.csv every figure below.</p>",
-        "<h2>Plots</h2>", *[_image(path) for path in plots],
+        "<h2>Plots</h2>", *[embedded_image(path) for path in plots],
     ]
     if len(summary):
         headline = [m for m in dict.fromkeys([*sweep.plot_metrics, *HEADLINE]) if m in set(summary["metric"])]
