@@ -16,11 +16,11 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from agents.chain.anvil import Anvil
 from agents.deploy.addresses import Deployment
 from agents.deploy.system import deploy_system
 from agents.simulation.run import simulate
 from agents.simulation.scenario import load_scenario
-from agents.testing.anvil import Anvil
 
 
 def _start_anvil() -> Anvil:

@@ -19,7 +19,7 @@ from eth_abi import decode, encode
 from eth_utils import keccak
 
 from agents.deploy.system import eas_artifact
-from agents.testing.anvil import Anvil
+from agents.chain.anvil import Anvil
 
 ROOT = Path(__file__).resolve().parent.parent
 BASE_SEPOLIA = 84532

@@ -1,4 +1,4 @@
-"""The tests' own anvil (agents.testing.anvil): it chooses its port itself, so anvils started together
+"""The tests' own anvil (agents.chain.anvil): it chooses its port itself, so anvils started together
 (here, or by other test runs on the machine) never race for one, and it is ready only once it is alive and
 answers on that port with the chain id it was given."""
 
@@ -6,7 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from agents.testing.anvil import Anvil
+from agents.chain.anvil import Anvil
 
 
 def test_anvils_started_together_each_answer_on_their_own_port_with_their_own_chain_id():

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.testing.anvil import Anvil
+from agents.chain.anvil import Anvil
 
 CHECKOUT = Path(__file__).resolve().parent.parent
 APE = CHECKOUT / ".venv" / "bin" / "ape"

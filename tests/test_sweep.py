@@ -109,7 +109,7 @@ def test_an_interrupted_cells_anvil_is_ended_and_nothing_else(tmp_path):
     """What the driver does for the cells in flight when a sweep is interrupted: their workers die without
     stopping their anvils, which would outlive the sweep."""
     from agents.sweeps.backends import ANVIL_GROUP_FILE, end_orphaned_anvil
-    from agents.testing.anvil import Anvil
+    from agents.chain.anvil import Anvil
 
     node = Anvil()
     other = subprocess.Popen(["sleep", "60"], start_new_session=True)

@@ -50,10 +50,10 @@ def run_on_backend(backend: str, scenario: Scenario, out_dir: Path, progress: Pr
 
 
 def run_on_chain(scenario: Scenario, out_dir: Path, progress: Progress | None = None) -> dict:
+    from agents.chain.anvil import Anvil
     from agents.chain.sync import SyncClient
     from agents.deploy.addresses import Deployment
     from agents.simulation.run import run_blocking
-    from agents.testing.anvil import Anvil
 
     anvil = Anvil(*ANVIL_ARGS)
     # The anvil's process group, for the sweep's driver to end if this worker is killed mid-run (an interrupted

@@ -1,6 +1,6 @@
-"""Anvil as a subprocess of our own, on a port it chooses: for tests that need a chain Ape does not manage and
-for benchmarks that need flags Ape's anvil cannot be given. It is talked to through the chain layer's
-blocking JSON-RPC."""
+"""Anvil as a subprocess of our own, on a port it chooses: for sweeps and benchmarks that start chains of their
+own (with flags Ape's anvil cannot be given), and for tests that need a chain Ape does not manage. It is talked
+to through the chain layer's blocking JSON-RPC."""
 
 from __future__ import annotations
 
