@@ -9,7 +9,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from agents.chain.calls import call_uint
 from agents.chain.rpc import RPCError, RPCUnavailable
 from agents.jobs.runner import run_job
 from agents.jobs.spec import InvalidJobSpec, JobSpec
@@ -76,10 +75,8 @@ class ProviderAgent(Agent):
         against the court's ruling. None if the chain could not be read (the provider then declines)."""
         request = dialogue.request
         validator, client = request.validator, request.client
-        deployment = self.connection.deployment
         try:
-            data = self.connection.market_codec.encode_call("available", request.token, validator)
-            available = await call_uint(self.connection.rpc, deployment.market, data)
+            available = await self.connection.backend.available(request.token, validator)
             await self._read_funding_link(client, validator, request.token)
         except (RPCUnavailable, RPCError) as error:
             self.errors.append(f"vetting validator {validator}: {error}")
@@ -100,7 +97,7 @@ class ProviderAgent(Agent):
         if pair in self.funding_links:
             return
         start = self._links_read_to.get(pair, self.connection.deployment.block)
-        latest = int(await self.connection.rpc.call("eth_blockNumber"), 16)
+        latest = await self.connection.backend.block_number()
         if start <= latest and await self.verifier.funded_by(client, validator, token, start, latest):
             self.funding_links.add(pair)
         self._links_read_to[pair] = latest + 1

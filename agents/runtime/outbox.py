@@ -55,6 +55,7 @@ class SentTransaction:
     receipt: dict | None = None
     error: Exception | None = None  # why the node refused it, if it did
     raw: str = ""  # the signed transaction, as sent
+    call: object = None  # the unsigned `agents.chain.scheme.Call`, where a memory backend runs it
 
     @property
     def gas_used(self) -> int | None:
@@ -139,6 +140,11 @@ class Outbox:
             if sent.error is not None:
                 raise sent.error
         return sent
+
+    async def send_call(self, call, trigger_at: float | None = None) -> SentTransaction:
+        """Send a built `agents.chain.scheme.Call`."""
+        return await self.send(call.to, call.data, call.gas, kind=call.kind, deal_id=call.deal_id,
+                               trigger_at=trigger_at)
 
     async def _submit(self, raw: str, sent: SentTransaction) -> None:
         try:
