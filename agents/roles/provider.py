@@ -24,10 +24,11 @@ JOB_THREADS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="job")
 
 
 class ProviderAgent(Agent):
-    def __init__(self, *args, store, workdir: Path, billed_seconds=None, hold_seconds=None, **kwargs):
+    def __init__(self, *args, store, workdir: Path, billed_seconds=None, hold_seconds=None, job_runner=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.store = store
         self.workdir = Path(workdir)
+        self.job_runner = job_runner or run_job  # a JobCache's `run` where each distinct job runs once
         # How long the machine was busy with a job, for the electricity bill: measured wall time by
         # default; a simulation bills a deterministic estimate instead.
         self.billed_seconds = billed_seconds or (lambda spec, result: result.wall_seconds)
@@ -139,7 +140,7 @@ class ProviderAgent(Agent):
         """Run the job, publish the result, and tell the policy (which attests completion)."""
         try:
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(JOB_THREADS, run_job, dialogue.spec, self.workdir / dialogue.deal_id.hex())
+            result = await loop.run_in_executor(JOB_THREADS, self.job_runner, dialogue.spec, self.workdir / dialogue.deal_id.hex())
             self.jobs_run += 1
             self.measured_job_seconds += result.wall_seconds
             self.job_seconds += self.billed_seconds(dialogue.spec, result)
