@@ -92,7 +92,7 @@ class Agent:
 
     def concerns(self, message: Message) -> bool:
         """Whether a message belongs in this agent's mailbox: the messages of its own deals, and the
-        requests its role takes part in."""
+        requests its role takes part in. (The feed indexes the first part by the agent's dialogues.)"""
         if message.deal_id in self.dialogues.by_id:
             return True
         return message.performative == Performative.REQUEST and self.takes_part(message.args)
@@ -107,7 +107,7 @@ class Agent:
         """Subscribe, then rebuild dialogues and locks from chain history (messages that arrive in
         between are applied once: dialogues ignore what they have already seen)."""
         feed = self.connection.feed
-        self.mailbox = feed.subscribe(self.concerns)
+        self.mailbox = feed.subscribe(self.concerns, deals=self.dialogues.by_id)
         await self.outbox.sync_nonce()
         balance = await self.escrow_balance()
         for message in await feed.history(self.connection.deployment.block):

@@ -12,13 +12,54 @@ from agents.policy import Arrival, Dialogue, Role
 from agents.protocol import Domain, Message, Performative, Status
 
 
+class WatchedDialogues(dict):
+    """Dialogues by deal id that tell a watcher (the event feed's index of who follows which deal) every id that
+    comes and goes, so that a deal's messages reach its parties without asking every agent in the market."""
+
+    def __init__(self):
+        super().__init__()
+        self.watchers: list = []  # objects with added(deal_id) and removed(deal_id)
+
+    def __setitem__(self, deal_id, dialogue):
+        if deal_id not in self:
+            for watcher in self.watchers:
+                watcher.added(deal_id)
+        super().__setitem__(deal_id, dialogue)
+
+    def __delitem__(self, deal_id):
+        super().__delitem__(deal_id)
+        for watcher in self.watchers:
+            watcher.removed(deal_id)
+
+    def pop(self, deal_id, *default):
+        present = deal_id in self
+        value = super().pop(deal_id, *default)
+        if present:
+            for watcher in self.watchers:
+                watcher.removed(deal_id)
+        return value
+
+    def setdefault(self, deal_id, default=None):
+        if deal_id not in self:
+            self[deal_id] = default
+        return self[deal_id]
+
+    def update(self, *args, **kwargs):
+        for deal_id, dialogue in dict(*args, **kwargs).items():
+            self[deal_id] = dialogue
+
+    def clear(self):
+        for deal_id in list(self):
+            del self[deal_id]
+
+
 @dataclass
 class Dialogues:
     """All of one agent's dialogues, and the counts a report or a test inspects."""
 
     role: Role
     domain: Domain
-    by_id: dict[bytes, Dialogue] = field(default_factory=dict)
+    by_id: WatchedDialogues = field(default_factory=WatchedDialogues)
     counts: dict[Arrival, int] = field(default_factory=lambda: {a: 0 for a in Arrival})
 
     def open(self) -> list[Dialogue]:

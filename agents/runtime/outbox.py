@@ -166,19 +166,23 @@ class Outbox:
 
     @staticmethod
     async def send_deferred(rpc: RPCClient, outboxes: list["Outbox"]) -> int:
-        """Submit the queued transactions of `outboxes` in one JSON-RPC batch, in the outboxes' order and
-        each outbox's sending order (the node processes a batch in order). Returns how many were sent."""
+        """Submit the queued transactions of `outboxes` in the outboxes' order and each outbox's sending order,
+        one after the other: the node's pool takes them in that order, and a block mined next holds them in it.
+        (A JSON-RPC batch is not enough: anvil handles a large batch's raw transactions concurrently, and they
+        reach its pool, and the block, in an order of their own.) Returns how many were sent."""
         queued = [(outbox, sent) for outbox in outboxes for sent in outbox.queued]
         for outbox in outboxes:
             outbox.queued = []
         if not queued:
             return 0
+        answers = []
         try:
-            answers = await rpc.batch_raw([("eth_sendRawTransaction", [sent.raw]) for _, sent in queued])
+            for _, sent in queued:
+                answers.extend(await rpc.batch_raw([("eth_sendRawTransaction", [sent.raw])]))
         except RPCUnavailable as error:
-            for outbox, sent in queued:
+            for outbox, sent in queued[len(answers):]:
                 outbox._refused(sent, error)
-            return 0
+            queued = queued[:len(answers)]
         now = time.perf_counter()
         for (outbox, sent), answer in zip(queued, answers):
             if "error" in answer:
