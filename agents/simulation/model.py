@@ -76,6 +76,7 @@ class MarketModel:
         self.time = 0
         self.state_source = None
         self.store = ResultStore(self.workdir / "store")
+        self._provider_scores: dict = {}  # address -> score under the current reputation book ("book": which)
 
     # --- setup --------------------------------------------------------------------------------------
 
@@ -202,7 +203,14 @@ class MarketModel:
         await asyncio.to_thread(refresh)
 
     def provider_reputation(self, address: str) -> float:
-        return self.reputation_book.provider_score(address)
+        # Clients rank every listed provider for each request: a score is looked up once per refreshed book.
+        scores = self._provider_scores
+        if scores.get("book") is not self.reputation_book:
+            scores.clear()
+            scores["book"] = self.reputation_book
+        if address not in scores:
+            scores[address] = self.reputation_book.provider_score(address)
+        return scores[address]
 
     def client_reputation(self, address: str) -> float:
         return self.reputation_book.client_score(address)
