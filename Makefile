@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/tools/solc:$(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV
 # py-solc-x (ape-solidity) looks for solc-v<version> here instead of downloading a compiler.
 export SOLCX_BINARY_PATH := $(CURDIR)/tools/solc/solcx
 
-.PHONY: setup test test-forge test-python gas gas-snapshot incentives simulate sweep bench-agents bench-sim clean
+.PHONY: setup test test-forge test-python gas gas-snapshot incentives simulate sweep bench-agents bench-sim bench-engine clean
 
 setup: $(STAMPS)/npm $(STAMPS)/python
 
@@ -59,6 +59,11 @@ bench-agents: setup
 ## The market at 10, 100 and 1000 agents; last line: `deals/s at 100 agents: X`.
 bench-sim: setup
 	ape run bench_sim -v WARNING
+
+## The bench market on the chain (10, 100, 1000 agents) and in memory (100, 10000): whether the backends agree
+## on deals, memory deals/s and speedup at 100 agents, cost per deal as the market grows, the memory run's peak.
+bench-engine: setup
+	ape run bench_engine -v WARNING
 
 simulate: setup
 	ape run simulate -v WARNING

@@ -204,6 +204,7 @@ def typed_message(domain: Domain, value: Request | Offer) -> SignableMessage:
     )
 
 
+@lru_cache(maxsize=1 << 16)  # the same request or offer is hashed by everyone who sees it: once is enough
 def typed_hash(domain: Domain, value: Request | Offer) -> bytes:
     """The EIP-712 digest: the deal id of a request, the signed hash of an offer.
 

@@ -5,6 +5,7 @@ or on any Ape network, with a report.
     ape run simulate --scenario adversarial --seed 3
     ape run simulate --scenario path/to/market.yaml --network ethereum:local:foundry
     ape run simulate --network base:sepolia:http://127.0.0.1:8545   # contracts from deployments/base-sepolia.json
+    ape run simulate --backend memory              # the market in memory: no node at all, gas from the gas table
 """
 
 from pathlib import Path
@@ -20,6 +21,7 @@ from agents.cli import NetworkCommand
 from agents.deploy.addresses import Deployment
 from agents.deploy.record import deployments_path_for
 from agents.deploy.system import deploy_system
+from agents.simulation.markets import BACKENDS
 from agents.simulation.run import CLOCK_START, run_blocking
 from agents.simulation.scenario import ScenarioError, load_scenario
 
@@ -40,10 +42,16 @@ def _scenario(ctx, param, value):
               help="Where run directories are written.")
 @click.option("--deployment", "deployment_file", default=None, type=click.Path(exists=True, dir_okay=False),
               help="Use the contracts recorded in this deployments file instead of deploying new ones.")
-def cli(scenario, seed, out_dir, deployment_file):
+@click.option("--backend", type=click.Choice(BACKENDS), default="chain", show_default=True,
+              help="chain: the contracts on a node (--network); memory: the same rules in this process, no node "
+                   "(the addresses a fresh anvil gives, gas from the gas table).")
+def cli(scenario, seed, out_dir, deployment_file, backend):
     console = Console()
     if seed is not None:
         scenario = scenario.__class__(**{**scenario.__dict__, "seed": seed})
+    if backend == "memory":
+        _run_in_memory(console, scenario, out_dir, deployment_file)
+        return
     network = chain.provider.network
     if network.name == "local" and chain.provider.name != "foundry":
         # `ethereum:local:http://...` gives Ape's geth provider, whose signer assumes geth's dev chain id.
@@ -86,6 +94,24 @@ def cli(scenario, seed, out_dir, deployment_file):
             progress=lambda done, total: progress.update(task, completed=done, total=total),
         )
     _print_summary(console, result)
+
+
+def _run_in_memory(console: Console, scenario, out_dir: str, deployment_file: str | None) -> None:
+    """The run on the memory backend: Ape's first test account is the funder and the court, as on a fresh anvil."""
+    deployment = Deployment.load(Path(deployment_file)) if deployment_file else None
+    funder = accounts.test_accounts[0]
+    console.print(f"[bold]{scenario.name}[/] seed {scenario.seed}: {scenario.agent_count} agents, "
+                  f"{scenario.steps} steps on the memory backend (no node; gas from the gas table)")
+    columns = (TextColumn("[progress.description]{task.description}"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as progress:
+        task = progress.add_task("steps", total=scenario.steps + scenario.drain_steps)
+        result = run_blocking(
+            scenario, deployment=deployment, funder_key=funder.private_key, out_dir=Path(out_dir), backend="memory",
+            progress=lambda done, total: progress.update(task, completed=done, total=total),
+        )
+    _print_summary(console, result)
+    console.print(f"gas figures: {result.summary['gas_source']}")
 
 
 # Light borders and one space between columns: the tables fit 80 columns without cutting a name.

@@ -38,7 +38,19 @@ def test_simulate_runs_from_a_plain_shell(tmp_path):
     assert "…" not in result.stdout and "cost-plus" in result.stdout and "validator-0" in result.stdout
 
 
-@pytest.mark.parametrize("command", ["agent", "fund", "deploy", "incentives", "gas", "simulate"])
+def test_simulate_on_the_memory_backend_needs_no_node(tmp_path):
+    """A plain shell has no anvil on its PATH: the memory backend must neither start one nor connect to one."""
+    result = _run("run", "simulate", "--backend", "memory", "--scenario", "tests/data/tiny.yaml", "--out",
+                  str(tmp_path), "-v", "WARNING")
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    summary = json.loads((tmp_path / "tiny-seed5" / "summary.json").read_text())
+    assert summary["backend"] == "memory" and summary["deals_settled"] > 0 and summary["funds_conserved"] is True
+    assert "gas figures: gas table (gas-snapshot.json)" in result.stdout
+    refused = _run("run", "simulate", "--backend", "abacus", timeout=120)
+    assert refused.returncode == 2 and "abacus" in refused.stderr
+
+
+@pytest.mark.parametrize("command", ["agent", "fund", "deploy", "incentives", "gas", "simulate", "bench_engine"])
 def test_every_ape_run_command_answers_help(command):
     result = _run("run", command, "--help", timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

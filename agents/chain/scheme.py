@@ -187,16 +187,22 @@ assert len(_BY_CLOSE_REASON) == len(CloseReason), "every way of closing a deal i
 
 def message_from_event(name: str, args: dict, log: dict, received_at: float) -> Message | None:
     """The scheme message a decoded market event is, or None for an event that is none (escrow moves)."""
+    return message_from_args(name, args, int(log["blockNumber"], 16), int(log.get("blockTimestamp", "0x0"), 16),
+                             int(log["logIndex"], 16), received_at)
+
+
+def message_from_args(name: str, args: dict, block: int, time: int, log_index: int, received_at: float
+                      ) -> Message | None:
+    """The scheme message of a market event given by name and decoded arguments (the memory backend's events
+    come this way, with no log to decode), or None for an event that is none."""
     if name == "Closed":
         spec = _BY_CLOSE_REASON[CloseReason(args["reason"])]
     else:
         spec = _BY_EVENT.get(name)
         if spec is None:
             return None
-    block = int(log["blockNumber"], 16)
     sender = args.get(spec.sender_field) if spec.sender_field else None
-    return Message(spec.performative, args.get("dealId"), sender, args, block,
-                   int(log.get("blockTimestamp", "0x0"), 16), (block, int(log["logIndex"], 16)), received_at)
+    return Message(spec.performative, args.get("dealId"), sender, args, block, time, (block, log_index), received_at)
 
 
 # ------------------------------------------------------------------------------------------------------
@@ -209,10 +215,13 @@ class Call:
     """A transaction to send: where, what, how much gas, and what it is for (recorded with it)."""
 
     to: str
-    data: bytes
+    data: bytes  # the calldata; empty where the builder does not encode (`MarketCalls.encode`)
     gas: int
     kind: str
     deal_id: bytes | None = None
+    # The same call unencoded, for a backend that executes calls in memory: the function and its arguments.
+    function: str = ""
+    args: tuple = ()
 
 
 @dataclass(frozen=True)
@@ -227,6 +236,7 @@ class MarketCalls:
     market_codec: ContractCodec
     eas_codec: ContractCodec
     token_codec: ContractCodec
+    encode: bool = True  # build calldata (a chain's transactions); a memory backend runs `function` and `args`
 
     @property
     def market(self) -> str:
@@ -239,19 +249,24 @@ class MarketCalls:
             reply = replace(reply, signature=sign_digest(typed_hash(self.domain, reply.offer)))
         if spec.function is not None:
             function = spec.awaiting_function if reply.await_signer and spec.awaiting_function else spec.function
-            to, data = self.market, self.market_codec.encode_call(function, *spec.payload(reply, deal))
+            to, codec, args = self.market, self.market_codec, spec.payload(reply, deal)
         else:
-            request = spec.attestation(reply, deal, self.schema_uids[spec.schema])
-            to, data = self.eas, self.eas_codec.encode_call("attest", request)
+            function, to, codec = "attest", self.eas, self.eas_codec
+            args = (spec.attestation(reply, deal, self.schema_uids[spec.schema]),)
         deal_id = reply.deal_id if spec.records_deal else None
-        return Call(to, data, spec.gas_limit(reply), reply.performative.value, deal_id)
+        return self._call(to, codec, function, args, spec.gas_limit(reply), reply.performative.value, deal_id)
+
+    def _call(self, to: str, codec: ContractCodec, function: str, args: tuple, gas: int, kind: str,
+              deal_id: bytes | None = None) -> Call:
+        data = codec.encode_call(function, *args) if self.encode else b""
+        return Call(to, data, gas, kind, deal_id, function, args)
 
     def approve_token(self, amount: int = MAX_UINT256) -> Call:
-        return Call(self.token, self.token_codec.encode_call("approve", self.market, amount), 80_000, "approve")
+        return self._call(self.token, self.token_codec, "approve", (self.market, amount), 80_000, "approve")
 
     def deposit(self, amount: int) -> Call:
         # The escrow's very first deposit of a token also lists the token for `skim` (about 173k in all).
-        return Call(self.market, self.market_codec.encode_call("deposit", self.token, amount), 250_000, "deposit")
+        return self._call(self.market, self.market_codec, "deposit", (self.token, amount), 250_000, "deposit")
 
     def withdraw(self, amount: int) -> Call:
-        return Call(self.market, self.market_codec.encode_call("withdraw", self.token, amount), 100_000, "withdraw")
+        return self._call(self.market, self.market_codec, "withdraw", (self.token, amount), 100_000, "withdraw")

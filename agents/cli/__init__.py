@@ -4,7 +4,8 @@ that make sense here; a node must answer before anything is sent to it; the sign
 from an Ape account or, on local chains, a test account.
 
 `OneLineErrors` is for plain click commands (`ape run agent`, `ape run fund`), `NetworkCommand` for the
-commands that take Ape's `--network` (`ape run simulate`, `ape run deploy`)."""
+commands that take Ape's `--network` (`ape run simulate`, `ape run deploy`); given `--backend memory`, a
+`NetworkCommand` connects to nothing."""
 
 from __future__ import annotations
 
@@ -72,6 +73,9 @@ class NetworkCommand(OneLineErrors, ConnectedProviderCommand):
             raise BadInput(f"no network {_option_value(given, '--network')!r} here; use {NETWORKS_HERE}") from None
 
     def invoke(self, ctx):
+        if ctx.params.get("backend") == "memory":  # the market in memory: no node, and no provider to connect
+            with _one_line():
+                return self._invoke(ctx)
         with _one_line():
             check_node_answers(ctx.params.get("network"))
         return super().invoke(ctx)

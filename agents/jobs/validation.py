@@ -28,10 +28,11 @@ class ValidationVerdict:
     reason: str
 
 
-def revalidate(spec: JobSpec, claimed_hash: bytes | str, workdir: str | os.PathLike) -> ValidationVerdict:
-    """Re-run `spec` in `workdir` and compare the result's keccak256 with the provider's `claimed_hash`."""
+def revalidate(spec: JobSpec, claimed_hash: bytes | str, workdir: str | os.PathLike, run=run_job) -> ValidationVerdict:
+    """Re-run `spec` in `workdir` (with `run`, `run_job` or a `JobCache`'s) and compare the result's keccak256 with
+    the provider's `claimed_hash`."""
     claimed = as_hash(claimed_hash)
-    rerun = run_job(spec, workdir)
+    rerun = run(spec, workdir)
     if not rerun.succeeded:
         return ValidationVerdict(
             match=False,

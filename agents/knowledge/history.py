@@ -200,8 +200,16 @@ class ChainHistory:
     def _ingest(self, log, new_attestations: list[dict]) -> None:
         block = log["blockNumber"]
         where = {"block": block, "time": self.block_times[block], "tx_hash": log["transactionHash"]}
-        if to_checksum_address(log["address"]) == self.eas_address:
-            _, args = self._eas_codec.decode_log(log)
+        from_eas = to_checksum_address(log["address"]) == self.eas_address
+        decoded = (self._eas_codec if from_eas else self._market_codec).decode_log(log)
+        if decoded is not None:
+            self.ingest_event(from_eas, *decoded, where, log["logIndex"], new_attestations)
+
+    def ingest_event(self, from_eas: bool, name: str, args: dict, where: dict, log_index: int,
+                     new_attestations: list[dict]) -> None:
+        """One decoded event of the market or of EAS (an Attested of the market's schemas) at `where` (block,
+        time, tx_hash): what `refresh` reads from logs, and a memory backend hands over directly."""
+        if from_eas:
             row = {
                 "uid": to_hex32(args["uid"]),
                 "schema": self.schema_names[bytes(args["schemaUID"])],
@@ -216,10 +224,6 @@ class ChainHistory:
             self._attestations_by_uid[row["uid"]] = row
             new_attestations.append(row)
             return
-        decoded = self._market_codec.decode_log(log)
-        if decoded is None:
-            return
-        name, args = decoded
         deal_id = to_hex32(args["dealId"]) if "dealId" in args else None
         if name == "Requested":
             request = Request.from_tuple(tuple(args["request"].values()))
@@ -240,7 +244,7 @@ class ChainHistory:
                 "deal_id": deal_id, "offer_hash": to_hex32(typed_hash(self.domain, offer)), "signer": signer,
                 "provider": offer.provider, "price": offer.price, "collateral": offer.collateral,
                 "expiry": offer.expiry, "round": offer.round, "counter": signer != offer.provider,
-                "signature": "0x" + bytes(args["signature"]).hex(), **where, "log_index": log["logIndex"],
+                "signature": "0x" + bytes(args["signature"]).hex(), **where, "log_index": log_index,
             }
             self._rows["offers"].append(row)
             self._offers_by_hash[row["offer_hash"]] = row
@@ -250,7 +254,7 @@ class ChainHistory:
             )
         elif name == "Accepted":
             offer_hash = to_hex32(args["offerHash"])
-            terms, source = self._accepted_terms(offer_hash, log["transactionHash"])
+            terms, source = self._accepted_terms(offer_hash, where["tx_hash"])
             self._rows["deals"].append({
                 "deal_id": deal_id, "client": to_checksum_address(args["client"]),
                 "provider": to_checksum_address(args["provider"]), "offer_hash": offer_hash,

@@ -8,6 +8,7 @@ import asyncio
 import time
 from pathlib import Path
 
+from agents.jobs.runner import run_job
 from agents.jobs.spec import JobSpec
 from agents.jobs.store import fetch
 from agents.jobs.validation import revalidate
@@ -23,9 +24,10 @@ class JudgeAgent(Agent):
 
     answer: Performative
 
-    def __init__(self, *args, workdir: Path, billed_seconds=None, **kwargs):
+    def __init__(self, *args, workdir: Path, billed_seconds=None, job_runner=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.workdir = Path(workdir)
+        self.job_runner = job_runner or run_job  # a JobCache's `run` where each distinct job runs once
         # How long its machine was busy re-running jobs, for the electricity bill: measured wall time by
         # default; a simulation bills a deterministic estimate instead.
         self.billed_seconds = billed_seconds or (lambda spec, result: result.wall_seconds)
@@ -54,7 +56,7 @@ class JudgeAgent(Agent):
         try:
             spec = JobSpec.from_json(await read_uri(fetch, dialogue.spec_uri))
             workdir = self.workdir / dialogue.deal_id.hex()
-            verdict = await asyncio.to_thread(revalidate, spec, dialogue.result_hash, workdir)
+            verdict = await asyncio.to_thread(revalidate, spec, dialogue.result_hash, workdir, self.job_runner)
             self.validations += 1
             self.job_seconds += self.billed_seconds(spec, verdict.rerun)
             notice = Notice(NoticeKind.VALIDATION_FINISHED, dialogue.deal_id, {"match": verdict.match},

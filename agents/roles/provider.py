@@ -9,7 +9,6 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from agents.chain.calls import call_uint
 from agents.chain.rpc import RPCError, RPCUnavailable
 from agents.jobs.runner import run_job
 from agents.jobs.spec import InvalidJobSpec, JobSpec
@@ -25,10 +24,11 @@ JOB_THREADS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="job")
 
 
 class ProviderAgent(Agent):
-    def __init__(self, *args, store, workdir: Path, billed_seconds=None, hold_seconds=None, **kwargs):
+    def __init__(self, *args, store, workdir: Path, billed_seconds=None, hold_seconds=None, job_runner=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.store = store
         self.workdir = Path(workdir)
+        self.job_runner = job_runner or run_job  # a JobCache's `run` where each distinct job runs once
         # How long the machine was busy with a job, for the electricity bill: measured wall time by
         # default; a simulation bills a deterministic estimate instead.
         self.billed_seconds = billed_seconds or (lambda spec, result: result.wall_seconds)
@@ -76,10 +76,8 @@ class ProviderAgent(Agent):
         against the court's ruling. None if the chain could not be read (the provider then declines)."""
         request = dialogue.request
         validator, client = request.validator, request.client
-        deployment = self.connection.deployment
         try:
-            data = self.connection.market_codec.encode_call("available", request.token, validator)
-            available = await call_uint(self.connection.rpc, deployment.market, data)
+            available = await self.connection.backend.available(request.token, validator)
             await self._read_funding_link(client, validator, request.token)
         except (RPCUnavailable, RPCError) as error:
             self.errors.append(f"vetting validator {validator}: {error}")
@@ -100,7 +98,7 @@ class ProviderAgent(Agent):
         if pair in self.funding_links:
             return
         start = self._links_read_to.get(pair, self.connection.deployment.block)
-        latest = int(await self.connection.rpc.call("eth_blockNumber"), 16)
+        latest = await self.connection.backend.block_number()
         if start <= latest and await self.verifier.funded_by(client, validator, token, start, latest):
             self.funding_links.add(pair)
         self._links_read_to[pair] = latest + 1
@@ -142,7 +140,7 @@ class ProviderAgent(Agent):
         """Run the job, publish the result, and tell the policy (which attests completion)."""
         try:
             loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(JOB_THREADS, run_job, dialogue.spec, self.workdir / dialogue.deal_id.hex())
+            result = await loop.run_in_executor(JOB_THREADS, self.job_runner, dialogue.spec, self.workdir / dialogue.deal_id.hex())
             self.jobs_run += 1
             self.measured_job_seconds += result.wall_seconds
             self.job_seconds += self.billed_seconds(dialogue.spec, result)

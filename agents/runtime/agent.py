@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 from eth_account.signers.local import LocalAccount
 
-from agents.chain.calls import call_uint
 from agents.chain.rpc import RPCError, RPCUnavailable
 from agents.policy import Arrival, Capacity, Context, Dialogue, Notice, NoticeKind, Reply, Role
 from agents.protocol import Message, Performative, Status, is_valid_reply
@@ -29,7 +28,7 @@ from agents.runtime.dialogues import Dialogues
 from agents.runtime.escrow import EscrowBook, deadline_duties
 from agents.runtime.latency import Latency
 from agents.runtime.locks import Locks, LockUnavailable
-from agents.runtime.outbox import Outbox, SentTransaction
+from agents.runtime.outbox import SentTransaction
 from agents.runtime.transactions import MarketTransactions
 from agents.runtime.verification import Verifier
 
@@ -68,12 +67,11 @@ class Agent:
         self.config = config or AgentConfig()
         self.sources = sources or ContextSources()  # what the agent knows beyond its own deals
         deployment = connection.deployment
-        self.outbox = Outbox(connection.rpc, account, deployment.chain_id, connection.feed.fees, self._on_receipt,
-                             on_failure=self._on_refused, mode=self.config.sending)
+        self.outbox = connection.backend.outbox(account, deployment.chain_id, connection.feed.fees,
+                                                on_receipt=self._on_receipt, on_failure=self._on_refused,
+                                                mode=self.config.sending)
         self.transactions = MarketTransactions.open(connection, self.outbox)
-        self.verifier = Verifier(
-            connection.rpc, deployment.market, deployment.eas, connection.market_codec, connection.eas_codec
-        )
+        self.verifier = Verifier(connection.backend)
         self.dialogues = Dialogues(role, connection.domain)
         self.locks = Locks(capacity=capacity, credit=int(getattr(policy, "overcommit_units", 0)))
         self.escrow = EscrowBook(account.address, role, self.locks)
@@ -94,7 +92,7 @@ class Agent:
 
     def concerns(self, message: Message) -> bool:
         """Whether a message belongs in this agent's mailbox: the messages of its own deals, and the
-        requests its role takes part in."""
+        requests its role takes part in. (The feed indexes the first part by the agent's dialogues.)"""
         if message.deal_id in self.dialogues.by_id:
             return True
         return message.performative == Performative.REQUEST and self.takes_part(message.args)
@@ -109,7 +107,7 @@ class Agent:
         """Subscribe, then rebuild dialogues and locks from chain history (messages that arrive in
         between are applied once: dialogues ignore what they have already seen)."""
         feed = self.connection.feed
-        self.mailbox = feed.subscribe(self.concerns)
+        self.mailbox = feed.subscribe(self.concerns, deals=self.dialogues.by_id)
         await self.outbox.sync_nonce()
         balance = await self.escrow_balance()
         for message in await feed.history(self.connection.deployment.block):
@@ -341,15 +339,11 @@ class Agent:
 
     async def escrow_balance(self) -> int:
         """This agent's available (unlocked) balance in the market's escrow."""
-        deployment = self.connection.deployment
-        data = self.connection.market_codec.encode_call("available", deployment.token, self.address)
-        return await call_uint(self.connection.rpc, deployment.market, data)
+        return await self.connection.backend.available(self.connection.deployment.token, self.address)
 
     async def wallet_balance(self) -> int:
         """This agent's balance of the market's token in its own wallet (outside the escrow)."""
-        deployment = self.connection.deployment
-        data = self.connection.token_codec.encode_call("balanceOf", self.address)
-        return await call_uint(self.connection.rpc, deployment.token, data)
+        return await self.connection.backend.balance_of(self.connection.deployment.token, self.address)
 
     # --- inspection ---------------------------------------------------------------------------------
 

@@ -12,17 +12,76 @@ from agents.policy import Arrival, Dialogue, Role
 from agents.protocol import Domain, Message, Performative, Status
 
 
+class WatchedDialogues(dict):
+    """Dialogues by deal id that tell a watcher (the event feed's index of who follows which deal) every id that
+    comes and goes, so that a deal's messages reach its parties without asking every agent in the market; and
+    that find the open ones without looking at every closed one again (a closed deal never reopens)."""
+
+    def __init__(self):
+        super().__init__()
+        self.watchers: list = []  # objects with added(deal_id) and removed(deal_id)
+        self._not_seen_closed: dict = {}  # the same ids in the same order, less those found closed
+
+    def open_dialogues(self) -> list:
+        """The open dialogues, in the order they were added."""
+        found, closed = [], []
+        for deal_id, dialogue in self._not_seen_closed.items():
+            (found if dialogue.is_open else closed).append(dialogue if dialogue.is_open else deal_id)
+        for deal_id in closed:
+            del self._not_seen_closed[deal_id]
+        return found
+
+    def __setitem__(self, deal_id, dialogue):
+        new = deal_id not in self
+        if new:
+            for watcher in self.watchers:
+                watcher.added(deal_id)
+        super().__setitem__(deal_id, dialogue)
+        if new:
+            self._not_seen_closed[deal_id] = dialogue
+        else:  # a replaced dialogue: back in its place, open or not
+            self._not_seen_closed = dict(self)
+
+    def __delitem__(self, deal_id):
+        super().__delitem__(deal_id)
+        self._not_seen_closed.pop(deal_id, None)
+        for watcher in self.watchers:
+            watcher.removed(deal_id)
+
+    def pop(self, deal_id, *default):
+        present = deal_id in self
+        value = super().pop(deal_id, *default)
+        if present:
+            self._not_seen_closed.pop(deal_id, None)
+            for watcher in self.watchers:
+                watcher.removed(deal_id)
+        return value
+
+    def setdefault(self, deal_id, default=None):
+        if deal_id not in self:
+            self[deal_id] = default
+        return self[deal_id]
+
+    def update(self, *args, **kwargs):
+        for deal_id, dialogue in dict(*args, **kwargs).items():
+            self[deal_id] = dialogue
+
+    def clear(self):
+        for deal_id in list(self):
+            del self[deal_id]
+
+
 @dataclass
 class Dialogues:
     """All of one agent's dialogues, and the counts a report or a test inspects."""
 
     role: Role
     domain: Domain
-    by_id: dict[bytes, Dialogue] = field(default_factory=dict)
+    by_id: WatchedDialogues = field(default_factory=WatchedDialogues)
     counts: dict[Arrival, int] = field(default_factory=lambda: {a: 0 for a in Arrival})
 
     def open(self) -> list[Dialogue]:
-        return [d for d in self.by_id.values() if d.is_open]
+        return self.by_id.open_dialogues()
 
     def get(self, deal_id: bytes) -> Dialogue | None:
         return self.by_id.get(deal_id)

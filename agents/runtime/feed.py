@@ -19,18 +19,32 @@ from agents.chain.codec import ContractCodec
 from agents.chain.logs import get_logs_chunked_async
 from agents.chain.rpc import RPCClient, RPCError
 from agents.chain.scheme import message_from_event
-from agents.protocol import Message
+from agents.protocol import Message, Performative
 from agents.runtime.outbox import FeeSchedule
 
 log = logging.getLogger(__name__)
 
 
-@dataclass
+@dataclass(eq=False)
 class Subscription:
-    """An agent's mailbox and the test that says which messages concern it."""
+    """An agent's mailbox and the test that says which messages concern it. A subscription that gives its
+    dialogues (`deals`: agents.runtime.dialogues.WatchedDialogues) is concerned by a deal's messages exactly when
+    it has that deal's dialogue: the feed indexes those, and asks `concerns` only about requests."""
 
     mailbox: asyncio.Queue
     concerns: Callable[[Message], bool]
+    deals: object = None
+    feed: EventFeed | None = None
+
+    def added(self, deal_id: bytes) -> None:
+        self.feed._followers.setdefault(deal_id, {})[id(self)] = self
+
+    def removed(self, deal_id: bytes) -> None:
+        followers = self.feed._followers.get(deal_id)
+        if followers is not None:
+            followers.pop(id(self), None)
+            if not followers:
+                del self.feed._followers[deal_id]
 
 
 @dataclass
@@ -54,13 +68,28 @@ class EventFeed:
     delivered: int = 0
     _stopped: bool = False
     _history_cache: tuple | None = None
+    # deal id -> the indexed subscriptions that have its dialogue (by id(subscription), in subscription order)
+    _followers: dict = field(default_factory=dict)
 
-    def subscribe(self, concerns: Callable[[Message], bool]) -> asyncio.Queue:
+    def subscribe(self, concerns: Callable[[Message], bool], deals=None) -> asyncio.Queue:
+        """A mailbox for the messages `concerns` accepts. With `deals`, the subscriber's WatchedDialogues, a deal's
+        messages go to it when it has the deal's dialogue, with no call to `concerns` (only requests ask it): a
+        market of thousands of agents then delivers a message to its parties, not to everyone."""
         mailbox: asyncio.Queue = asyncio.Queue()
-        self.subscriptions.append(Subscription(mailbox, concerns))
+        subscription = Subscription(mailbox, concerns, deals, self)
+        self.subscriptions.append(subscription)
+        if deals is not None:
+            deals.watchers.append(subscription)
+            for deal_id in deals:
+                subscription.added(deal_id)
         return mailbox
 
     def unsubscribe(self, mailbox: asyncio.Queue) -> None:
+        for subscription in [s for s in self.subscriptions if s.mailbox is mailbox]:
+            if subscription.deals is not None:
+                subscription.deals.watchers.remove(subscription)
+                for deal_id in subscription.deals:
+                    subscription.removed(deal_id)
         self.subscriptions = [s for s in self.subscriptions if s.mailbox is not mailbox]
 
     async def history(self, from_block: int, to_block: int | str = "latest", chunk: int = 10_000) -> list[Message]:
@@ -95,11 +124,16 @@ class EventFeed:
     async def _deliver(self, messages: list[Message]) -> None:
         if messages:
             self._observe_time(max(m.time for m in messages))
+        unindexed = [s for s in self.subscriptions if s.deals is None]
         for message in messages:
-            for subscription in self.subscriptions:
-                if subscription.concerns(message):
-                    subscription.mailbox.put_nowait(message)
-                    self.delivered += 1
+            if message.performative == Performative.REQUEST:
+                concerned = [s for s in self.subscriptions if s.concerns(message)]
+            else:  # a deal's message: its followers, and whoever has no index
+                followers = self._followers.get(message.deal_id, {})
+                concerned = [*followers.values(), *(s for s in unindexed if s.concerns(message))]
+            for subscription in concerned:
+                subscription.mailbox.put_nowait(message)
+                self.delivered += 1
 
     async def refresh_fees_and_clock(self) -> None:
         history = await self.rpc.call("eth_feeHistory", [1, "latest", [50]])

@@ -55,6 +55,7 @@ class SentTransaction:
     receipt: dict | None = None
     error: Exception | None = None  # why the node refused it, if it did
     raw: str = ""  # the signed transaction, as sent
+    call: object = None  # the unsigned `agents.chain.scheme.Call`, where a memory backend runs it
 
     @property
     def gas_used(self) -> int | None:
@@ -140,6 +141,11 @@ class Outbox:
                 raise sent.error
         return sent
 
+    async def send_call(self, call, trigger_at: float | None = None) -> SentTransaction:
+        """Send a built `agents.chain.scheme.Call`."""
+        return await self.send(call.to, call.data, call.gas, kind=call.kind, deal_id=call.deal_id,
+                               trigger_at=trigger_at)
+
     async def _submit(self, raw: str, sent: SentTransaction) -> None:
         try:
             await self.rpc.call("eth_sendRawTransaction", [raw])
@@ -160,19 +166,23 @@ class Outbox:
 
     @staticmethod
     async def send_deferred(rpc: RPCClient, outboxes: list["Outbox"]) -> int:
-        """Submit the queued transactions of `outboxes` in one JSON-RPC batch, in the outboxes' order and
-        each outbox's sending order (the node processes a batch in order). Returns how many were sent."""
+        """Submit the queued transactions of `outboxes` in the outboxes' order and each outbox's sending order,
+        one after the other: the node's pool takes them in that order, and a block mined next holds them in it.
+        (A JSON-RPC batch is not enough: anvil handles a large batch's raw transactions concurrently, and they
+        reach its pool, and the block, in an order of their own.) Returns how many were sent."""
         queued = [(outbox, sent) for outbox in outboxes for sent in outbox.queued]
         for outbox in outboxes:
             outbox.queued = []
         if not queued:
             return 0
+        answers = []
         try:
-            answers = await rpc.batch_raw([("eth_sendRawTransaction", [sent.raw]) for _, sent in queued])
+            for _, sent in queued:
+                answers.extend(await rpc.batch_raw([("eth_sendRawTransaction", [sent.raw])]))
         except RPCUnavailable as error:
-            for outbox, sent in queued:
+            for outbox, sent in queued[len(answers):]:
                 outbox._refused(sent, error)
-            return 0
+            queued = queued[:len(answers)]
         now = time.perf_counter()
         for (outbox, sent), answer in zip(queued, answers):
             if "error" in answer:

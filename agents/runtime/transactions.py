@@ -29,6 +29,7 @@ def market_calls(connection: MarketConnection) -> MarketCalls:
         market_codec=connection.market_codec,
         eas_codec=connection.eas_codec,
         token_codec=connection.token_codec,
+        encode=getattr(connection.backend, "encodes_calls", True),
     )
 
 
@@ -61,5 +62,4 @@ class MarketTransactions:
         return self._signer.sign_digest(digest)
 
     async def _send(self, call: Call, trigger_at: float | None = None) -> SentTransaction:
-        return await self.outbox.send(call.to, call.data, call.gas, kind=call.kind, deal_id=call.deal_id,
-                                      trigger_at=trigger_at)
+        return await self.outbox.send_call(call, trigger_at)

@@ -1,6 +1,6 @@
 """Verification actions: checks an agent runs before it acts on a deal, as reusable components.
 
-Each reads the chain (eth_call) rather than trusting events: the runtime can run them on every message,
+Each reads the market (through its backend) rather than trusting events: the runtime can run them on every message,
 or a policy can call the ones it wants (a provider checks the client's payment is locked before it starts
 work, and sends collateral_missing otherwise).
 """
@@ -9,55 +9,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from eth_abi import decode
-from eth_utils import keccak
+from agents.protocol import Status
+from agents.runtime.backend import AttestationRecord, DealRecord, MarketBackend
 
-from agents.chain.calls import call
-from agents.chain.codec import ContractCodec
-from agents.chain.logs import get_logs_chunked_async
-from agents.chain.rpc import RPCClient
-from agents.protocol import Status, Verdict
-
-DEAL_TYPES = [
-    "(address,uint96,address,uint96,address,uint8,uint40,uint24,uint24,address,uint24,uint8,bytes32,uint96,uint96)"
-]
-ATTESTATION_TYPES = ["(bytes32,bytes32,uint64,uint64,uint64,bytes32,address,address,bool,bytes)"]
 LOCKED_STATUSES = {Status.AGREED, Status.COMMENCED, Status.COMPLETED}
-TRANSFER_TOPIC = keccak(text="Transfer(address,address,uint256)")  # every ERC-20's
-LOG_CHUNK_BLOCKS = 10_000
-
-
-@dataclass(frozen=True)
-class DealRecord:
-    client: str
-    price: int
-    provider: str
-    collateral: int
-    token: str
-    status: Status
-    deadline: int
-    job_duration: int
-    validation_window: int
-    validator: str
-    commence_within: int
-    verdict: Verdict
-    last_attestation: bytes
-    validator_fee: int
-    bond: int
-
-
-@dataclass(frozen=True)
-class AttestationRecord:
-    uid: bytes
-    schema: bytes
-    time: int
-    expiration_time: int
-    revocation_time: int
-    ref_uid: bytes
-    recipient: str
-    attester: str
-    revocable: bool
-    data: bytes
 
 
 @dataclass(frozen=True)
@@ -71,24 +26,13 @@ class Check:
 
 @dataclass
 class Verifier:
-    rpc: RPCClient
-    market: str
-    eas: str
-    market_codec: ContractCodec
-    eas_codec: ContractCodec
+    backend: MarketBackend
 
     async def deal(self, deal_id: bytes) -> DealRecord:
-        data = self.market_codec.encode_call("getDeal", deal_id)
-        (fields,) = decode(DEAL_TYPES, await call(self.rpc, self.market, data))
-        values = list(fields)
-        values[5] = Status(values[5])
-        values[11] = Verdict(values[11])
-        return DealRecord(*values)
+        return await self.backend.get_deal(deal_id)
 
     async def attestation(self, uid: bytes) -> AttestationRecord:
-        data = self.eas_codec.encode_call("getAttestation", uid)
-        (fields,) = decode(ATTESTATION_TYPES, await call(self.rpc, self.eas, data))
-        return AttestationRecord(*fields)
+        return await self.backend.get_attestation(uid)
 
     async def payment_locked(self, deal_id: bytes, price: int | None = None, collateral: int | None = None) -> Check:
         """The deal is agreed (both sides locked) on the terms the agent expects."""
@@ -125,19 +69,4 @@ class Verifier:
         """Whether `payer` sent `payee` tokens in blocks [from_block, latest]: an ERC-20 transfer between their
         wallets, or a withdrawal from the payer's escrow account to the payee (`withdrawTo`). A validator a
         client funds is no independent judge of that client's deals."""
-        transfers = ["0x" + TRANSFER_TOPIC.hex(), _topic(payer), _topic(payee)]
-        async for logs in get_logs_chunked_async(self.rpc, token, transfers, from_block, latest, LOG_CHUNK_BLOCKS):
-            if logs:
-                return True
-        withdrawals = ["0x" + self.market_codec.topics["Withdrawn"].hex(), _topic(token), _topic(payer)]
-        async for logs in get_logs_chunked_async(self.rpc, self.market, withdrawals, from_block, latest,
-                                                 LOG_CHUNK_BLOCKS):
-            for log in logs:
-                _, args = self.market_codec.decode_log(log)
-                if args["to"].lower() == payee.lower():
-                    return True
-        return False
-
-
-def _topic(address: str) -> str:
-    return "0x" + "00" * 12 + address[2:].lower()
+        return await self.backend.funded_by(payer, payee, token, from_block, latest)

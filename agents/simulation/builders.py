@@ -71,6 +71,7 @@ class AgentBuilder:
     config: AgentConfig
     sources: ContextSources
     court_key: LocalAccount | None  # None: the market's court is not ours to play, and no court agent runs
+    job_runner: Callable | None = None  # how jobs run: run_job by default, or a JobCache's run (each spec once)
 
     def plan(self) -> list[AgentSpec]:
         """Every agent of the scenario, in a fixed order: validators, provider and client groups, the court."""
@@ -129,7 +130,7 @@ class AgentBuilder:
                 name, Role.PROVIDER, key, self.connection, chosen.build(cost_model=cost_model, **params),
                 capacity=capacity, store=self.store, workdir=self.workdir / "jobs" / name,
                 billed_seconds=self._billing(machine), hold_seconds=lambda spec: simulated_job_seconds(spec, machine.speed),
-                config=self.config, sources=replace(self.sources, hardware=hardware, region=group.region),
+                job_runner=self.job_runner, config=self.config, sources=replace(self.sources, hardware=hardware, region=group.region),
             )
 
         return build
@@ -169,7 +170,8 @@ class AgentBuilder:
                 params["partner"] = self._address(params["partner"])
             return ValidatorAgent(name, Role.VALIDATOR, key, self.connection, chosen.build(**params),
                                   workdir=self.workdir / "jobs" / name, stake=int(group.stake_tokens * unit),
-                                  billed_seconds=self._billing(group.hardware), config=self.config,
+                                  billed_seconds=self._billing(group.hardware), job_runner=self.job_runner,
+                                  config=self.config,
                                   sources=replace(self.sources, region=group.region))
 
         return build
@@ -181,7 +183,8 @@ class AgentBuilder:
         def build() -> Agent:
             return CourtAgent("court", Role.COURT, self.court_key, self.connection, chosen.build(**court.params),
                               workdir=self.workdir / "jobs" / "court",
-                              billed_seconds=self._billing(court.hardware), config=self.config,
+                              billed_seconds=self._billing(court.hardware), job_runner=self.job_runner,
+                              config=self.config,
                               sources=replace(self.sources, region=court.region))
 
         return build

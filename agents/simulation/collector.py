@@ -9,7 +9,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from agents.chain.calls import call_batch
 from agents.simulation.builders import AgentSpec
 from agents.simulation.model import TOKEN_SYMBOL, MarketModel
 
@@ -91,16 +90,9 @@ class DataCollector:
             self.rows.append({name: report(observation) for name, report in self.agent_reporters.items()})
 
     async def observe(self) -> list[AgentObservation]:
-        """Every planned agent now, up or down: its balances on chain and its costs so far."""
+        """Every planned agent now, up or down: its balances in the market and its costs so far."""
         model = self.model
-        connection = model.connection
-        calls = []
-        for spec in model.specs:
-            balance = connection.token_codec.encode_call("balanceOf", spec.key.address)
-            available = connection.market_codec.encode_call("available", model.deployment.token, spec.key.address)
-            calls.append((model.deployment.token, balance))
-            calls.append((model.deployment.market, available))
-        results = await call_batch(model.direct, calls)
+        balances = await model.market.balances([spec.key.address for spec in model.specs])
         state = model.state_source.snapshot(model.time)
         token_usd, eth_usd = state.token_prices[TOKEN_SYMBOL], state.token_prices["ETH"]
         observations = []
@@ -126,7 +118,7 @@ class DataCollector:
                 locked = running.locked = sum(d.my_locked for d in agent.dialogues.open())
             observations.append(AgentObservation(
                 step=model.step_index, time=model.time, spec=spec, up=agent is not None,
-                wallet=int.from_bytes(results[2 * i], "big"), escrow=int.from_bytes(results[2 * i + 1], "big"), locked=locked, unit=model.unit,
+                wallet=balances[i][0], escrow=balances[i][1], locked=locked, unit=model.unit,
                 token_usd=token_usd, eth_usd=eth_usd, gas_eth=running.gas_wei / 1e18, gas_usd=running.gas_usd,
                 electricity_usd=running.electricity_usd,
             ))

@@ -1,4 +1,5 @@
-"""The market model: a whole market of agents, stepped over a real chain.
+"""The market model: a whole market of agents, stepped over a real chain or the market in memory (the market
+beneath is `agents.simulation.markets`: a `ChainMarket` or a `MemoryMarket`).
 
 Like a Mesa model, it owns the agents and steps them in a fixed order with a seeded random generator,
 so that the same seed gives the same outcome. Each step is a few rounds; in each round every agent acts,
@@ -19,31 +20,24 @@ from pathlib import Path
 import numpy as np
 from eth_account import Account
 
-from agents.chain.calls import call
-from agents.chain.rpc import RetryPolicy, RPCClient, RPCError
-from agents.chain.sync import SyncClient
+from agents.chain.scheme import Call
 from agents.deploy.addresses import Deployment
 from agents.jobs.store import ResultStore
-from agents.knowledge.directory import PROFILE_SCHEMA_UID, ServiceDirectory, ensure_profile_schema
-from agents.knowledge.history import ChainHistory
+from agents.knowledge.directory import PROFILE_SCHEMA_UID
 from agents.knowledge.reputation import ReputationBook
-from agents.oracles.feeds import GasOracle
 from agents.oracles.source import TokenSpec, simulated_state_source
 from agents.policy import Role
 from agents.runtime.agent import Agent, AgentConfig
-from agents.runtime.connection import MarketConnection
 from agents.runtime.context import ContextSources
 from agents.runtime.outbox import Outbox
 from agents.runtime.transactions import MarketTransactions
 from agents.simulation.builders import TOKEN_SYMBOL, AgentBuilder, AgentSpec, directory_profile
 from agents.simulation.demand import record_job_values, submit_jobs
-from agents.simulation.proxy import FaultyRPCProxy
 from agents.simulation.scenario import Scenario
 
 log = logging.getLogger(__name__)
 
 MAX_ROUNDS_PER_STEP = 8
-SIMULATED_BLOCK_GAS_LIMIT = 10**12
 # Chain history, the directory and reputations are re-read every this many steps: they change on the
 # scale of whole deals, and reading them is a good part of a step's cost.
 KNOWLEDGE_REFRESH_STEPS = 2
@@ -52,8 +46,6 @@ SIMULATED_TOKENS = {
     TOKEN_SYMBOL: TokenSpec(initial_price=1.0, volatility_per_year=0.05),
     "ETH": TokenSpec(initial_price=3000.0, volatility_per_year=0.7),
 }
-# The simulated RPC fails fast: a step must not stall for long on an outage the scenario planned.
-AGENT_RETRY = RetryPolicy(attempts=3, first_delay=0.02, max_delay=0.1)
 # Stepped agents queue their transactions; the model submits every queue in one batch, in agent order,
 # before it mines the block: the same transactions in the same order on every run.
 STEPPED = AgentConfig(agent_timeout=0.0, services_interval=0.0, max_reactions=10_000, sending="deferred")
@@ -65,9 +57,7 @@ class MarketModel:
     generator, and steps them; the DataCollector (agents.simulation.collector) observes it after each step."""
 
     scenario: Scenario
-    node_url: str
-    deployment: Deployment
-    funder_key: str
+    market: object  # the market beneath: agents.simulation.markets.ChainMarket or .memory_market.MemoryMarket
     workdir: Path
     phase_seconds: dict[str, float] = field(default_factory=dict)  # wall time per phase of the steps
     events_log: list[str] = field(default_factory=list)
@@ -84,62 +74,48 @@ class MarketModel:
         self.restarts = 0
         self.step_index = 0
         self.time = 0
-        self.direct = RPCClient(self.node_url)
-        self.proxy = FaultyRPCProxy(self.node_url)
         self.state_source = None
         self.store = ResultStore(self.workdir / "store")
+        self._provider_scores: dict = {}  # address -> score under the current reputation book ("book": which)
 
     # --- setup --------------------------------------------------------------------------------------
 
+    @property
+    def deployment(self) -> Deployment:
+        return self.market.deployment
+
+    @property
+    def funder_key(self) -> str:
+        return self.market.funder_key
+
     async def setup(self) -> None:
-        proxy_url = await self.proxy.start()
-        self.connection = MarketConnection.open(proxy_url, self.deployment)
-        self.connection.rpc.retry = AGENT_RETRY
-        self.connection.feed.extrapolate = False
-        # The directory's schema is registered once per chain (a transaction that waits for its receipt). Its
-        # block is automined one second after the last, not at the node's wall clock: the run's start time,
-        # and with it every deal id, must not depend on how long the steps before took.
-        node = SyncClient.connect(self.node_url)
-        await self.direct.call("anvil_setBlockTimestampInterval", [1])
-        try:
-            await asyncio.to_thread(ensure_profile_schema, node, self.deployment.registry,
-                                    Account.from_key(self.funder_key))
-        finally:
-            await self.direct.call("anvil_removeBlockTimestampInterval", [])
-        # From here on the model mines every block, at times it chooses: nothing else may mine meanwhile.
-        await self.direct.call("evm_setAutomine", [False])
-        # A round of the market is one block, however many agents act in it (a thousand agents' round is
-        # far more than a real block's 30M gas): the simulated chain's blocks are as large as rounds need.
-        await self.direct.call("evm_setBlockGasLimit", [hex(SIMULATED_BLOCK_GAS_LIMIT)])
-        # Such blocks are never full and EIP-1559 would lower the base fee each block: the model holds it.
-        history = await self.direct.call("eth_feeHistory", [1, "latest", []])
-        self.base_fee_before = int(history["baseFeePerGas"][-1], 16)  # given back at close: the chain is shared
         self.base_fee_wei = int(self.scenario.base_fee_gwei * 10**9)
+        self.connection = await self.market.open(self.base_fee_wei)
+        self.connection.feed.extrapolate = False
         self.connection.feed.fees.base_fee = self.base_fee_wei
-        await self._hold_base_fee()
-        block = await self.direct.call("eth_getBlockByNumber", ["latest", False])
-        self.start_time = int(block["timestamp"], 16) + 1
+        self.head_block = await self.market.block_number()
+        self.start_time = await self.market.latest_time() + 1
         self.time = self.start_time - 1
-        # Gas fees are the chain's, from the latest block (older ones may hold the deployment's, tipped
-        # otherwise): the base fee held above, and the tip the agents pay; prices and electricity are modelled.
-        gas = GasOracle(node, block_count=1, min_priority_fee_wei=self.connection.feed.fees.priority_fee)
+        # Gas fees are the market's (the base fee held, and the tip the agents pay); prices and electricity are
+        # modelled.
+        gas = self.market.gas_source(min_priority_fee_wei=self.connection.feed.fees.priority_fee)
         self.state_source = simulated_state_source(self.scenario.seed, start_time=self.start_time,
                                                    tokens=SIMULATED_TOKENS, gas=gas)
         sources = ContextSources(global_state_source=self.state_source, reputation=self.provider_reputation,
                                  directory=self.live_listings, client_reputation=self.client_reputation,
                                  validator_reputation=self.validator_reputation)
         builder = AgentBuilder(self.scenario, self.connection, self.store, self.workdir, STEPPED, sources,
-                               court_key=await self._court_key())
+                               court_key=await self._court_key(), job_runner=self.market.job_runner)
         self.specs = builder.plan()
         self.validator_addresses = [s.key.address for s in self.specs if s.role == Role.VALIDATOR]
-        for spec in self.specs:
-            if spec.role != Role.COURT:  # the court is the funder, which has its own gas money
-                await self.direct.call("anvil_setBalance", [spec.key.address, hex(100 * 10**18)])
+        # The court is the funder, which has its own gas money.
+        await self.market.give_gas_money([spec.key.address for spec in self.specs if spec.role != Role.COURT])
         # This run's own history starts here (a deployment may have served earlier runs).
-        self.first_block = int(await self.direct.call("eth_blockNumber"), 16) + 1
-        await self._register_providers(node)
+        self.first_block = await self.market.block_number() + 1
+        await self._register_providers()
         await self._fund_agents()
-        self.connection.feed.latest_block = int(await self.direct.call("eth_blockNumber"), 16)
+        self.connection.feed.latest_block = await self.market.block_number()
+        self.history, self.directory = self.market.knowledge(self.first_block)
         await self._refresh_market_knowledge()
         for spec in self.specs:
             await self._start_agent(spec)
@@ -147,9 +123,7 @@ class MarketModel:
     async def _court_key(self):
         """The court's key: the funder's, the account this simulation deploys its markets with as court. A
         market deployed with another court gets no court agent: its disputes unwind after the court window."""
-        (court,) = self.connection.market_codec.decode_result(
-            "court", await call(self.direct, self.deployment.market, self.connection.market_codec.encode_call("court"))
-        )
+        court = await self.market.court()
         funder = Account.from_key(self.funder_key)
         if court == funder.address:
             return funder
@@ -159,8 +133,9 @@ class MarketModel:
     async def _fund_agents(self) -> None:
         """Give every agent gas money and its float: minted, then approved and deposited in the escrow by the
         model, except for validators, which deposit the stake they keep themselves."""
-        funder = Outbox(self.direct, Account.from_key(self.funder_key), self.deployment.chain_id,
-                        self.connection.feed.fees, mode="awaited")
+        own = self.market.own  # the model's transactions: never through a simulated outage
+        funder = own.outbox(Account.from_key(self.funder_key), self.deployment.chain_id, self.connection.feed.fees,
+                            mode="awaited")
         scenario = self.scenario
         floats = {f"{group.name}-{n}": int(group.float_tokens * self.unit)
                   for group in (*scenario.providers, *scenario.clients, *scenario.validators) for n in range(group.count)}
@@ -170,40 +145,42 @@ class MarketModel:
         for spec in self.specs:
             amount = floats.get(spec.name, 0)
             if amount:
-                data = token_codec.encode_call("mint", spec.key.address, amount)
-                await funder.send(self.deployment.token, data, 100_000, kind="mint")
+                await funder.send_call(self._call(self.deployment.token, token_codec, "mint", (spec.key.address, amount),
+                                                  100_000, "mint"))
         await self.mine()
         for spec in self.specs:
             amount = floats.get(spec.name, 0)
             if not amount or spec.name not in deposited:
                 continue
-            outbox = Outbox(self.direct, spec.key, self.deployment.chain_id, self.connection.feed.fees,
-                            mode="awaited")
+            outbox = own.outbox(spec.key, self.deployment.chain_id, self.connection.feed.fees, mode="awaited")
             escrow = MarketTransactions.open(self.connection, outbox)
             await escrow.approve_token()
             await escrow.deposit(amount)
         await self.mine()
 
-    async def _register_providers(self, node: SyncClient) -> None:
+    def _call(self, to: str, codec, function: str, args: tuple, gas: int, kind: str) -> Call:
+        """A transaction of the model's own, encoded where the backend needs calldata."""
+        data = codec.encode_call(function, *args) if self.market.own.encodes_calls else b""
+        return Call(to, data, gas, kind, None, function, args)
+
+    async def _register_providers(self) -> None:
         """Every provider lists what it sells in the service directory (revocable EAS attestations of the
         profile schema), where clients find whom to address their requests to. Signed by each provider
         and submitted in one batch, like any round of the market."""
         outboxes = []
         for spec, group in self._provider_groups():
             profile = directory_profile(group, self.deployment)
-            outbox = Outbox(self.direct, spec.key, self.deployment.chain_id, self.connection.feed.fees,
-                            mode="deferred")
+            outbox = self.market.own.outbox(spec.key, self.deployment.chain_id, self.connection.feed.fees,
+                                            mode="deferred")
             request = (PROFILE_SCHEMA_UID, (spec.key.address, 0, True, b"\x00" * 32, profile.encode(), 0))
             # EAS stores every word of the profile (~20 slots): generous, since unused gas is not charged.
-            await outbox.send(self.deployment.eas, self.connection.eas_codec.encode_call("attest", request),
-                              1_500_000, kind="directory")
+            await outbox.send_call(self._call(self.deployment.eas, self.connection.eas_codec, "attest", (request,),
+                                              1_500_000, "directory"))
             outboxes.append(outbox)
         await self.mine(outboxes)
-        receipts = await Outbox.collect_receipts_of(self.direct, outboxes)
+        receipts = await self.market.own.collect_receipts(outboxes)
         if len(receipts) != len(outboxes) or not all(tx.succeeded for tx in receipts):
             raise RuntimeError("registering the providers in the service directory failed")
-        self.directory = ServiceDirectory(node, self.deployment.eas, market=self.deployment.market)
-        self.history = ChainHistory(node, self.deployment.market, self.deployment.eas, from_block=self.first_block)
 
     def _provider_groups(self):
         for spec in self.specs:
@@ -226,7 +203,14 @@ class MarketModel:
         await asyncio.to_thread(refresh)
 
     def provider_reputation(self, address: str) -> float:
-        return self.reputation_book.provider_score(address)
+        # Clients rank every listed provider for each request: a score is looked up once per refreshed book.
+        scores = self._provider_scores
+        if scores.get("book") is not self.reputation_book:
+            scores.clear()
+            scores["book"] = self.reputation_book
+        if address not in scores:
+            scores[address] = self.reputation_book.provider_score(address)
+        return scores[address]
 
     def client_reputation(self, address: str) -> float:
         return self.reputation_book.client_score(address)
@@ -249,21 +233,9 @@ class MarketModel:
         model's time."""
         if outboxes is None:
             outboxes = [self.live[name].outbox for name in sorted(self.live)]
-        await Outbox.send_deferred(self.direct, outboxes)
-        self.time += 1
-        try:
-            await self.direct.call("evm_setNextBlockTimestamp", [self.time])
-        except RPCError:
-            # The node's clock is ahead of ours (a chain another run rewound and replayed on): go past it.
-            latest = await self.direct.call("eth_getBlockByNumber", ["latest", False])
-            self.time = max(self.time, int(latest["timestamp"], 16) + 1)
-            await self.direct.call("evm_setNextBlockTimestamp", [self.time])
-        await self.direct.call("evm_mine")
-        await self._hold_base_fee()
+        await self.market.own.submit_queued(outboxes)
+        self.time = await self.market.mine_block(self.time + 1)
         self.connection.feed.set_time(self.time)
-
-    async def _hold_base_fee(self) -> None:
-        await self.direct.call("anvil_setNextBlockBaseFeePerGas", [hex(self.base_fee_wei)])
 
     async def _advance_to(self, timestamp: int) -> None:
         if timestamp > self.time:
@@ -306,7 +278,7 @@ class MarketModel:
         # Receipts feed gas accounting and failure notices: once a step is soon enough (a step is far
         # shorter than any deadline) and saves a request per round.
         started = time.perf_counter()
-        await Outbox.collect_receipts_of(self.direct, [self.live[name].outbox for name in sorted(self.live)])
+        await self.market.own.collect_receipts([self.live[name].outbox for name in sorted(self.live)])
         await self._drain_all()
         record_job_values(self)
         self._timed("receipts", started)
@@ -351,9 +323,9 @@ class MarketModel:
 
     def _apply_faults(self) -> None:
         step = self.step_index
-        self.proxy.down = any(
+        self.market.set_outage(any(
             f.kind == "rpc-outage" and f.at_step <= step < f.at_step + f.steps for f in self.scenario.faults
-        )
+        ))
         for fault in self.scenario.faults:
             if fault.kind == "restart" and fault.at_step == step and fault.agent in self.live:
                 self.live.pop(fault.agent).kill()  # a killed process loses the jobs it was running
@@ -407,7 +379,7 @@ class MarketModel:
             if not self.open_deal_ids() and not self.open_request_ids() and not any(
                     getattr(a, "queue", None) for a in self.live.values()):
                 break
-        self.proxy.down = False
+        self.market.set_outage(False)
         await self.sweep(after_step=lambda: done_step(self.step_index))
         if progress:
             progress(self.step_index, self.step_index)
@@ -428,8 +400,4 @@ class MarketModel:
     async def close(self) -> None:
         for agent in self.live.values():
             agent.kill()
-        await self.direct.call("evm_setAutomine", [True])
-        await self.direct.call("anvil_setNextBlockBaseFeePerGas", [hex(self.base_fee_before)])
-        await self.connection.close()
-        await self.direct.close()
-        await self.proxy.stop()
+        await self.market.close(self.connection)

@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from agents.chain.calls import call_batch
 from agents.deploy.addresses import Deployment
-from agents.runtime.outbox import Outbox
 from agents.simulation.capacity import (
     active_period,
     attach_job_sizes,
@@ -27,6 +25,7 @@ from agents.simulation.collector import DataCollector
 from agents.simulation.efficiency import measure, provider_context
 from agents.simulation.equilibrium import price_band_by_window, run_band
 from agents.simulation.faults import fault_costs, fault_summary, incentives, token_transfers
+from agents.simulation.markets import CLOCK_START, market_for  # noqa: F401 - CLOCK_START: for the commands
 from agents.simulation.model import TOKEN_SYMBOL, MarketModel
 from agents.simulation.report import (
     agent_metrics,
@@ -40,10 +39,6 @@ from agents.simulation.report import (
 )
 from agents.simulation.scenario import Scenario
 from agents.strategies.costs import CostModel
-
-# The chain time a simulation's deployment starts at, whatever compiling and deploying took: the same seed gives
-# the same chain, block for block, on every run (the first after an install too).
-CLOCK_START = 2_000_000_000
 
 
 @dataclass
@@ -59,12 +54,7 @@ class RunResult:
 
 async def _token_totals(model: MarketModel) -> tuple[int, int, int]:
     """(sum of agents' wallet balances + the market's balance, the market's balance, what it owes)."""
-    codec = model.connection
-    calls = [(model.deployment.token, codec.token_codec.encode_call("balanceOf", address))
-             for address in [s.key.address for s in model.specs] + [model.deployment.market]]
-    calls.append((model.deployment.market, codec.market_codec.encode_call("totalOwed", model.deployment.token)))
-    values = [int.from_bytes(v, "big") for v in await call_batch(model.direct, calls)]
-    return sum(values[:-1]), values[-2], values[-1]
+    return await model.market.token_totals([s.key.address for s in model.specs])
 
 
 def _lowest_cost_floor(model: MarketModel) -> tuple[float, float]:
@@ -92,7 +82,8 @@ async def _chain_ceiling(model: MarketModel, snapshot: str, transactions: list) 
     rewound to before the market and the same signed transactions are replayed, pre-signed, block by
     block as the market mined them (each block's transactions in one batch, then mined). What the market
     reaches against this is the agents' share of the cost: everything but the chain."""
-    await model.direct.call("evm_revert", [snapshot])
+    direct = model.market.direct
+    await direct.call("evm_revert", [snapshot])
     blocks: dict[int, list] = {}
     for tx in transactions:
         if tx.receipt is not None:
@@ -101,18 +92,25 @@ async def _chain_ceiling(model: MarketModel, snapshot: str, transactions: list) 
     started = time.perf_counter()
     for number in sorted(blocks):
         raws = blocks[number]
-        await model.direct.batch_raw([("eth_sendRawTransaction", [raw]) for raw in raws])
-        await model.direct.call("evm_mine")
+        await direct.batch_raw([("eth_sendRawTransaction", [raw]) for raw in raws])
+        await direct.call("evm_mine")
         replayed += len(raws)
     seconds = time.perf_counter() - started
-    await model.direct.call("evm_setAutomine", [True])
+    await direct.call("evm_setAutomine", [True])
     return {"transactions": replayed, "seconds": seconds, "tx_per_s": replayed / seconds if seconds else 0.0}
 
 
 async def simulate(
-    scenario: Scenario, *, node_url: str, deployment: Deployment, funder_key: str, out_dir: Path,
-    progress=None, measure_ceiling: bool = False,
+    scenario: Scenario, *, node_url: str | None = None, deployment: Deployment | None = None, funder_key: str,
+    out_dir: Path, progress=None, measure_ceiling: bool = False, backend: str = "chain",
+    head: tuple[int, int] | None = None,
 ) -> RunResult:
+    """One run on `backend`: "chain" (the node at `node_url`, contracts of `deployment`) or "memory" (the market in
+    this process; `deployment` defaults to the addresses a fresh anvil gives, `head` to its latest block: a chain
+    run's summary has both, `head_block` and `head_time`, for a memory run that replays it)."""
+    stepped = market_for(backend, node_url=node_url, deployment=deployment, funder_key=funder_key, head=head)
+    if measure_ceiling and backend != "chain":
+        raise ValueError("the chain's ceiling is measured on the chain backend only")
     started = time.perf_counter()
     # One directory per scenario and seed, rewritten by each run: paths end up in on-chain URIs, so a fixed
     # path keeps the same seed's chain identical, byte for byte.
@@ -121,14 +119,14 @@ async def simulate(
         shutil.rmtree(run_dir)
     run_dir.mkdir(parents=True)
     # Where the run's market is: market, EAS, schema registry, token, schema UIDs, court, chain id, first block.
-    (run_dir / "deployment.json").write_text(deployment.to_json() + "\n")
-    model = MarketModel(scenario, node_url, deployment, funder_key, run_dir / "work")
+    (run_dir / "deployment.json").write_text(stepped.deployment.to_json() + "\n")
+    model = MarketModel(scenario, stepped, run_dir / "work")
     collector = DataCollector(model)
     await model.setup()
     try:
         total_before, _, _ = await _token_totals(model)
         await collector.collect()
-        snapshot = await model.direct.call("evm_snapshot") if measure_ceiling else None
+        snapshot = await stepped.direct.call("evm_snapshot") if measure_ceiling else None
         market_started = time.perf_counter()
         await model.run(after_step=collector.collect, progress=progress)
         market_seconds = time.perf_counter() - market_started
@@ -171,7 +169,7 @@ async def simulate(
             "funds_conserved": total_before == total_after and market_balance == owed,
             "token_total_before": total_before, "token_total_after": total_after,
             "escrow_balance": market_balance, "escrow_owed": owed,
-            "restarts": model.restarts, "rpc_requests_refused_in_outages": model.proxy.refused,
+            "restarts": model.restarts, "rpc_requests_refused_in_outages": stepped.refused_in_outages,
             "failed_transactions": sum(len(a.failed_transactions) for a in model.live.values()),
             "chain_seconds": duration, "steps_run": model.step_index,
             "return_convention": return_convention(scenario.step_seconds),
@@ -195,7 +193,7 @@ async def simulate(
         cost_floor, core_hours = _lowest_cost_floor(model)
         summary["lowest_cost_floor_tokens"] = cost_floor
         summary["lowest_cost_floor_tokens_per_core_hour"] = cost_floor / core_hours if core_hours else None
-        await Outbox.collect_receipts_of(model.direct, [agent.outbox for agent in model.live.values()])
+        await stepped.own.collect_receipts([agent.outbox for agent in model.live.values()])
         sent = sorted((tx for agent in model.live.values() for tx in agent.outbox.sent), key=lambda t: t.sent_at)
         summary["market_seconds"] = round(market_seconds, 3)
         summary["transactions"] = len(sent)
@@ -209,7 +207,12 @@ async def simulate(
                 summary["chain_ceiling_deals_per_s"] = ceiling["tx_per_s"] / tx_per_deal
                 summary["fraction_of_ceiling"] = summary["deals_settled_per_s"] / summary["chain_ceiling_deals_per_s"]
         summary["phase_seconds"] = {k: round(v, 2) for k, v in model.phase_seconds.items()}
-        summary["rpc_calls"] = dict((model.connection.rpc.calls + model.direct.calls).most_common())
+        summary["backend"] = backend
+        # Where the run started: the latest block before it (what a memory run needs to replay it exactly).
+        summary["head_block"], summary["head_time"] = model.head_block, model.start_time - 1
+        # Receipts on a chain; in memory, each operation's measured gas on the real contracts (`make gas`).
+        summary["gas_source"] = "receipts" if backend == "chain" else "gas table (gas-snapshot.json)"
+        summary["rpc_calls"] = stepped.request_counts(model.connection)
         summary["wall_seconds"] = round(time.perf_counter() - started, 2)
         tables = {"messages": messages_frame, "deals": deals, "agent_steps": steps, "agents": agents,
                   "transactions": transactions_frame, "transfers": transfers, "fault_costs": costs,
