@@ -58,8 +58,7 @@ def test_cells_carry_their_overrides_into_the_parsed_scenario(tmp_path):
     ({"grid": {MARGIN: [0.1, -1]}}, f"override {MARGIN} = -1: "),
     ({"overrides": {"stepz": 3}}, "unknown field 'stepz'"),
     ({"grid": {"steps.fast": [1]}}, "override steps.fast: steps is 6, not a mapping or a list"),
-    ({"backends": ["memory"]}, "backend 'memory' is not available yet"),
-    ({"backends": ["gpu"]}, "unknown backend 'gpu'; backends: chain"),
+    ({"backends": ["gpu"]}, "unknown backend 'gpu'; backends: chain, memory"),
     ({"plot": {"metric": "allocative_eficiency"}}, "did you mean 'allocative_efficiency'?"),
     ({"plot": {"metric": "greedy.mean_sortino"}}, "no strategy 'greedy' in this scenario"),
     ({"seeds": [5, 5]}, "repeats a seed"),
@@ -179,3 +178,19 @@ def test_chain_sweep_resumes_and_records_a_failing_cell(local_ray, tmp_path, mon
 
     retried = run_sweep(four, out)  # failed cells are retried, finished ones are not
     assert (retried.ran, retried.skipped, retried.failed) == (2, 2, 2)
+
+
+def test_a_memory_sweep_runs_without_a_node_and_agrees_with_the_chain(local_ray, tmp_path):
+    """The same cells on both backends: the memory ones start no anvil, and their deal outcomes are the chain's."""
+    from agents.sweeps.runner import run_sweep
+
+    out = tmp_path / "both"
+    sweep = load_sweep(sweep_file(tmp_path, name="both", backends=["chain", "memory"], grid={MARGIN: [0.2]}))
+    done = run_sweep(sweep, out)
+    assert (done.ran, done.failed) == (2, 0)
+    table = pd.read_parquet(out / "results.parquet").set_index("backend")
+    assert set(table.index) == {"chain", "memory"} and table["error"].isna().all()
+    for column in ("deals_requested", "deals_settled", "deals_failed", "counter_offers", "funds_conserved"):
+        assert table.at["chain", column] == table.at["memory", column], column
+    again = run_sweep(sweep, out)  # resumed: nothing new
+    assert (again.ran, again.skipped) == (0, 2)

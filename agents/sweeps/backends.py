@@ -4,7 +4,8 @@ a scenario on it and returns the run's summary (summary.json's content).
 `chain`: a fresh anvil of the cell's own (on a port it picks), the system deployed on it without Ape's network
 context (agents.deploy.execute, signed with anvil's first test key, which is also the market's court, as in
 `ape run simulate`), then the usual run (agents.simulation.run), which writes its report into the cell's folder.
-`memory`: the in-memory market (agents/memory/), not yet behind the runtime's seam; refused until it is.
+`memory`: the market's rules in this process (agents/memory/ behind the runtime's seam): no anvil, the addresses a
+fresh anvil deployment gets, gas from the gas table; the same agents and report.
 """
 
 from __future__ import annotations
@@ -36,9 +37,6 @@ class BackendUnavailable(ValueError):
 
 def check_backend(name: str) -> None:
     """BackendUnavailable (one line) unless cells can run on `name`."""
-    if name == "memory":
-        raise BackendUnavailable("backend 'memory' is not available yet (the in-memory market is not behind the "
-                                 "runtime's seam); use chain")
     if name not in BACKENDS:
         raise BackendUnavailable(f"unknown backend {name!r}; backends: {', '.join(BACKENDS)}")
 
@@ -72,6 +70,13 @@ def run_on_chain(scenario: Scenario, out_dir: Path, progress: Progress | None = 
     finally:
         anvil.stop()
         marker.unlink(missing_ok=True)
+
+
+def run_in_memory(scenario: Scenario, out_dir: Path, progress: Progress | None = None) -> dict:
+    from agents.simulation.run import run_blocking
+
+    return run_blocking(scenario, funder_key=ANVIL_FIRST_KEY, out_dir=out_dir, progress=progress,
+                        backend="memory").summary
 
 
 def _deploy(node, record_path: Path) -> str:
@@ -123,4 +128,5 @@ def _group_of(process: psutil.Process) -> int | None:
         return None
 
 
-BACKENDS: dict[str, Callable[[Scenario, Path, Progress | None], dict]] = {"chain": run_on_chain}
+BACKENDS: dict[str, Callable[[Scenario, Path, Progress | None], dict]] = {"chain": run_on_chain,
+                                                                          "memory": run_in_memory}
