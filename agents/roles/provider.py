@@ -159,10 +159,15 @@ class ProviderAgent(Agent):
             self.running.discard(dialogue.deal_id)
 
     def _job_due(self, dialogue: Dialogue) -> bool:
-        """Whether a job's time on the machine is over: its commencement plus the chain seconds it holds it."""
-        if dialogue.commenced_at is None or dialogue.spec is None:
+        """Whether a job's time on the machine is over: its commencement plus the chain seconds it holds it. A job
+        that holds the machine and ended before its commencement was seen is not due yet: how fast the process
+        ran must not decide when it is delivered (keep_obligations delivers it once its time has passed)."""
+        if dialogue.spec is None:
             return True
-        return self.now() >= dialogue.commenced_at + self.hold_seconds(dialogue.spec)
+        hold = self.hold_seconds(dialogue.spec)
+        if dialogue.commenced_at is None:
+            return hold == 0
+        return self.now() >= dialogue.commenced_at + hold
 
     async def keep_obligations(self) -> None:
         """Fund awaited collateral, commence agreed deals, (re)run commenced jobs (deterministic, so the
