@@ -6,7 +6,6 @@ import json
 import os
 import subprocess
 import sys
-from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -15,6 +14,7 @@ import pytest
 from agents.deploy.addresses import Deployment
 from agents.policy import Capacity, Role
 from agents.simulation.run import simulate
+from agents.sweeps.backends import ANVIL_FIRST_KEY
 from agents.simulation.scenario import ScenarioError, load_scenario, parse_scenario
 from agents.strategies.registry import strategy, strategy_names
 
@@ -173,14 +173,13 @@ def test_simulate_command_refuses_a_bad_scenario(tmp_path):
     assert "steps must be at least 1" in result.stderr + result.stdout
 
 
-def test_in_the_adversarial_market_cheating_does_not_pay(chain, system, accounts, tmp_path):
-    """The shipped adversarial market: the false disputer loses its bonds to the court and ends below every
-    honest client; the colluding validator's rejections are appealed, overturned and cost it its stake, and it
-    ends below the honest validator; every deal closes and the money adds up."""
-    result = asyncio.run(simulate(
-        load_scenario("adversarial"), node_url=chain.provider.http_uri,
-        deployment=Deployment.from_system(system), funder_key=accounts[0].private_key, out_dir=tmp_path,
-    ))
+def test_in_the_adversarial_market_cheating_does_not_pay(tmp_path):
+    """The shipped adversarial market as `ape run simulate --scenario adversarial` runs it from a fresh deployment
+    (memory backend: the chain's deals, tests/test_backends_agree.py): the false disputer loses its bonds to the
+    court and ends below the honest clients; the colluding validator's rejections are appealed, overturned and
+    cost it its stake, and it ends below the honest validator; every deal closes and the money adds up."""
+    result = asyncio.run(simulate(load_scenario("adversarial"), funder_key=ANVIL_FIRST_KEY, out_dir=tmp_path,
+                                  backend="memory"))
     summary, agents, deals = result.summary, result.agents.set_index("agent"), result.deals
     assert summary["deals_open"] == 0 and summary["funds_conserved"] is True
     honest_clients = agents[(agents["strategy"] == "budget") & agents.index.str.startswith("client-")]
