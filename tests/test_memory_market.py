@@ -30,7 +30,7 @@ from collections import Counter
 from dataclasses import replace
 
 import test_scheme_state_machine as scheme_machine
-from conftest import SPEC_HASH, ZERO_ADDRESS, ZERO_BYTES32, Transactor
+from conftest import SPEC_HASH, ZERO_ADDRESS, ZERO_BYTES32
 from eth_abi import encode as abi_encode
 from eth_utils import keccak, to_checksum_address
 from hypothesis import HealthCheck, Phase, settings
@@ -39,7 +39,6 @@ from hypothesis.stateful import invariant, precondition, rule, run_state_machine
 from test_scheme_state_machine import (
     ACTORS,
     COURT_WINDOW,
-    FLOAT,
     SENDERS,
     WINDOWS,
     Env,
@@ -51,11 +50,9 @@ from test_scheme_state_machine import (
 from agents.chain.abi import eas_abi, project_abi
 from agents.chain.codec import ContractCodec
 from agents.chain.scheme import Schema
-from agents.deploy.system import deploy_system
 from agents.memory import MemoryChain, Revert
 from agents.memory.signatures import SECP256K1_N
 from agents.protocol import CloseReason, Offer, Performative, Request, Status, ValidationScheme, typed_hash
-from agents.testing.market_client import MarketClient
 
 RANDOM = bool(os.environ.get("MEMORY_MARKET_RANDOM"))
 MEMORY_MARKET_SETTINGS = settings(
@@ -473,18 +470,9 @@ def test_memory_market_matches_the_contracts(chain, deployer, accounts, client_a
     """The scheme machine's sweep and random runs, every call made on the contracts and in memory."""
     snapshot = chain.snapshot()
     try:
-        system = deploy_system(deployer, court_window=COURT_WINDOW)
-        actors = {"client": client_account, "provider": provider_account, "validator": validator_account,
-                  "court": deployer, "stranger": stranger}
-        for account in actors.values():
-            system.token.mint(account.address, FLOAT, sender=deployer)
-            system.token.approve(system.market.address, 2**256 - 1, sender=account)
-        clients = {actor: MarketClient(system, account) for actor, account in actors.items()}
-        SchemeMachine.env = Env(
-            chain=chain, market=system.market, token=system.token, eas=system.eas,
-            transactor=Transactor(chain.provider, system.market, system.eas, system.registry, system.token),
-            accounts=actors, clients=clients, domain=clients["client"].domain,
-        )
+        scheme_machine.install_market(chain, deployer, {
+            "client": client_account, "provider": provider_account, "validator": validator_account,
+            "court": deployer, "stranger": stranger})
         scheme_machine.OUTCOMES.clear()
         MEMORY_OUTCOMES.clear()
         # The scheme machine's sweep (every deadline, wrong attestation and wrong mover once) on the differential

@@ -1186,26 +1186,30 @@ def sweep():
         machine.teardown()
 
 
+def install_market(chain, deployer, actors: dict) -> None:
+    """A market of its own, whose court (the deployer) has a window as short as the deals' own, with every actor
+    funded and approved, installed as the machines' environment (`SchemeMachine.env`)."""
+    system = deploy_system(deployer, court_window=COURT_WINDOW)
+    for account in actors.values():
+        system.token.mint(account.address, FLOAT, sender=deployer)
+        # Deposits and the pulls of accept, fund, dispute and appeal never lack allowance.
+        system.token.approve(system.market.address, 2**256 - 1, sender=account)
+    clients = {actor: MarketClient(system, account) for actor, account in actors.items()}
+    SchemeMachine.env = Env(
+        chain=chain, market=system.market, token=system.token, eas=system.eas,
+        transactor=Transactor(chain.provider, system.market, system.eas, system.registry, system.token),
+        accounts=actors, clients=clients, domain=clients["client"].domain,
+    )
+
+
 def test_scheme_matches_its_model(chain, deployer, accounts, client_account, provider_account, validator_account,
                                   stranger):
     """Drive the deployed contracts through every targeted case, then with random message sequences, and
     compare with the model."""
     snapshot = chain.snapshot()  # not chain.isolate(): it swallows the exceptions raised inside it
     try:
-        # A market of its own, whose court (the deployer) has a window as short as the deals' own.
-        system = deploy_system(deployer, court_window=COURT_WINDOW)
-        actors = {"client": client_account, "provider": provider_account, "validator": validator_account,
-                  "court": deployer, "stranger": stranger}
-        for account in actors.values():
-            system.token.mint(account.address, FLOAT, sender=deployer)
-            # Deposits and the pulls of accept, fund, dispute and appeal never lack allowance.
-            system.token.approve(system.market.address, 2**256 - 1, sender=account)
-        clients = {actor: MarketClient(system, account) for actor, account in actors.items()}
-        SchemeMachine.env = Env(
-            chain=chain, market=system.market, token=system.token, eas=system.eas,
-            transactor=Transactor(chain.provider, system.market, system.eas, system.registry, system.token),
-            accounts=actors, clients=clients, domain=clients["client"].domain,
-        )
+        install_market(chain, deployer, {"client": client_account, "provider": provider_account,
+                                         "validator": validator_account, "court": deployer, "stranger": stranger})
         OUTCOMES.clear()
         sweep()
         run_state_machine_as_test(SchemeMachine, settings=SCHEME_MACHINE_SETTINGS)
