@@ -14,7 +14,7 @@ import pytest
 from agents.deploy.addresses import Deployment
 from agents.policy import Capacity, Role
 from agents.simulation.run import simulate
-from agents.sweeps.backends import ANVIL_FIRST_KEY
+from agents.sweeps.backends import ANVIL_FIRST_KEY, run_on_chain
 from agents.simulation.scenario import ScenarioError, load_scenario, parse_scenario
 from agents.strategies.registry import strategy, strategy_names
 
@@ -152,15 +152,20 @@ def test_small_market_closes_every_deal_and_conserves_funds(chain, system, accou
     assert (steps.groupby("agent")["step"].count() == steps["step"].nunique()).all()
 
 
-def test_same_seed_same_outcome(chain, system, accounts, tmp_path):
-    snapshot = chain.snapshot()
-    # The same output directory too: result URIs (file paths) are part of the chain's calldata.
-    first = _run(chain, system, accounts, tmp_path, "run")
-    chain.restore(snapshot)
-    second = _run(chain, system, accounts, tmp_path, "run")
+def test_same_seed_same_outcome(tmp_path):
+    """Two runs of a seed, each on a fresh anvil of its own (as a chain-backed sweep cell runs), give the same deals
+    to the unit of gas. The same output directory too: result URIs (file paths) are part of the chain's calldata."""
+    scenario = load_scenario(TINY)
+    out = tmp_path / "run"
+    out.mkdir()
+    runs = []
+    for _ in range(2):
+        summary = run_on_chain(scenario, out)
+        runs.append((summary, pd.read_csv(out / f"{scenario.name}-seed{scenario.seed}" / "deals.csv")))
+    (first_summary, first), (second_summary, second) = runs
     columns = ["deal_id", "client", "provider", "price", "collateral", "outcome", "reason", "gas"]
-    assert first.deals[columns].equals(second.deals[columns])
-    assert first.summary["per_strategy"] == second.summary["per_strategy"]
+    assert first[columns].equals(second[columns])
+    assert first_summary["per_strategy"] == second_summary["per_strategy"]
 
 
 def test_simulate_command_refuses_a_bad_scenario(tmp_path):

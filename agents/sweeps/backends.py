@@ -22,9 +22,11 @@ from agents.simulation.scenario import Scenario
 
 # anvil's first default account ("test test ... junk"): funds the market's agents and acts as its court.
 ANVIL_FIRST_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
-# anvil as Ape's foundry provider starts it for this project (ape-config.yaml): no base fee, no gas price,
-# the contracts' EVM version.
-ANVIL_ARGS = ("--block-base-fee-per-gas", "0", "--gas-price", "0", "--hardfork", "cancun")
+# anvil as Ape's foundry provider starts it for this project (ape-config.yaml): no base fee, no gas price, the
+# contracts' EVM version; and a block's transactions in the order the model submits them (first in, first out, as
+# the memory backend applies them: anvil's default orders by tip, and equal tips in an order of its own), so that a
+# chain cell and a memory cell of the same scenario and seed give the same deals, message for message.
+ANVIL_ARGS = ("--block-base-fee-per-gas", "0", "--gas-price", "0", "--hardfork", "cancun", "--order", "fifo")
 
 ANVIL_GROUP_FILE = "anvil.pgid"  # in the cell's folder while its anvil runs
 
