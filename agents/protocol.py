@@ -6,7 +6,7 @@ agents can hash, sign and check messages locally, and the tests can model the sc
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass, fields
 from enum import Enum, IntEnum
 from functools import cached_property, lru_cache
 from typing import Any
@@ -92,6 +92,12 @@ class _Field:
     metadata_type: str
 
 
+def _field_values(value) -> tuple:
+    """A flat frozen dataclass's field values in order: `dataclasses.astuple` without its deep copy, which the
+    immutable values (ints, strings, bytes, an enum) do not need and which cost more than the hashing they feed."""
+    return tuple(getattr(value, name) for name in _FIELD_NAMES[type(value)])
+
+
 @dataclass(frozen=True)
 class Request:
     """A client's request for compute; its EIP-712 hash is the deal id."""
@@ -130,7 +136,7 @@ class Request:
 
     def as_tuple(self) -> tuple:
         """The ABI tuple the contract takes as `Request calldata`."""
-        return astuple(self)
+        return _field_values(self)
 
     def message(self) -> dict:
         return {f.name: value for f, value in zip(self.FIELDS, self.as_tuple())}
@@ -165,7 +171,7 @@ class Offer:
     )
 
     def as_tuple(self) -> tuple:
-        return astuple(self)
+        return _field_values(self)
 
     def message(self) -> dict:
         return {f.name: value for f, value in zip(self.FIELDS, self.as_tuple())}
@@ -176,6 +182,9 @@ class Offer:
         values[0] = bytes(values[0])
         values[1] = to_checksum_address(values[1])
         return cls(*values)
+
+
+_FIELD_NAMES = {kind: tuple(f.name for f in fields(kind)) for kind in (Request, Offer)}
 
 
 @dataclass(frozen=True)
