@@ -349,13 +349,23 @@ SCHEME: tuple[Transition, ...] = (
 del P, S, T
 
 
+# The table indexed, since every message every agent sees is checked against it: the replies to each status in
+# the table's order, and the first transition of each (status, message).
+_REPLIES: dict[Status, tuple[Transition, ...]] = {
+    status: tuple(t for t in SCHEME if t.source == status) for status in Status}
+_TRANSITIONS: dict[tuple[Status, Performative], Transition] = {}
+for _transition in SCHEME:
+    _TRANSITIONS.setdefault((_transition.source, _transition.message), _transition)
+del _transition
+
+
 def valid_replies(status: Status) -> tuple[Transition, ...]:
     """The messages that can follow a deal in `status`."""
-    return tuple(t for t in SCHEME if t.source == status)
+    return _REPLIES.get(status, ())
 
 
 def find_transition(status: Status, message: Performative) -> Transition | None:
-    return next((t for t in SCHEME if t.source == status and t.message == message), None)
+    return _TRANSITIONS.get((status, message))
 
 
 def is_valid_reply(status: Status, message: Performative) -> bool:

@@ -24,11 +24,10 @@ class WatchedDialogues(dict):
 
     def open_dialogues(self) -> list:
         """The open dialogues, in the order they were added."""
-        found, closed = [], []
-        for deal_id, dialogue in self._not_seen_closed.items():
-            (found if dialogue.is_open else closed).append(dialogue if dialogue.is_open else deal_id)
-        for deal_id in closed:
-            del self._not_seen_closed[deal_id]
+        candidates = self._not_seen_closed
+        found = [dialogue for dialogue in candidates.values() if dialogue.is_open]
+        if len(found) < len(candidates):  # some closed since: never look at them again
+            self._not_seen_closed = {deal_id: d for deal_id, d in candidates.items() if d.is_open}
         return found
 
     def __setitem__(self, deal_id, dialogue):
@@ -103,7 +102,8 @@ class Dialogues:
 
     def drop_expired_requests(self, now: int) -> list[bytes]:
         """Requests nobody agreed on before their offer deadline are over: drop them, return their ids."""
-        expired = [deal_id for deal_id, d in self.by_id.items()
+        # Only open dialogues can be requests still open: the closed ones, which accumulate, are not looked at.
+        expired = [d.deal_id for d in self.open()
                    if d.status == Status.NONE and d.request and now > d.request.offer_deadline]
         for deal_id in expired:
             del self.by_id[deal_id]
