@@ -27,6 +27,7 @@ from agents.chain.codec import ContractCodec
 from agents.chain.logs import BlockCursor, BlockTimes, get_logs_chunked
 from agents.chain.scheme import MARKET_EVENTS, MESSAGES
 from agents.chain.sync import SyncClient, as_int
+from agents.knowledge.records import closed_deal_records
 from agents.protocol import CloseReason, Domain, Offer, Performative, Request, Status, typed_hash
 
 
@@ -370,43 +371,8 @@ class ChainHistory:
         model rescores reputations every few steps, and merging the whole deal table each time cost more than
         the rest of a small market's step. The tests check it against the table."""
         if "closed_deals" not in self._frames:
-            self._frames["closed_deals"] = self._build_closed_deals()
+            self._frames["closed_deals"] = closed_deal_records(self._rows)
         return self._frames["closed_deals"]
-
-    def _build_closed_deals(self) -> list[dict]:
-        # The table's order: by the first block a deal id was seen in (requests, deals, closures), ties in order
-        # of first sight.
-        first_block: dict[str, int] = {}
-        for name in ("requests", "deals", "closures"):
-            for row in self._rows[name]:
-                seen = first_block.get(row["deal_id"])
-                if seen is None or row["block"] < seen:
-                    first_block[row["deal_id"]] = row["block"]
-        requests, verdicts, closures = ({} for _ in range(3))
-        for table, rows in ((requests, "requests"), (verdicts, "verdicts"), (closures, "closures")):
-            for row in self._rows[rows]:
-                table.setdefault(row["deal_id"], row)  # the first of each deal, as the table keeps it
-        accepted: dict[str, list[dict]] = {}
-        for row in self._rows["deals"]:
-            accepted.setdefault(row["deal_id"], []).append(row)
-        records = []
-        for deal_id in sorted(first_block, key=first_block.__getitem__):
-            closure = closures.get(deal_id)
-            if closure is None:
-                continue
-            request, verdict = requests.get(deal_id), verdicts.get(deal_id)
-            for deal in accepted.get(deal_id, ()):
-                if deal["provider"] is None:
-                    continue
-                records.append({
-                    "client": deal["client"], "provider": deal["provider"],
-                    "status_at_acceptance": deal["status_at_acceptance"],
-                    "scheme": request["scheme"] if request else None,
-                    "validator": request["validator"] if request else None,
-                    "verdict": verdict["approved"] if verdict else None,
-                    "outcome": closure["outcome"], "reason": closure["reason"], "closed_time": closure["time"],
-                })
-        return records
 
     def _build_deal_table(self) -> pd.DataFrame:
         requests, deals, closures = self.requests, self.deals, self.closures
