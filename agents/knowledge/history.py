@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import pandas as pd
 from eth_abi import decode
-from eth_utils import to_checksum_address
 
 from agents.chain.abi import eas_abi, project_abi
 from agents.chain.codec import ContractCodec
@@ -28,7 +27,7 @@ from agents.chain.logs import BlockCursor, BlockTimes, get_logs_chunked
 from agents.chain.scheme import MARKET_EVENTS, MESSAGES
 from agents.chain.sync import SyncClient, as_int
 from agents.knowledge.records import closed_deal_records
-from agents.protocol import CloseReason, Domain, Offer, Performative, Request, Status, typed_hash
+from agents.protocol import CloseReason, Domain, Offer, Performative, Request, Status, to_checksum_address, typed_hash
 
 
 def to_hex32(value: bytes) -> str:

@@ -34,9 +34,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from eth_utils import to_checksum_address
 
-from agents.protocol import CloseReason, Status
+from agents.protocol import CloseReason, Status, to_checksum_address
 
 DAY = 86_400
 
@@ -142,10 +141,10 @@ class ReputationBook:
     @classmethod
     def from_history(cls, history, now: int, params: ReputationParams | None = None) -> "ReputationBook":
         """Score a `ChainHistory` (the closed deals of its `deal_table()`) or a deal table with at least the
-        columns client, provider, status_at_acceptance, outcome, reason, closed_time (and, to tell who took a result to the
-        court and what the validator said, scheme, validator and verdict: the validator's verdict, None if it gave
-        none; a table without a verdict column gives validation_attester and approved of the deal's first
-        validation attestation instead, which is the validator's verdict when it gave one)."""
+        columns client, provider, status_at_acceptance, outcome, reason, closed_time (and, to tell who took a
+        result to the court and what the validator said, scheme, validator and verdict: the validator's verdict,
+        None if it gave none; a table without a verdict column gives validation_attester and approved of the
+        deal's first validation attestation instead, which is the validator's verdict when it gave one)."""
         params = params or ReputationParams()
         if isinstance(history, pd.DataFrame):
             table = history
