@@ -222,8 +222,39 @@ def typed_hash(domain: Domain, value: Request | Offer) -> bytes:
     times slower: every agent hashes every offer it sees. The tests check both agree.
     """
     kind = type(value)
-    struct_hash = keccak(encode(["bytes32", *_ABI_TYPES[kind]], [_TYPE_HASHES[kind], *value.as_tuple()]))
-    return keccak(b"\x19\x01" + _domain_separator(domain) + struct_hash)
+    values = value.as_tuple()
+    encoded = _static_words(_ABI_TYPES[kind], values)
+    if encoded is None:  # a value out of its type's plain range: eth_abi encodes it, or says what is wrong
+        encoded = encode(_ABI_TYPES[kind], values)
+    return keccak(b"\x19\x01" + _domain_separator(domain) + keccak(_TYPE_HASHES[kind] + encoded))
+
+
+def _static_words(types: list[str], values: tuple) -> bytes | None:
+    """ABI encoding of static values (address, bytes32, uintN), one 32-byte word each, as eth_abi encodes them
+    but ~10 times faster (it was most of the cost of hashing a new offer); None for any value eth_abi would
+    treat otherwise (a short bytes32 it pads, an address not checksummed nor lower case, a bool, a value out of
+    range), left to eth_abi."""
+    words = []
+    for abi_type, value in zip(types, values):
+        if abi_type == "address":
+            if not isinstance(value, str) or len(value) != 42 or not value.startswith("0x"):
+                return None
+            try:
+                if value != to_checksum_address(value) and value != value.lower():
+                    return None
+            except ValueError:
+                return None
+            words.append(bytes(12) + bytes.fromhex(value[2:]))
+        elif abi_type == "bytes32":
+            if not isinstance(value, bytes) or len(value) != 32:
+                return None
+            words.append(value)
+        else:
+            bits = _UINT_BITS[abi_type]
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << bits:
+                return None
+            words.append(int(value).to_bytes(32, "big"))
+    return b"".join(words)
 
 
 def _type_string(kind) -> str:
@@ -232,6 +263,8 @@ def _type_string(kind) -> str:
 
 _TYPE_HASHES = {kind: keccak(text=_type_string(kind)) for kind in (Request, Offer)}
 _ABI_TYPES = {kind: [f.metadata_type for f in kind.FIELDS] for kind in (Request, Offer)}
+_UINT_BITS = {f.metadata_type: int(f.metadata_type[4:]) for kind in (Request, Offer) for f in kind.FIELDS
+              if f.metadata_type.startswith("uint")}
 _DOMAIN_TYPE_HASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 
 
