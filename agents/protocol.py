@@ -93,8 +93,7 @@ class _Field:
 
 
 def _field_values(value) -> tuple:
-    """A flat frozen dataclass's field values in order: `dataclasses.astuple` without its deep copy, which the
-    immutable values (ints, strings, bytes, an enum) do not need and which cost more than the hashing they feed."""
+    """The field values in order: `dataclasses.astuple` without the deep copy immutable values do not need."""
     return tuple(getattr(value, name) for name in _FIELD_NAMES[type(value)])
 
 
@@ -230,10 +229,8 @@ def typed_hash(domain: Domain, value: Request | Offer) -> bytes:
 
 
 def _static_words(types: list[str], values: tuple) -> bytes | None:
-    """ABI encoding of static values (address, bytes32, uintN), one 32-byte word each, as eth_abi encodes them
-    but ~10 times faster (it was most of the cost of hashing a new offer); None for any value eth_abi would
-    treat otherwise (a short bytes32 it pads, an address not checksummed nor lower case, a bool, a value out of
-    range), left to eth_abi."""
+    """Static values (address, bytes32, uintN) ABI-encoded as eth_abi does, ~10 times faster; None for a value
+    eth_abi treats otherwise (a short bytes32, an address neither checksummed nor lower case, a bool, out of range)."""
     words = []
     for abi_type, value in zip(types, values):
         if abi_type == "address":
@@ -242,7 +239,7 @@ def _static_words(types: list[str], values: tuple) -> bytes | None:
             try:
                 if value != to_checksum_address(value) and value != value.lower():
                     return None
-            except ValueError:
+            except ValueError:  # not hex
                 return None
             words.append(bytes(12) + bytes.fromhex(value[2:]))
         elif abi_type == "bytes32":
