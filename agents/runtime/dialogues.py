@@ -15,20 +15,28 @@ from agents.protocol import Domain, Message, Performative, Status
 class WatchedDialogues(dict):
     """Dialogues by deal id that tell a watcher (the event feed's index of who follows which deal) every id that
     comes and goes, so that a deal's messages reach its parties without asking every agent in the market; and
-    that find the open ones without looking at every closed one again (a closed deal never reopens)."""
+    that find the open ones without looking at every closed one again (a closed deal never reopens), nor at any
+    while none came, went or closed: every message and act asks for them, and a provider's are every open request
+    in the market. A dialogue closes only through `Dialogues.update`, which says so (`status_changed`)."""
 
     def __init__(self):
         super().__init__()
         self.watchers: list = []  # objects with added(deal_id) and removed(deal_id)
         self._not_seen_closed: dict = {}  # the same ids in the same order, less those found closed
+        self._open: list | None = None  # the open dialogues found last, until one comes, goes or closes
 
     def open_dialogues(self) -> list:
-        """The open dialogues, in the order they were added."""
-        candidates = self._not_seen_closed
-        found = [dialogue for dialogue in candidates.values() if dialogue.is_open]
-        if len(found) < len(candidates):  # some closed since: never look at them again
-            self._not_seen_closed = {deal_id: d for deal_id, d in candidates.items() if d.is_open}
-        return found
+        """The open dialogues, in the order they were added (a new list: callers may change dialogues meanwhile)."""
+        if self._open is None:
+            candidates = self._not_seen_closed
+            self._open = [dialogue for dialogue in candidates.values() if dialogue.is_open]
+            if len(self._open) < len(candidates):  # some closed since: never look at them again
+                self._not_seen_closed = {deal_id: d for deal_id, d in candidates.items() if d.is_open}
+        return list(self._open)
+
+    def status_changed(self) -> None:
+        """A dialogue moved on (it may have closed): the open ones are looked for again."""
+        self._open = None
 
     def __setitem__(self, deal_id, dialogue):
         new = deal_id not in self
@@ -36,6 +44,7 @@ class WatchedDialogues(dict):
             for watcher in self.watchers:
                 watcher.added(deal_id)
         super().__setitem__(deal_id, dialogue)
+        self._open = None
         if new:
             self._not_seen_closed[deal_id] = dialogue
         else:  # a replaced dialogue: back in its place, open or not
@@ -43,6 +52,7 @@ class WatchedDialogues(dict):
 
     def __delitem__(self, deal_id):
         super().__delitem__(deal_id)
+        self._open = None
         self._not_seen_closed.pop(deal_id, None)
         for watcher in self.watchers:
             watcher.removed(deal_id)
@@ -51,6 +61,7 @@ class WatchedDialogues(dict):
         present = deal_id in self
         value = super().pop(deal_id, *default)
         if present:
+            self._open = None
             self._not_seen_closed.pop(deal_id, None)
             for watcher in self.watchers:
                 watcher.removed(deal_id)
@@ -97,6 +108,8 @@ class Dialogues:
             arrival = Arrival.NEW if arrival == Arrival.EXISTING else arrival
         else:
             arrival = dialogue.apply(message)
+        if arrival in (Arrival.NEW, Arrival.EXISTING) and not dialogue.is_open:
+            self.by_id.status_changed()
         self.counts[arrival] += 1
         return dialogue, arrival
 
