@@ -28,6 +28,7 @@ from enum import Enum
 from typing import Any, Protocol, runtime_checkable
 
 from agents.protocol import (
+    TERMINAL_STATUSES,
     CloseReason,
     Domain,
     Message,
@@ -207,7 +208,7 @@ class Dialogue:
 
     @property
     def is_open(self) -> bool:
-        return not self.status.is_terminal
+        return self.status not in TERMINAL_STATUSES  # not status.is_terminal, asked of every open dialogue often
 
     @property
     def client(self) -> str | None:

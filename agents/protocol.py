@@ -6,7 +6,7 @@ agents can hash, sign and check messages locally, and the tests can model the sc
 
 from __future__ import annotations
 
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass, fields
 from enum import Enum, IntEnum
 from functools import cached_property, lru_cache
 from typing import Any
@@ -92,6 +92,11 @@ class _Field:
     metadata_type: str
 
 
+def _field_values(value) -> tuple:
+    """The field values in order: `dataclasses.astuple` without the deep copy immutable values do not need."""
+    return tuple(getattr(value, name) for name in _FIELD_NAMES[type(value)])
+
+
 @dataclass(frozen=True)
 class Request:
     """A client's request for compute; its EIP-712 hash is the deal id."""
@@ -130,7 +135,7 @@ class Request:
 
     def as_tuple(self) -> tuple:
         """The ABI tuple the contract takes as `Request calldata`."""
-        return astuple(self)
+        return _field_values(self)
 
     def message(self) -> dict:
         return {f.name: value for f, value in zip(self.FIELDS, self.as_tuple())}
@@ -165,7 +170,7 @@ class Offer:
     )
 
     def as_tuple(self) -> tuple:
-        return astuple(self)
+        return _field_values(self)
 
     def message(self) -> dict:
         return {f.name: value for f, value in zip(self.FIELDS, self.as_tuple())}
@@ -176,6 +181,9 @@ class Offer:
         values[0] = bytes(values[0])
         values[1] = to_checksum_address(values[1])
         return cls(*values)
+
+
+_FIELD_NAMES = {kind: tuple(f.name for f in fields(kind)) for kind in (Request, Offer)}
 
 
 @dataclass(frozen=True)
@@ -213,8 +221,37 @@ def typed_hash(domain: Domain, value: Request | Offer) -> bytes:
     times slower: every agent hashes every offer it sees. The tests check both agree.
     """
     kind = type(value)
-    struct_hash = keccak(encode(["bytes32", *_ABI_TYPES[kind]], [_TYPE_HASHES[kind], *value.as_tuple()]))
-    return keccak(b"\x19\x01" + _domain_separator(domain) + struct_hash)
+    values = value.as_tuple()
+    encoded = _static_words(_ABI_TYPES[kind], values)
+    if encoded is None:  # a value out of its type's plain range: eth_abi encodes it, or says what is wrong
+        encoded = encode(_ABI_TYPES[kind], values)
+    return keccak(b"\x19\x01" + _domain_separator(domain) + keccak(_TYPE_HASHES[kind] + encoded))
+
+
+def _static_words(types: list[str], values: tuple) -> bytes | None:
+    """Static values (address, bytes32, uintN) ABI-encoded as eth_abi does, ~10 times faster; None for a value
+    eth_abi treats otherwise (a short bytes32, an address neither checksummed nor lower case, a bool, out of range)."""
+    words = []
+    for abi_type, value in zip(types, values):
+        if abi_type == "address":
+            if not isinstance(value, str) or len(value) != 42 or not value.startswith("0x"):
+                return None
+            try:
+                if value != to_checksum_address(value) and value != value.lower():
+                    return None
+            except ValueError:  # not hex
+                return None
+            words.append(bytes(12) + bytes.fromhex(value[2:]))
+        elif abi_type == "bytes32":
+            if not isinstance(value, bytes) or len(value) != 32:
+                return None
+            words.append(value)
+        else:
+            bits = _UINT_BITS[abi_type]
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 1 << bits:
+                return None
+            words.append(int(value).to_bytes(32, "big"))
+    return b"".join(words)
 
 
 def _type_string(kind) -> str:
@@ -223,6 +260,8 @@ def _type_string(kind) -> str:
 
 _TYPE_HASHES = {kind: keccak(text=_type_string(kind)) for kind in (Request, Offer)}
 _ABI_TYPES = {kind: [f.metadata_type for f in kind.FIELDS] for kind in (Request, Offer)}
+_UINT_BITS = {f.metadata_type: int(f.metadata_type[4:]) for kind in (Request, Offer) for f in kind.FIELDS
+              if f.metadata_type.startswith("uint")}
 _DOMAIN_TYPE_HASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 
 
@@ -340,13 +379,23 @@ SCHEME: tuple[Transition, ...] = (
 del P, S, T
 
 
+# The table indexed, since every message every agent sees is checked against it: the replies to each status in
+# the table's order, and the first transition of each (status, message).
+_REPLIES: dict[Status, tuple[Transition, ...]] = {
+    status: tuple(t for t in SCHEME if t.source == status) for status in Status}
+_TRANSITIONS: dict[tuple[Status, Performative], Transition] = {}
+for _transition in SCHEME:
+    _TRANSITIONS.setdefault((_transition.source, _transition.message), _transition)
+del _transition
+
+
 def valid_replies(status: Status) -> tuple[Transition, ...]:
     """The messages that can follow a deal in `status`."""
-    return tuple(t for t in SCHEME if t.source == status)
+    return _REPLIES.get(status, ())
 
 
 def find_transition(status: Status, message: Performative) -> Transition | None:
-    return next((t for t in SCHEME if t.source == status and t.message == message), None)
+    return _TRANSITIONS.get((status, message))
 
 
 def is_valid_reply(status: Status, message: Performative) -> bool:

@@ -120,3 +120,15 @@ def test_the_checks_see_the_layout():
     # Guards the guards: a broken walk of the tree would make every check above pass vacuously.
     assert {"agents.protocol", "agents.policy", "agents.runtime", "agents.chain", "agents.strategies"} <= UNITS
     assert "agents.policy" in _unit_graph()["agents.strategies"]
+
+
+def test_abis_read_from_the_manifest_are_apes():
+    """project_abi reads Ape's manifest directly when it is fresh: the same ABIs Ape gives."""
+    from ape import project
+
+    from agents.chain.abi import _fresh_manifest, project_abi
+
+    assert _fresh_manifest() is not None  # the tests compiled the contracts
+    for name in ("ComputeMarket", "TestToken"):
+        via_ape = [entry.model_dump(mode="json", by_alias=True) for entry in getattr(project, name).contract_type.abi]
+        assert project_abi(name) == via_ape

@@ -382,6 +382,19 @@ def test_file_store_round_trip_and_tamper_detection(tmp_path):
     assert not any(name.startswith(".publishing-") for name in os.listdir(store.root))
 
 
+def test_publishing_what_is_stored_writes_nothing_unless_the_item_was_damaged(tmp_path):
+    store = ResultStore(tmp_path / "store")
+    source = tmp_path / "result.bin"
+    source.write_bytes(b"a result")
+    for content in (b"a spec", source):
+        content_hash, _ = store.publish(content)
+        item = store.path_for(content_hash)
+        written = item.stat().st_ino
+        assert store.publish(content)[0] == content_hash and item.stat().st_ino == written  # not replaced
+        item.write_bytes(b"damaged")
+        assert store.publish(content)[0] == content_hash and verify(item.as_uri(), content_hash)
+
+
 def test_http_store_round_trip_and_tamper_detection(tmp_path):
     with HttpResultStore(tmp_path / "store") as store:
         content_hash, uri = store.publish(b"served result")

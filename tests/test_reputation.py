@@ -309,3 +309,37 @@ def test_bad_parameters_are_refused():
         ReputationParams(prior_alpha=0)
     with pytest.raises(ValueError, match="half_life"):
         ReputationParams(half_life=-1)
+
+
+def test_a_history_scores_as_its_deal_table(tmp_path):
+    """`from_history` reads a history's closed deals without building its deal table: the same records, in the same
+    order (weights are summed in it), and the same book, on a market with disputes, verdicts and slashings."""
+    import asyncio
+
+    from agents.simulation.markets import market_for
+    from agents.simulation.memory_run import FIRST_TEST_KEY
+    from agents.simulation.model import MarketModel
+    from agents.simulation.scenario import load_scenario
+
+    async def run():
+        market = market_for("memory", node_url=None, deployment=None, funder_key=FIRST_TEST_KEY)
+        model = MarketModel(load_scenario("adversarial"), market, tmp_path)
+        await model.setup()
+        await model.run()
+        await model.close()
+        model.history.refresh()
+        return model.history, model.time
+
+    history, now = asyncio.run(run())
+    table = history.deal_table()
+    closed = table[table["provider"].notna() & table["outcome"].notna() & table["closed_time"].notna()]
+    columns = list(history.closed_deals()[0])
+    assert len(history.closed_deals()) > 10
+    assert history.closed_deals() == [
+        {column: row[column] for column in columns} for row in closed.to_dict("records")]
+    assert {deal["reason"] for deal in history.closed_deals()} >= {"COURT_APPROVED", "APPROVED"}
+    assert any(deal["verdict"] is not None for deal in history.closed_deals())
+    for moment in (now, now - 300):
+        by_history, by_table = (ReputationBook.from_history(source, now=moment) for source in (history, table))
+        for role in ("providers", "clients", "validators"):
+            assert getattr(by_history, role) == getattr(by_table, role)

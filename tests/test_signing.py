@@ -2,6 +2,7 @@
 hashes, same EIP-712 signatures (both sign deterministically, RFC 6979); and the request type it hashes is the
 contract's, validator fee and bond included."""
 
+import pytest
 from eth_account import Account
 from eth_account.messages import encode_typed_data
 from eth_utils import keccak
@@ -80,3 +81,27 @@ def test_request_hashes_and_signatures_match_eth_account(fee, bond, price, nonce
     assert typed_hash(domain, request) == _digest(message)
     assert Signer(KEY.key).sign_digest(typed_hash(domain, request)) == bytes(
         Account.sign_message(message, KEY.key).signature)
+
+
+def test_values_the_fast_encoding_does_not_take_are_hashed_or_refused_as_eth_abi_does():
+    from eth_abi import encode
+    from eth_abi.exceptions import EncodingError
+
+    from agents.protocol import _ABI_TYPES, _domain_separator, _static_words
+
+    domain = Domain(31337, MARKET)
+    offer = Offer(b"\x07" * 32, KEY.address, 10**18, 10**17, 2**40 - 1, 1)
+    fast = _static_words(_ABI_TYPES[Offer], offer.as_tuple())
+    assert fast is not None and fast == encode(_ABI_TYPES[Offer], offer.as_tuple())
+    # Left to eth_abi: a short deal id (padded), an address in upper case.
+    for other in (Offer(b"\x07", KEY.address, 1, 1, 1, 1), Offer(b"\x07" * 32, KEY.address.lower(), 1, 1, 1, 1),
+                  Offer(b"\x07" * 32, "0x" + KEY.address[2:].upper(), 1, 1, 1, 1)):
+        expected = keccak(b"\x19\x01" + _domain_separator(domain)
+                          + keccak(_TYPE_HASHES[Offer] + encode(_ABI_TYPES[Offer], other.as_tuple())))
+        assert typed_hash(domain, other) == expected
+    assert _static_words(_ABI_TYPES[Offer], Offer(b"\x07" * 32, KEY.address.lower(), 1, 1, 1, 1).as_tuple())
+    for bad in (Offer(b"\x07" * 32, KEY.address, 2**96, 1, 1, 1), Offer(b"\x07" * 32, KEY.address, -1, 1, 1, 1),
+                Offer(b"\x07" * 32, KEY.address, 1, 1, 1, True)):
+        assert _static_words(_ABI_TYPES[Offer], bad.as_tuple()) is None
+        with pytest.raises(EncodingError):
+            typed_hash(domain, bad)

@@ -15,6 +15,7 @@ instead of "workload", "params" and "seed".
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import posixpath
@@ -233,12 +234,9 @@ class JobSpec:
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "JobSpec":
-        """Parse a spec (canonical or not) and validate it."""
-        try:
-            data = json.loads(text, parse_constant=_reject_constant)
-        except (ValueError, UnicodeDecodeError) as error:
-            raise InvalidJobSpec(f"job spec is not valid JSON: {error}") from None
-        return cls.from_dict(data)
+        """Parse a spec (canonical or not) and validate it. Specs are immutable, and in a market every provider
+        reads every request's spec: the same text gives the same spec object, parsed and hashed once."""
+        return _parse_json(cls, text)
 
     # --- canonical form -------------------------------------------------------------------------------
 
@@ -258,7 +256,7 @@ class JobSpec:
         """Sorted keys, no whitespace, ASCII: the bytes that are hashed and published."""
         return json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"), ensure_ascii=True).encode()
 
-    @property
+    @functools.cached_property  # immutable: hashed once (the frozen dataclass's __dict__ keeps it)
     def spec_hash(self) -> bytes:
         """keccak256 of the canonical JSON: the request's `specHash`."""
         # Imported here: eth_utils takes ~0.25 s to import, which the worker subprocess (it parses specs
@@ -296,3 +294,12 @@ def _sub_object(data: Mapping[str, Any], key: str, cls):
 
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not a valid number in a job spec")
+
+
+@functools.lru_cache(maxsize=1024)
+def _parse_json(cls, text: str | bytes) -> JobSpec:
+    try:
+        data = json.loads(text, parse_constant=_reject_constant)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InvalidJobSpec(f"job spec is not valid JSON: {error}") from None
+    return cls.from_dict(data)

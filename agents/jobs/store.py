@@ -27,7 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from os import PathLike
 from pathlib import Path
 
-from agents.jobs.hashing import as_hash, incremental_keccak, keccak
+from agents.jobs.hashing import as_hash, incremental_keccak, keccak, keccak_file
 from agents.jobs.spec import InvalidJobSpec, JobSpec
 
 DEFAULT_MAX_FETCH_BYTES = 1 << 30  # a client will not hold a larger result in memory
@@ -54,15 +54,22 @@ class ResultStore:
     def publish(self, content: bytes | str | PathLike) -> tuple[bytes, str]:
         """Store bytes, or a file's bytes when given a path; return (keccak256 hash, URI).
 
-        Publishing the same bytes twice gives the same hash and URI.
+        Publishing the same bytes twice gives the same hash and URI, and bytes the store already holds intact
+        are not written again: a market publishes the same spec and the same (cached) result over and over,
+        and each write's atomic rename was the costliest call of a large simulated market.
         """
+        if isinstance(content, (bytes, bytearray, memoryview)):
+            content_hash = keccak(bytes(content))
+        else:
+            content_hash = keccak_file(content)
+        if self._holds(content_hash):
+            return content_hash, self.uri_for(content_hash)
         descriptor, partial = tempfile.mkstemp(dir=self.root, prefix=".publishing-")
         try:
             with os.fdopen(descriptor, "wb") as destination:
                 if isinstance(content, (bytes, bytearray, memoryview)):
                     destination.write(content)
-                    content_hash = keccak(bytes(content))
-                else:
+                else:  # the bytes copied, should the file have changed since it was hashed
                     content_hash = _copy_hashing(content, destination)
             os.chmod(partial, 0o644)
             os.replace(partial, self.path_for(content_hash))  # atomic: readers never see a partial item
@@ -83,6 +90,14 @@ class ResultStore:
 
     def __contains__(self, content_hash: bytes | str) -> bool:
         return self.path_for(content_hash).is_file()
+
+    def _holds(self, content_hash: bytes) -> bool:
+        """The item is stored and its bytes still hash to its name (reading is far cheaper than a write)."""
+        path = self.path_for(content_hash)
+        try:
+            return keccak_file(path) == content_hash
+        except FileNotFoundError:
+            return False
 
 
 class HttpResultStore(ResultStore):

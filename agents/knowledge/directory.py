@@ -22,7 +22,6 @@ from dataclasses import dataclass, field, replace
 from enum import IntFlag
 
 from eth_abi import decode, encode
-from eth_utils import to_checksum_address
 
 from agents.chain.abi import eas_abi
 from agents.chain.codec import ContractCodec
@@ -31,7 +30,7 @@ from agents.chain.rpc import RPCError
 from agents.chain.sync import SyncClient
 from agents.chain.transactions import Signer, TransactionReverted, send_transaction
 from agents.knowledge.history import to_hex32
-from agents.protocol import ValidationScheme, schema_uid
+from agents.protocol import ValidationScheme, schema_uid, to_checksum_address
 
 ZERO_ADDRESS = "0x" + "00" * 20
 ZERO_UID = b"\x00" * 32

@@ -34,9 +34,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from eth_utils import to_checksum_address
 
-from agents.protocol import CloseReason, Status
+from agents.protocol import CloseReason, Status, to_checksum_address
 
 DAY = 86_400
 
@@ -141,20 +140,23 @@ class ReputationBook:
 
     @classmethod
     def from_history(cls, history, now: int, params: ReputationParams | None = None) -> "ReputationBook":
-        """Score a `ChainHistory` (its `deal_table()`) or a deal table with at least the columns client,
-        provider, status_at_acceptance, outcome, reason, closed_time (and, to tell who took a result to the
-        court and what the validator said, scheme, validator and verdict: the validator's verdict, None if it gave
-        none; a table without a verdict column gives validation_attester and approved of the deal's first
-        validation attestation instead, which is the validator's verdict when it gave one)."""
+        """Score a `ChainHistory` (the closed deals of its `deal_table()`) or a deal table with at least the
+        columns client, provider, status_at_acceptance, outcome, reason, closed_time (and, to tell who took a
+        result to the court and what the validator said, scheme, validator and verdict: the validator's verdict,
+        None if it gave none; a table without a verdict column gives validation_attester and approved of the
+        deal's first validation attestation instead, which is the validator's verdict when it gave one)."""
         params = params or ReputationParams()
-        table = history if isinstance(history, pd.DataFrame) else history.deal_table()
-        closed = table[table["provider"].notna() & table["outcome"].notna() & table["closed_time"].notna()]
-        closed = closed[closed["closed_time"].astype("int64") <= now]
+        if isinstance(history, pd.DataFrame):
+            table = history
+            closed = table[table["provider"].notna() & table["outcome"].notna() & table["closed_time"].notna()]
+            closed = closed[closed["closed_time"].astype("int64") <= now].to_dict("records")
+        else:  # the deal table's closed rows, without building the table
+            closed = [deal for deal in history.closed_deals() if deal["closed_time"] <= now]
 
         provider_tally: dict[str, dict] = {}
         client_tally: dict[str, dict] = {}
         validator_tally: dict[str, dict] = {}
-        for deal in closed.to_dict("records"):
+        for deal in closed:
             weight = params.weight(now - int(deal["closed_time"]))
             _tally_provider(provider_tally, deal, weight, params)
             _tally_client(client_tally, deal, weight)

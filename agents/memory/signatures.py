@@ -7,6 +7,8 @@ signer with code is asked through ERC-1271, which none of the memory chain's con
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from coincurve import PublicKey
 from eth_utils import keccak
 
@@ -16,6 +18,7 @@ SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
 _MAX_S = SECP256K1_N // 2  # OZ's 0x7FFF...20A0
 
 
+@lru_cache(maxsize=1 << 14)  # an offer's signature is checked when offered and again when accepted
 def recover(digest: bytes, signature: bytes) -> str | None:
     """The address that signed `digest`, or None where OZ's tryRecover reports an error."""
     if len(signature) != 65:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections import deque
 from dataclasses import dataclass, replace
 
@@ -11,7 +10,7 @@ from agents.jobs.spec import JobSpec
 from agents.jobs.store import verify
 from agents.policy import Dialogue, Reply
 from agents.protocol import Message, Performative, Request, Status, ValidationScheme, typed_hash
-from agents.roles.io import read_uri
+from agents.roles.io import blocking, read_uri
 from agents.runtime.agent import Agent
 
 ZERO_ADDRESS = "0x" + "00" * 20
@@ -80,7 +79,7 @@ class ClientAgent(Agent):
             validated = terms.scheme == ValidationScheme.VALIDATOR
             if self.locks.free_funds < terms.max_price + (terms.validator_fee if validated else 0):
                 return  # the budget is committed elsewhere; try again later
-            _, spec_uri = await asyncio.to_thread(self.store.publish_spec, job.spec)
+            _, spec_uri = await blocking(self.config.work_inline, self.store.publish_spec, job.spec)
             now = self.now()
             request = Request(
                 client=self.address, token=self.connection.deployment.token, max_price=terms.max_price,

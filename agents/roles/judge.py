@@ -4,7 +4,6 @@ re-run what they had not judged yet, and resend a verdict lost on the way."""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ from agents.jobs.store import fetch
 from agents.jobs.validation import revalidate
 from agents.policy import Dialogue, Notice, NoticeKind
 from agents.protocol import Message, Performative
-from agents.roles.io import read_uri
+from agents.roles.io import blocking, read_uri
 from agents.runtime.agent import Agent
 
 
@@ -56,7 +55,8 @@ class JudgeAgent(Agent):
         try:
             spec = JobSpec.from_json(await read_uri(fetch, dialogue.spec_uri))
             workdir = self.workdir / dialogue.deal_id.hex()
-            verdict = await asyncio.to_thread(revalidate, spec, dialogue.result_hash, workdir, self.job_runner)
+            verdict = await blocking(self.config.work_inline, revalidate, spec, dialogue.result_hash, workdir,
+                                     self.job_runner)
             self.validations += 1
             self.job_seconds += self.billed_seconds(spec, verdict.rerun)
             notice = Notice(NoticeKind.VALIDATION_FINISHED, dialogue.deal_id, {"match": verdict.match},

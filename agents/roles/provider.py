@@ -4,7 +4,6 @@ result where the client can fetch it, and knows whether the result it delivered 
 
 from __future__ import annotations
 
-import asyncio
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +14,7 @@ from agents.jobs.spec import InvalidJobSpec, JobSpec
 from agents.jobs.store import FetchError, fetch
 from agents.policy import Dialogue, Notice, NoticeKind, Reply, ValidatorStanding
 from agents.protocol import Message, Performative, Status
-from agents.roles.io import read_uri
+from agents.roles.io import blocking, read_uri
 from agents.runtime.agent import Agent
 
 # Jobs wait on their subprocess for as long as they run: they get threads of their own, so that a busy
@@ -139,13 +138,14 @@ class ProviderAgent(Agent):
     async def _run(self, dialogue: Dialogue) -> None:
         """Run the job, publish the result, and tell the policy (which attests completion)."""
         try:
-            loop = asyncio.get_running_loop()
-            result = await loop.run_in_executor(JOB_THREADS, self.job_runner, dialogue.spec, self.workdir / dialogue.deal_id.hex())
+            inline = self.config.work_inline
+            result = await blocking(inline, self.job_runner, dialogue.spec, self.workdir / dialogue.deal_id.hex(),
+                                    executor=JOB_THREADS)
             self.jobs_run += 1
             self.measured_job_seconds += result.wall_seconds
             self.job_seconds += self.billed_seconds(dialogue.spec, result)
             if result.succeeded:
-                result_hash, result_uri = await asyncio.to_thread(self.store.publish, result.result_path)
+                result_hash, result_uri = await blocking(inline, self.store.publish, result.result_path)
                 payload = {"result_hash": result_hash, "result_uri": result_uri, "wall_seconds": result.wall_seconds}
                 notice = Notice(NoticeKind.JOB_FINISHED, dialogue.deal_id, payload, time.perf_counter())
             else:

@@ -42,6 +42,7 @@ class AgentConfig:
     max_reactions: int = 100  # messages handled per turn before acting again
     verify_every_message: bool = False  # run the verification actions on every deal message
     sending: str = "pipelined"  # how the outbox submits: "pipelined", "awaited" or "deferred" (Outbox.send)
+    work_inline: bool = False  # run file work and jobs inline rather than on threads (agents.roles.io.blocking)
 
 
 class Agent:

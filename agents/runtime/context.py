@@ -26,20 +26,28 @@ class ContextSources:
 
     def context(self, role: Role, me: str, now: Callable[[], int], dialogue: Dialogue | None,
                 open_dialogues: list[Dialogue], locks: Locks, perception: dict) -> Context:
+        time_now = now()
         global_state = None
         if self.global_state_source is not None:
-            global_state = self.global_state_source.snapshot(now())
+            global_state = self.global_state_source.snapshot(time_now)
+        # Built for every message and act, over every open dialogue (a provider's include every open request in
+        # the market): copied and counted at C speed where possible.
+        if dialogue is None:
+            parallel = tuple(open_dialogues)
+        else:
+            parallel = tuple([d for d in open_dialogues if d is not dialogue])
+        statuses = [d.status for d in open_dialogues]
         return Context(
             role=role,
             me=me,
-            now=now(),
+            now=time_now,
             dialogue=dialogue,
-            parallel=tuple(d for d in open_dialogues if d is not dialogue),
+            parallel=parallel,
             local=LocalState(
                 hardware=self.hardware,
                 free_capacity=locks.free_capacity,
                 free_funds=locks.free_funds,
-                open_deals=sum(1 for d in open_dialogues if d.status != Status.NONE),
+                open_deals=len(statuses) - statuses.count(Status.NONE),
                 region=self.region,
             ),
             global_state=global_state,

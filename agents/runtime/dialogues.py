@@ -15,21 +15,28 @@ from agents.protocol import Domain, Message, Performative, Status
 class WatchedDialogues(dict):
     """Dialogues by deal id that tell a watcher (the event feed's index of who follows which deal) every id that
     comes and goes, so that a deal's messages reach its parties without asking every agent in the market; and
-    that find the open ones without looking at every closed one again (a closed deal never reopens)."""
+    that find the open ones without looking at every closed one again (a closed deal never reopens), nor at any
+    while none came, went or closed: every message and act asks for them, and a provider's are every open request
+    in the market. A dialogue closes only through `Dialogues.update`, which says so (`status_changed`)."""
 
     def __init__(self):
         super().__init__()
         self.watchers: list = []  # objects with added(deal_id) and removed(deal_id)
         self._not_seen_closed: dict = {}  # the same ids in the same order, less those found closed
+        self._open: list | None = None  # the open dialogues found last, until one comes, goes or closes
 
     def open_dialogues(self) -> list:
-        """The open dialogues, in the order they were added."""
-        found, closed = [], []
-        for deal_id, dialogue in self._not_seen_closed.items():
-            (found if dialogue.is_open else closed).append(dialogue if dialogue.is_open else deal_id)
-        for deal_id in closed:
-            del self._not_seen_closed[deal_id]
-        return found
+        """The open dialogues, in the order they were added (a new list: callers may change dialogues meanwhile)."""
+        if self._open is None:
+            candidates = self._not_seen_closed
+            self._open = [dialogue for dialogue in candidates.values() if dialogue.is_open]
+            if len(self._open) < len(candidates):  # some closed since: never look at them again
+                self._not_seen_closed = {deal_id: d for deal_id, d in candidates.items() if d.is_open}
+        return list(self._open)
+
+    def status_changed(self) -> None:
+        """A dialogue moved on (it may have closed): the open ones are looked for again."""
+        self._open = None
 
     def __setitem__(self, deal_id, dialogue):
         new = deal_id not in self
@@ -37,6 +44,7 @@ class WatchedDialogues(dict):
             for watcher in self.watchers:
                 watcher.added(deal_id)
         super().__setitem__(deal_id, dialogue)
+        self._open = None
         if new:
             self._not_seen_closed[deal_id] = dialogue
         else:  # a replaced dialogue: back in its place, open or not
@@ -44,6 +52,7 @@ class WatchedDialogues(dict):
 
     def __delitem__(self, deal_id):
         super().__delitem__(deal_id)
+        self._open = None
         self._not_seen_closed.pop(deal_id, None)
         for watcher in self.watchers:
             watcher.removed(deal_id)
@@ -52,6 +61,7 @@ class WatchedDialogues(dict):
         present = deal_id in self
         value = super().pop(deal_id, *default)
         if present:
+            self._open = None
             self._not_seen_closed.pop(deal_id, None)
             for watcher in self.watchers:
                 watcher.removed(deal_id)
@@ -98,12 +108,15 @@ class Dialogues:
             arrival = Arrival.NEW if arrival == Arrival.EXISTING else arrival
         else:
             arrival = dialogue.apply(message)
+        if arrival in (Arrival.NEW, Arrival.EXISTING) and not dialogue.is_open:
+            self.by_id.status_changed()
         self.counts[arrival] += 1
         return dialogue, arrival
 
     def drop_expired_requests(self, now: int) -> list[bytes]:
         """Requests nobody agreed on before their offer deadline are over: drop them, return their ids."""
-        expired = [deal_id for deal_id, d in self.by_id.items()
+        # Only open dialogues can be requests still open: the closed ones, which accumulate, are not looked at.
+        expired = [d.deal_id for d in self.open()
                    if d.status == Status.NONE and d.request and now > d.request.offer_deadline]
         for deal_id in expired:
             del self.by_id[deal_id]

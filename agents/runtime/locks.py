@@ -29,10 +29,10 @@ class Locks:
 
     @property
     def free_capacity(self) -> Capacity:
-        held = Capacity()
-        for amount in self._capacity_held.values():
-            held = held + amount
-        return self.capacity - held
+        # Summed as plain ints: asked for every context, and a frozen Capacity per held deal cost more.
+        held, total = self._capacity_held.values(), self.capacity
+        return Capacity(total.cores - sum(c.cores for c in held), total.ram_bytes - sum(c.ram_bytes for c in held),
+                        total.gpus - sum(c.gpus for c in held))
 
     @property
     def free_funds(self) -> int:

@@ -41,6 +41,7 @@ class ChainMarket:
 
     name = "chain"
     job_runner = None  # every job runs for real
+    work_inline = False  # agents wait for the node and for their jobs on threads (agents.roles.io.blocking)
 
     def __init__(self, node_url: str, deployment: Deployment, funder_key: str):
         self.node_url = node_url

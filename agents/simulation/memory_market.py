@@ -54,6 +54,9 @@ class MemoryMarket:
     """The market in memory, stepped by the model."""
 
     name = "memory"
+    # Agents do their file work and jobs inline (agents.roles.io.blocking): the store is local, each distinct job
+    # runs once (JobCache), and a thread hop per spec, job and result cost more than the work itself.
+    work_inline = True
 
     def __init__(self, funder_key: str, deployment: Deployment | None = None, head: tuple[int, int] | None = None):
         """`head`: the (number, time) of the latest block before the run, where a chain run on the same deployment

@@ -14,7 +14,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -104,7 +104,8 @@ class MarketModel:
         sources = ContextSources(global_state_source=self.state_source, reputation=self.provider_reputation,
                                  directory=self.live_listings, client_reputation=self.client_reputation,
                                  validator_reputation=self.validator_reputation)
-        builder = AgentBuilder(self.scenario, self.connection, self.store, self.workdir, STEPPED, sources,
+        config = replace(STEPPED, work_inline=self.market.work_inline)
+        builder = AgentBuilder(self.scenario, self.connection, self.store, self.workdir, config, sources,
                                court_key=await self._court_key(), job_runner=self.market.job_runner)
         self.specs = builder.plan()
         self.validator_addresses = [s.key.address for s in self.specs if s.role == Role.VALIDATOR]
@@ -200,7 +201,10 @@ class MarketModel:
                 work()
                 self._timed(f"knowledge: {part}", started)
 
-        await asyncio.to_thread(refresh)
+        if self.market.work_inline:  # nothing to wait for: the market is in this process
+            refresh()
+        else:
+            await asyncio.to_thread(refresh)
 
     def provider_reputation(self, address: str) -> float:
         # Clients rank every listed provider for each request: a score is looked up once per refreshed book.
