@@ -112,7 +112,7 @@ def test_adversarial_scenario_has_colluders_and_false_disputers():
 
 
 def test_strategy_registry_knows_each_name_once_with_its_role():
-    assert strategy_names(Role.PROVIDER, adversarial=False) == ("cost-plus", "thompson")
+    assert strategy_names(Role.PROVIDER, adversarial=False) == ("cost-plus", "thompson", "learned")
     assert strategy_names(Role.VALIDATOR) == ("validator", "colluding-validator")
     assert strategy_names(Role.COURT) == ("court",)
     assert "never-deliver" in strategy_names(Role.PROVIDER)

@@ -95,7 +95,14 @@ class LinearPolicy:
     def save(self, path: Path | str) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_json(), indent=1) + "\n")
+        data = self.to_json()
+        # One line per field name, action and row of weights: small diffs between two trained policies.
+        parts = [f' "kind": {json.dumps(data["kind"])}',
+                 ' "observation": [\n  ' + ",\n  ".join(json.dumps(n) for n in data["observation"]) + "\n ]",
+                 ' "actions": [\n  ' + ",\n  ".join(json.dumps(n) for n in data["actions"]) + "\n ]",
+                 ' "weights": [\n  ' + ",\n  ".join(json.dumps(row) for row in data["weights"]) + "\n ]",
+                 f' "bias": {json.dumps(data["bias"])}']
+        path.write_text("{\n" + ",\n".join(parts) + "\n}\n")
         return path
 
     @classmethod

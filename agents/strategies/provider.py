@@ -150,14 +150,21 @@ class QuotingProvider:
             return Reply(Performative.ABORT, dialogue.deal_id)
         return None
 
-    def _first_offer(self, context: Context) -> Reply | None:
+    def will_answer(self, context: Context) -> bool:
+        """Whether a new request is one to price: it can serve it, and neither the client's record nor the
+        validator it names rules it out."""
         if not self.can_serve(context):
-            return None
+            return False
         request = context.dialogue.request
         if context.client_reputation is not None and context.client_reputation(request.client) < self.min_client_score:
+            return False
+        return not validator_objection(request, context.perception.get("validator"), context.me,
+                                       self.min_validator_score)
+
+    def _first_offer(self, context: Context) -> Reply | None:
+        if not self.will_answer(context):
             return None
-        if validator_objection(request, context.perception.get("validator"), context.me, self.min_validator_score):
-            return None
+        request = context.dialogue.request
         floor = self.floor(context)
         price = self.quote(context, floor)
         if price is None or price > request.max_price or price < 1:

@@ -3,7 +3,8 @@ the role it plays and the policy class that implements it. The one list of names
 a name into a policy reads it.
 
 A strategy's parameters are its policy class's dataclass fields (a scenario gives them as `params`): see
-`CostPlusProvider` and `ThompsonPricingProvider` (agents.strategies.provider), `BudgetClient`
+`CostPlusProvider` and `ThompsonPricingProvider` (agents.strategies.provider), `LearnedProvider`
+(agents.strategies.learned: policy, a policy file), `BudgetClient`
 (agents.strategies.client: budget, bond_fraction, validator_fee_fraction, ...), and the adversaries'
 module docstring (agents.strategies.adversarial: dispute_probability, partner)."""
 
@@ -25,6 +26,7 @@ from agents.strategies.adversarial import (
     WrongResultProvider,
 )
 from agents.strategies.client import BudgetClient
+from agents.strategies.learned import LearnedProvider
 from agents.strategies.provider import CostPlusProvider, ThompsonPricingProvider
 from agents.strategies.validator import HonestCourt, HonestValidator
 
@@ -63,6 +65,9 @@ class Strategy:
                 raise ValueError(f"{key} must be true or false, got {value!r}")
             if is_number and value < 0:
                 raise ValueError(f"{key} must not be negative, got {value}")
+        own_check = getattr(self.policy, "check_params", None)  # what only the strategy knows (a file it reads)
+        if own_check is not None:
+            own_check(params)
         return params
 
 
@@ -70,6 +75,7 @@ class Strategy:
 STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
     Strategy("cost-plus", Role.PROVIDER, CostPlusProvider),
     Strategy("thompson", Role.PROVIDER, ThompsonPricingProvider, seeded=True),
+    Strategy("learned", Role.PROVIDER, LearnedProvider),
     Strategy("never-deliver", Role.PROVIDER, NeverDeliverProvider, adversarial=True),
     Strategy("wrong-result", Role.PROVIDER, WrongResultProvider, adversarial=True),
     Strategy("abandon", Role.PROVIDER, AbandonProvider, adversarial=True),
