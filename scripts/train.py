@@ -1,7 +1,7 @@
 """`ape run train --role provider`: train a provider's pricing policy with CMA-ES, each candidate scored in
 memory-backend runs of the training scenario as Ray tasks (agents/learning/train.py; README: Learning).
 
-    ape run train --role provider                                 # 20 generations of 12, 4 seeds each: ~25 min on 2 cores
+    ape run train --role provider                                 # 10 generations of 8, 4 seeds each: ~25 min on 2 cores
     ape run train --role provider --generations 2 --population 4 --seeds 1 --seeds-per-generation 1   # a smoke run
     ape run train --role provider --out runs/train/try --address 10.0.0.5:6379                       # a Ray cluster
 
@@ -27,15 +27,15 @@ SHIPPED = Path("policies/provider.json")
 @click.option("--role", type=click.Choice(["provider"]), required=True, help="Whose policy to train.")
 @click.option("--scenario", default="train-provider", show_default=True,
               help="The training market: a scenario with a provider group whose strategy is `learned` (the seat).")
-@click.option("--generations", type=click.IntRange(min=1), default=20, show_default=True)
-@click.option("--population", type=click.IntRange(min=2), default=12, show_default=True)
+@click.option("--generations", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--population", type=click.IntRange(min=2), default=8, show_default=True)
 @click.option("--seeds", default=f"{TRAINING_SEEDS[0]}-{TRAINING_SEEDS[-1]}", show_default=True,
               help="Training seeds (e.g. 1-8,12); never the held-out ones.")
 @click.option("--seeds-per-generation", type=click.IntRange(min=1), default=4, show_default=True,
               help="Seeds each generation's candidates are scored on (the list taken in turn).")
 @click.option("--objective", type=click.Choice(["sortino", "pnl"]), default="sortino", show_default=True,
               help="The seat's mean Sortino ratio or trading P&L over the seeds.")
-@click.option("--sigma", type=click.FloatRange(min=0, min_open=True), default=0.3, show_default=True,
+@click.option("--sigma", type=click.FloatRange(min=0, min_open=True), default=0.25, show_default=True,
               help="CMA-ES's initial step size.")
 @click.option("--cma-seed", type=click.IntRange(min=1), default=1, show_default=True)
 @click.option("--out", "out_dir", default="runs/train/provider", show_default=True, type=click.Path(file_okay=False))

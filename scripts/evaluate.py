@@ -1,0 +1,117 @@
+"""`ape run evaluate --policy policies/provider.json`: the learned provider against Thompson sampling and cost-plus
+(its margin tuned on the training seeds) in the same seat of the training market, on held-out seeds: at least 20
+on the memory backend and 3 on the chain (agents/learning/evaluate.py; README: Learning). The last line is
+`learned/best-baseline sortino: X` (the memory seeds' mean Sortino of the learned seat over the best baseline's).
+
+    ape run evaluate --policy policies/provider.json                          # 20 memory + 3 chain seeds: ~15 min
+    ape run evaluate --policy runs/train/provider/policy.json --chain-seeds 0  # memory only
+"""
+
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from agents.cli import BadInput, OneLineErrors
+from agents.learning.cli import progress_bar
+
+
+@click.command(cls=OneLineErrors)
+@click.option("--policy", default="policies/provider.json", show_default=True, type=click.Path(dir_okay=False),
+              help="The learned policy file to evaluate.")
+@click.option("--scenario", default="train-provider", show_default=True,
+              help="The market: a scenario with a provider group whose strategy is `learned` (the seat).")
+@click.option("--memory-seeds", type=click.IntRange(min=1, max=20), default=20, show_default=True,
+              help="How many of the 20 held-out memory seeds to run.")
+@click.option("--chain-seeds", type=click.IntRange(min=0, max=3), default=3, show_default=True,
+              help="How many of the 3 held-out chain seeds to run (0: none).")
+@click.option("--margins", default="0.1,0.2,0.3,0.5,0.8,1.2", show_default=True,
+              help="Cost-plus margins swept on the training seeds (at least 5).")
+@click.option("--tuning-seeds", type=click.IntRange(min=1), default=None,
+              help="How many training seeds the margin sweep runs on (default: all of them).")
+@click.option("--out", "out_dir", default="runs/evaluate/provider", show_default=True,
+              type=click.Path(file_okay=False))
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Runs at once (default: this machine's cores, or the cluster's CPUs).")
+@click.option("--address", default=None, help="Join this Ray cluster (host:port of its head) instead of a local Ray.")
+def cli(policy, scenario, memory_seeds, chain_seeds, margins, tuning_seeds, out_dir, workers, address):
+    from agents.learning.evaluate import EvaluateConfig, evaluate, headline_line
+    from agents.learning.policy import LinearPolicy
+    from agents.learning.seat import SeatError, seat_groups
+    from agents.learning.seeds import HELD_OUT_CHAIN_SEEDS, HELD_OUT_MEMORY_SEEDS, TRAINING_SEEDS
+    from agents.simulation.scenario import ScenarioError, load_scenario
+
+    try:
+        swept = tuple(float(m) for m in margins.split(",") if m.strip())
+    except ValueError:
+        raise BadInput(f"--margins: comma-separated numbers, got {margins!r}") from None
+    try:
+        config = EvaluateConfig(policy=Path(policy), scenario=scenario,
+                                memory_seeds=HELD_OUT_MEMORY_SEEDS[:memory_seeds],
+                                chain_seeds=HELD_OUT_CHAIN_SEEDS[:chain_seeds], margins=swept,
+                                tuning_seeds=TRAINING_SEEDS[:tuning_seeds] if tuning_seeds else TRAINING_SEEDS,
+                                out_dir=Path(out_dir), workers=workers, address=address)
+        config.check()
+        LinearPolicy.load(config.policy)
+        seat_groups(load_scenario(scenario))
+    except (ValueError, ScenarioError, SeatError) as error:
+        raise BadInput(str(error)) from error
+    console = Console()
+    with progress_bar(console, "runs") as advance:
+        result = evaluate(config, progress=advance)
+    print_tuning(console, result, config)
+    print_table(console, result)
+    console.print(f"runs: {config.out_dir / 'runs.csv'}; table: {config.out_dir / 'table.csv'}; "
+                  f"plot: {result.plot}")
+    if result.best_baseline:
+        console.print(f"best baseline on the memory seeds: {result.best_baseline}")
+    print(headline_line(result.ratio))
+
+
+def _interval(row) -> str:
+    if row is None or row["n"] == 0:
+        return "-"
+    if row["n"] < 2:
+        return f"{row['mean']:.3f}"
+    return f"{row['mean']:.3f} [{row['low']:.3f}, {row['high']:.3f}]"
+
+
+def print_tuning(console: Console, result, config) -> None:
+    table = Table(title=f"cost-plus in the seat, margin sweep on {len(config.tuning_seeds)} training seeds "
+                        "(Sortino: mean [95% interval])")
+    for column in ("margin", "Sortino", "trading P&L USD", "deals"):
+        table.add_column(column, justify="right")
+    for _, row in result.tuning.iterrows():
+        chosen = " (chosen)" if row["margin"] == result.best_margin else ""
+        table.add_row(f"{row['margin']:.0%}{chosen}",
+                      _interval({"n": row["n"], "mean": row["sortino"], "low": row["sortino_low"],
+                                 "high": row["sortino_high"]}),
+                      f"{row['trading_pnl_usd']:.3f}", f"{row['deals_done']:.1f}")
+    console.print(table)
+
+
+def print_table(console: Console, result) -> None:
+    from agents.learning.seat import MARKET_FIGURES, SEAT_FIGURES
+
+    names = {"pnl_usd": "P&L USD", "trading_pnl_usd": "trading P&L", "sharpe": "Sharpe", "sortino": "Sortino",
+             "differential_sharpe": "diff. Sharpe", "deals_done": "deals", "allocative_efficiency": "alloc. eff.",
+             "price_per_core_hour": "price/core-h", "seat_price_per_core_hour": "seat price/core-h",
+             "surplus_clients_usd": "client surplus", "surplus_providers_usd": "provider surplus",
+             "deals_settled": "deals settled"}
+    label = {"cost-plus": f"cost-plus {result.best_margin:.0%}"}
+    by_key = {(r["backend"], r["strategy"], r["figure"]): r for _, r in result.table.iterrows()}
+    keys = list(dict.fromkeys(zip(result.table["backend"], result.table["strategy"])))
+    for title, figures in (("the seat: mean [95% interval] over held-out seeds", SEAT_FIGURES),
+                           ("the market with that strategy in the seat (prices in tokens)", MARKET_FIGURES)):
+        table = Table(title=title)
+        table.add_column("backend")
+        table.add_column("seat")
+        table.add_column("n", justify="right")
+        for figure in figures:
+            table.add_column(names[figure], justify="right")
+        for backend, strategy in keys:
+            rows = [by_key.get((backend, strategy, f)) for f in figures]
+            n = max(int(r["n"]) for r in rows if r is not None)
+            table.add_row(backend, label.get(strategy, strategy), str(n), *(_interval(r) for r in rows))
+        console.print(table)
