@@ -128,6 +128,8 @@ def evaluate(config: EvaluateConfig, progress=None) -> Evaluation:
         if progress:
             progress(done, total)
 
+    if config.chain_seeds:
+        _compile_contracts()
     with ray_session(config.workers, config.address) as at_once:
         figures = run_all(scenario, groups, tuning_runs, at_once=at_once, on_done=advance)
         tuning = pd.DataFrame([{"margin": run.params["margin"], "seed": run.seed, **f}
@@ -148,6 +150,14 @@ def evaluate(config: EvaluateConfig, progress=None) -> Evaluation:
     ratio, best = headline(table)
     plot = plot_evaluation(table, best_margin, out / "evaluation.png")
     return Evaluation(tuning_table, best_margin, runs, table, ratio, best, plot)
+
+
+def _compile_contracts() -> None:
+    """Compile the contracts (if they changed) once, here, rather than in several chain runs at the same time."""
+    from agents.deploy.contracts import artifact
+
+    for name in ("ComputeMarket", "TestToken"):
+        artifact(name)
 
 
 def _tuning_table(tuning: pd.DataFrame) -> pd.DataFrame:

@@ -113,6 +113,7 @@ def train(config: TrainConfig, progress=None) -> TrainOutcome:
         return np.array([f[fitness_of] for f in figures], dtype=float).reshape(len(vectors), len(seeds))
 
     rows = []
+    curve_csv = config.out_dir / "curve.csv"
     best_vector, best_fitness = start, -math.inf
     with ray_session(config.workers, config.address) as at_once:
         for generation in range(config.generations):
@@ -128,6 +129,7 @@ def train(config: TrainConfig, progress=None) -> TrainOutcome:
                          "best": float(candidate_fitness.max()), "mean": float(candidate_fitness.mean()),
                          "median": float(np.median(candidate_fitness)), "start": reference,
                          "sigma": float(strategy.sigma), "seconds": round(time.perf_counter() - started, 1)})
+            pd.DataFrame(rows).to_csv(curve_csv, index=False)  # after every generation: a long run shows its progress
         finalists = {"start": start, "cma mean": np.array(strategy.mean), "best candidate": best_vector}
         final_fitness = score(list(finalists.values()), config.seeds, at_once)
     final = pd.DataFrame(final_fitness, index=list(finalists), columns=[f"seed {s}" for s in config.seeds])
@@ -136,8 +138,6 @@ def train(config: TrainConfig, progress=None) -> TrainOutcome:
     policy = LinearPolicy.from_vector(finalists[chosen]).save(config.out_dir / "policy.json")
     final.to_csv(config.out_dir / "final.csv", index_label="policy")
     curve = pd.DataFrame(rows)
-    curve_csv = config.out_dir / "curve.csv"
-    curve.to_csv(curve_csv, index=False)
     curve_png = plot_curve(curve, config, config.out_dir / "curve.png")
     return TrainOutcome(policy, curve_csv, curve_png, final, chosen, time.perf_counter() - started, done, curve)
 
