@@ -10,7 +10,7 @@ export PATH := $(CURDIR)/tools/solc:$(CURDIR)/node_modules/.bin:$(CURDIR)/$(VENV
 # py-solc-x (ape-solidity) looks for solc-v<version> here instead of downloading a compiler.
 export SOLCX_BINARY_PATH := $(CURDIR)/tools/solc/solcx
 
-.PHONY: setup test test-forge test-python gas gas-snapshot incentives simulate sweep bench-agents bench-sim bench-engine clean
+.PHONY: setup test test-forge test-python gas gas-snapshot incentives simulate sweep bench-agents bench-sim bench-engine bench-env clean
 
 setup: $(STAMPS)/npm $(STAMPS)/python
 
@@ -64,6 +64,11 @@ bench-sim: setup
 ## on deals, memory deals/s and speedup at 100 agents, cost per deal as the market grows, the memory run's peak.
 bench-engine: setup
 	ape run bench_engine -v WARNING
+
+## The learning environment (agents.learning.market_env) played with random valid actions, 3 episodes of its
+## default market on the memory backend; last line: `env agent-steps/s: X` (README: The learning environment).
+bench-env: setup
+	$(VENV)/bin/python -m agents.learning.bench_env
 
 simulate: setup
 	ape run simulate -v WARNING

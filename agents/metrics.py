@@ -129,6 +129,37 @@ class DifferentialSharpe:
         return np.array([self.update(float(r)) for r in returns])
 
 
+class DifferentialDownsideRatio:
+    """The differential downside deviation ratio of Moody & Saffell (2001): the online, Sortino-like counterpart
+    of `DifferentialSharpe`, which penalises only losses.
+
+    With A_t = A_{t-1} + eta (R_t - A_{t-1}) and DD_t^2 = DD_{t-1}^2 + eta (min(R_t, 0)^2 - DD_{t-1}^2), the
+    ratio A_t / DD_t moves by eta D_t, where
+        D_t = (R_t - A_{t-1} / 2) / DD_{t-1}                                          if R_t > 0,
+        D_t = (DD_{t-1}^2 (R_t - A_{t-1} / 2) - A_{t-1} R_t^2 / 2) / DD_{t-1}^3        otherwise.
+    D_t is 0 while DD_{t-1} is 0 (no loss seen yet: the ratio is not defined)."""
+
+    def __init__(self, eta: float):
+        if not 0 < eta <= 1:
+            raise ValueError(f"eta must be in (0, 1], got {eta}")
+        self.eta = eta
+        self.a = 0.0
+        self.dd2 = 0.0  # DD_t^2, the moving mean of squared losses
+
+    def update(self, r: float) -> float:
+        """Take the return of one period; the step's D_t."""
+        a, dd2 = self.a, self.dd2
+        if dd2 <= 0:
+            d = 0.0
+        elif r > 0:
+            d = (r - a / 2) / math.sqrt(dd2)
+        else:
+            d = (dd2 * (r - a / 2) - a * r * r / 2) / dd2**1.5
+        self.a += self.eta * (r - a)
+        self.dd2 += self.eta * (min(r, 0.0) ** 2 - dd2)
+        return d
+
+
 def differential_sharpe_summary(returns, eta: float) -> tuple[float, float]:
     """Over a whole series: (the final exponential-moving Sharpe estimate A_T / sqrt(B_T - A_T^2), the mean of
     the differential Sharpe ratios D_1..D_T). The first says where the estimate ended, the second how much each
