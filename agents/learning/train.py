@@ -153,6 +153,8 @@ def _check_training_seeds(seeds: tuple[int, ...]) -> None:
 
 
 def plot_curve(curve: pd.DataFrame, config: TrainConfig, path: Path) -> Path:
+    """Left: best and mean fitness per generation with the start's on the same seeds (each generation meets other
+    seeds, which move all three together). Right: best and mean minus the start's, the gain the seeds do not hide."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -160,21 +162,25 @@ def plot_curve(curve: pd.DataFrame, config: TrainConfig, path: Path) -> Path:
     from matplotlib.ticker import MaxNLocator
 
     label = {"sortino": "Sortino ratio of the seat", "pnl": "trading P&L of the seat (USD)"}[config.objective]
-    figure, axes = plt.subplots(figsize=(7, 4))
+    figure, (raw, gain) = plt.subplots(1, 2, figsize=(11, 4))
     x = curve["generation"]
-    axes.plot(x, curve["best"], marker="o", label="best candidate")
-    axes.plot(x, curve["mean"], marker=".", label="mean of the population")
-    axes.plot(x, curve["start"], linestyle="--", color="grey", label="start (cost-plus 30%), same seeds")
-    axes.set_xlabel("generation")
-    axes.set_ylabel(f"fitness: {label}")
+    raw.plot(x, curve["best"], marker="o", label="best candidate")
+    raw.plot(x, curve["mean"], marker=".", label="mean of the population")
+    raw.plot(x, curve["start"], linestyle="--", color="grey", label="start (cost-plus 30%), same seeds")
+    raw.set_ylabel(f"fitness: {label}")
+    gain.plot(x, curve["best"] - curve["start"], marker="o", label="best candidate - start")
+    gain.plot(x, curve["mean"] - curve["start"], marker=".", label="population mean - start")
+    gain.axhline(0, color="grey", linestyle="--", linewidth=1)
+    gain.set_ylabel("fitness over the start's, same seeds")
     per_generation = config.seeds_per_generation
-    axes.set_title(f"CMA-ES on {config.scenario}: population {config.population}, {per_generation} training "
-                   f"seed{'s' if per_generation > 1 else ''} per generation", fontsize=10)
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    axes.grid(alpha=0.3)
-    axes.legend(fontsize=8)
+    figure.suptitle(f"CMA-ES on {config.scenario}: population {config.population}, {per_generation} training "
+                    f"seed{'s' if per_generation > 1 else ''} per generation", fontsize=10)
+    for axes in (raw, gain):
+        axes.set_xlabel("generation")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=8, loc="best")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
     return path
-
