@@ -58,10 +58,13 @@ def cli(policy, scenario, memory_seeds, chain_seeds, margins, tuning_seeds, out_
     except (ValueError, ScenarioError, SeatError) as error:
         raise BadInput(str(error)) from error
     console = Console()
+    if console.width < 140:  # the tables' intervals need the room (a pipe or a log file gets 80 columns)
+        console = Console(width=140)
     with progress_bar(console, "runs") as advance:
         result = evaluate(config, progress=advance)
     print_tuning(console, result, config)
     print_table(console, result)
+    print_paired(console, result)
     console.print(f"runs: {config.out_dir / 'runs.csv'}; table: {config.out_dir / 'table.csv'}; "
                   f"plot: {result.plot}")
     if result.best_baseline:
@@ -69,12 +72,13 @@ def cli(policy, scenario, memory_seeds, chain_seeds, margins, tuning_seeds, out_
     print(headline_line(result.ratio))
 
 
-def _interval(row) -> str:
+def _interval(row, digits: int = 3) -> str:
+    """mean ± half the 95% interval (Student's t is symmetric), or the mean alone from one value."""
     if row is None or row["n"] == 0:
         return "-"
     if row["n"] < 2:
-        return f"{row['mean']:.3f}"
-    return f"{row['mean']:.3f} [{row['low']:.3f}, {row['high']:.3f}]"
+        return f"{row['mean']:.{digits}f}"
+    return f"{row['mean']:.{digits}f} ±{(row['high'] - row['low']) / 2:.{digits}f}"
 
 
 def print_tuning(console: Console, result, config) -> None:
@@ -91,27 +95,41 @@ def print_tuning(console: Console, result, config) -> None:
     console.print(table)
 
 
-def print_table(console: Console, result) -> None:
-    from agents.learning.seat import MARKET_FIGURES, SEAT_FIGURES
+# The figures the terminal shows (table.csv has every one), their headers and decimals.
+SEAT_COLUMNS = (("pnl_usd", "P&L USD", 2), ("sharpe", "Sharpe", 3), ("sortino", "Sortino", 3),
+                ("differential_sharpe", "diff. Sharpe", 2), ("deals_done", "deals", 1))
+MARKET_COLUMNS = (("allocative_efficiency", "efficiency", 3), ("price_per_core_hour", "price", 4),
+                  ("seat_price_per_core_hour", "seat's price", 4), ("surplus_clients_usd", "clients' surplus", 2),
+                  ("surplus_providers_usd", "providers'", 2), ("deals_settled", "settled", 1))
 
-    names = {"pnl_usd": "P&L USD", "trading_pnl_usd": "trading P&L", "sharpe": "Sharpe", "sortino": "Sortino",
-             "differential_sharpe": "diff. Sharpe", "deals_done": "deals", "allocative_efficiency": "alloc. eff.",
-             "price_per_core_hour": "price/core-h", "seat_price_per_core_hour": "seat price/core-h",
-             "surplus_clients_usd": "client surplus", "surplus_providers_usd": "provider surplus",
-             "deals_settled": "deals settled"}
+
+def print_table(console: Console, result) -> None:
     label = {"cost-plus": f"cost-plus {result.best_margin:.0%}"}
     by_key = {(r["backend"], r["strategy"], r["figure"]): r for _, r in result.table.iterrows()}
     keys = list(dict.fromkeys(zip(result.table["backend"], result.table["strategy"])))
-    for title, figures in (("the seat: mean [95% interval] over held-out seeds", SEAT_FIGURES),
-                           ("the market with that strategy in the seat (prices in tokens)", MARKET_FIGURES)):
+    for title, columns in (("the seat: mean ± half the 95% interval over held-out seeds", SEAT_COLUMNS),
+                           ("the market with that strategy in the seat: allocative efficiency, prices (tokens per core-hour), "
+                            "surplus (USD), deals settled", MARKET_COLUMNS)):
         table = Table(title=title)
-        table.add_column("backend")
-        table.add_column("seat")
-        table.add_column("n", justify="right")
-        for figure in figures:
-            table.add_column(names[figure], justify="right")
+        for column in ("backend", "seat", "n"):
+            table.add_column(column, no_wrap=True)
+        for _, header, _ in columns:
+            table.add_column(header, justify="right", no_wrap=True)
         for backend, strategy in keys:
-            rows = [by_key.get((backend, strategy, f)) for f in figures]
+            rows = [by_key.get((backend, strategy, figure)) for figure, _, _ in columns]
             n = max(int(r["n"]) for r in rows if r is not None)
-            table.add_row(backend, label.get(strategy, strategy), str(n), *(_interval(r) for r in rows))
+            table.add_row(backend, label.get(strategy, strategy), str(n),
+                          *(_interval(r, digits) for r, (_, _, digits) in zip(rows, columns)))
         console.print(table)
+
+
+def print_paired(console: Console, result) -> None:
+    label = {"cost-plus": f"cost-plus {result.best_margin:.0%}"}
+    names = {"sortino": "Sortino", "trading_pnl_usd": "trading P&L USD"}
+    table = Table(title="learned minus each baseline on the same memory seeds: mean ± half the 95% interval")
+    for column in ("baseline", "figure", "n", "difference", "learned better on"):
+        table.add_column(column, justify="right", no_wrap=True)
+    for _, row in result.paired.iterrows():
+        table.add_row(label.get(row["baseline"], row["baseline"]), names[row["figure"]], str(row["n"]),
+                      _interval(row), f"{row['learned_better']} of {row['n']} seeds")
+    console.print(table)

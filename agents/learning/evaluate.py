@@ -16,6 +16,7 @@ The output folder:
     tuning.csv   cost-plus margin sweep: per margin, the seat's mean Sortino and its interval on the training seeds
     runs.csv     one row per held-out run: backend, strategy, seed, the seat's figures, the market's
     table.csv    per backend, strategy and figure: n, mean, 95% interval
+    paired.csv   the learned seat minus each baseline on the same memory seeds: mean difference, 95% interval
     runs/        every held-out run's report (runs/<backend>/<strategy>/<scenario>-seed<N>/report.html)
     evaluation.png  the seat's Sortino and P&L per strategy and backend, means with 95% intervals
 """
@@ -74,6 +75,7 @@ class Evaluation:
     ratio: float
     best_baseline: str
     plot: Path
+    paired: pd.DataFrame  # the learned seat minus each baseline, seed by seed (memory seeds)
 
 
 def summarise(runs: pd.DataFrame) -> pd.DataFrame:
@@ -86,6 +88,28 @@ def summarise(runs: pd.DataFrame) -> pd.DataFrame:
             n, mean, low, high = confidence_interval(group[figure].tolist())
             rows.append({"backend": backend, "strategy": strategy, "figure": figure, "n": n, "mean": mean,
                          "low": low, "high": high})
+    return pd.DataFrame(rows)
+
+
+PAIRED_FIGURES = ("sortino", "trading_pnl_usd")
+
+
+def paired(runs: pd.DataFrame, backend: str = "memory") -> pd.DataFrame:
+    """The learned seat minus each baseline on the same seeds (the same market, the same clients' draws): per
+    baseline and figure, n, the mean difference and its 95% interval, and on how many seeds the learned seat did
+    better. Pairing removes what a seed does to every strategy alike, so these intervals are narrower than the
+    per-strategy ones."""
+    rows = []
+    mine = runs[runs["backend"] == backend]
+    for figure in PAIRED_FIGURES:
+        wide = mine.pivot(index="seed", columns="strategy", values=figure)
+        if LEARNED not in wide:
+            continue
+        for baseline in (c for c in wide.columns if c != LEARNED):
+            difference = (wide[LEARNED] - wide[baseline]).dropna()
+            n, mean, low, high = confidence_interval(difference.tolist())
+            rows.append({"backend": backend, "baseline": baseline, "figure": figure, "n": n, "mean": mean,
+                         "low": low, "high": high, "learned_better": int((difference > 0).sum())})
     return pd.DataFrame(rows)
 
 
@@ -148,8 +172,10 @@ def evaluate(config: EvaluateConfig, progress=None) -> Evaluation:
     table = summarise(runs)
     table.to_csv(out / "table.csv", index=False)
     ratio, best = headline(table)
+    differences = paired(runs)
+    differences.to_csv(out / "paired.csv", index=False)
     plot = plot_evaluation(table, best_margin, out / "evaluation.png")
-    return Evaluation(tuning_table, best_margin, runs, table, ratio, best, plot)
+    return Evaluation(tuning_table, best_margin, runs, table, ratio, best, plot, differences)
 
 
 def _compile_contracts() -> None:
