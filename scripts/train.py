@@ -28,7 +28,7 @@ SHIPPED = Path("policies/provider.json")
 @click.option("--scenario", default="train-provider", show_default=True,
               help="The training market: a scenario with a provider group whose strategy is `learned` (the seat).")
 @click.option("--generations", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--population", type=click.IntRange(min=2), default=8, show_default=True)
+@click.option("--population", type=click.IntRange(min=3), default=8, show_default=True)
 @click.option("--seeds", default=f"{TRAINING_SEEDS[0]}-{TRAINING_SEEDS[-1]}", show_default=True,
               help="Training seeds (e.g. 1-8,12); never the held-out ones.")
 @click.option("--seeds-per-generation", type=click.IntRange(min=1), default=4, show_default=True,

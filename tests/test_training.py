@@ -107,8 +107,8 @@ def test_training_refuses_held_out_seeds(tmp_path):
 
 
 def test_a_tiny_training_run_writes_a_loadable_policy_and_its_curve(tmp_path):
-    """Two generations of two candidates on one seed, on a local Ray of two workers."""
-    outcome = train(TrainConfig(generations=2, population=2, seeds=(1,), seeds_per_generation=1,
+    """Two generations of three candidates on one seed, on a local Ray of two workers."""
+    outcome = train(TrainConfig(generations=2, population=3, seeds=(1,), seeds_per_generation=1,
                                 out_dir=tmp_path, workers=2))
     policy = LinearPolicy.load(outcome.policy)
     assert policy.to_vector().shape == (LinearPolicy.size(),)
@@ -117,7 +117,7 @@ def test_a_tiny_training_run_writes_a_loadable_policy_and_its_curve(tmp_path):
     # The start (cost-plus at 30%) is scored on the same seed each generation: the same market, the same figure.
     assert curve["start"].nunique() == 1 and curve["start"].iloc[0] > 0
     assert outcome.curve_png.stat().st_size > 10_000
-    assert outcome.runs == 2 * 3 + 3
+    assert outcome.runs == 2 * 4 + 3
     assert outcome.chosen in ("start", "cma mean", "best candidate")
     assert outcome.final.loc[outcome.chosen, "mean"] == outcome.final["mean"].max()
 
@@ -137,7 +137,7 @@ def test_a_tiny_evaluation_prints_its_tables_and_ends_with_the_headline(tmp_path
     assert sorted(runs["strategy"]) == ["cost-plus", "learned", "thompson"] and set(runs["seed"]) == {1001}
     sortino = runs.set_index("strategy")["sortino"]
     assert ratio == pytest.approx(sortino["learned"] / max(sortino["thompson"], sortino["cost-plus"]), abs=1e-3)
-    assert "cost-plus in the seat, margin sweep" in result.stdout and "alloc. eff." in result.stdout
+    assert "cost-plus in the seat, margin sweep" in result.stdout and "efficiency" in result.stdout and "learned minus each baseline" in result.stdout
     assert (tmp_path / "evaluation.png").exists() and len(pd.read_csv(tmp_path / "tuning.csv")) == 5
 
 

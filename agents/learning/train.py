@@ -56,10 +56,12 @@ class TrainConfig:
         """ValueError (one line) for a configuration that cannot train."""
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
-        if self.generations < 1 or self.population < 2:
-            raise ValueError("training needs at least 1 generation and a population of at least 2")
+        # cma's step-size adaptation injects a direction into each population: it needs room for two more.
+        if self.generations < 1 or self.population < 3:
+            raise ValueError("training needs at least 1 generation and a population of at least 3")
         if not self.seeds:
             raise ValueError("training needs at least one seed")
+        _check_training_seeds(self.seeds)
         if not 0 < self.seeds_per_generation <= len(self.seeds):
             raise ValueError(f"seeds per generation must be between 1 and the {len(self.seeds)} training seeds")
         if self.sigma <= 0:
@@ -85,7 +87,6 @@ def train(config: TrainConfig, progress=None) -> TrainOutcome:
     from agents.learning.policy import LinearPolicy
 
     config.check()
-    _check_training_seeds(config.seeds)
     scenario = load_scenario(config.scenario)
     groups = seat_groups(scenario)
     fitness_of = OBJECTIVES[config.objective]
