@@ -49,7 +49,7 @@ class RunResult:
     deals: pd.DataFrame
     wall_seconds: float
     plots: list[str]
-    html: Path
+    html: Path | None  # None for a lean run
 
 
 async def _token_totals(model: MarketModel) -> tuple[int, int, int]:
@@ -103,11 +103,15 @@ async def _chain_ceiling(model: MarketModel, snapshot: str, transactions: list) 
 async def simulate(
     scenario: Scenario, *, node_url: str | None = None, deployment: Deployment | None = None, funder_key: str,
     out_dir: Path, progress=None, measure_ceiling: bool = False, backend: str = "chain",
-    head: tuple[int, int] | None = None,
+    head: tuple[int, int] | None = None, lean: bool = False,
 ) -> RunResult:
     """One run on `backend`: "chain" (the node at `node_url`, contracts of `deployment`) or "memory" (the market in
     this process; `deployment` defaults to the addresses a fresh anvil gives, `head` to its latest block: a chain
-    run's summary has both, `head_block` and `head_time`, for a memory run that replays it)."""
+    run's summary has both, `head_block` and `head_time`, for a memory run that replays it).
+
+    `lean`: only the agents' figures (the `agents` table, `per_strategy`) and the summary's deal counts; none of the
+    market-wide measures that cost seconds (the efficiency optimum, price bands) and no written report. Training
+    runs thousands of these and reads one agent's P&L."""
     stepped = market_for(backend, node_url=node_url, deployment=deployment, funder_key=funder_key, head=head)
     if measure_ceiling and backend != "chain":
         raise ValueError("the chain's ceiling is measured on the chain backend only")
@@ -176,6 +180,10 @@ async def simulate(
             "per_strategy": per_strategy(agents),
             "events": model.events_log,
         }
+        if lean:
+            summary["market_seconds"] = round(market_seconds, 3)
+            summary["wall_seconds"] = round(time.perf_counter() - started, 2)
+            return RunResult(run_dir, summary, agents, deals, time.perf_counter() - started, [], None)
         efficiency, jobs, true_cost = measure(model, deals, sizes, transactions_frame,
                                               token_usd=float(last["token_usd"]), eth_usd=float(last["eth_usd"]))
         summary.update(efficiency)

@@ -1,0 +1,187 @@
+"""Training a provider's pricing policy with CMA-ES (the `cma` package) over the weights of a LinearPolicy.
+
+Each generation, CMA-ES proposes `population` weight vectors; each is put in the seat of the training scenario
+(agents.learning.seat) and scored by the mean, over the generation's training seeds, of the seat's Sortino ratio
+(or trading P&L) in lean memory-backend runs, every (candidate, seed) run a Ray task. The starting policy
+(LinearPolicy.initial(): cost-plus at 30%) is scored on the same seeds every generation, as the curve's
+reference. CMA-ES is separable (a diagonal covariance, `CMA_diagonal`): with hundreds of weights and a few
+hundred scored candidates, the full covariance could not be learned anyway.
+
+After the last generation, three policies are scored on every training seed: the start, the distribution's mean
+and the best candidate seen; the best of them is written as the trained policy. Only training seeds are used
+(agents.learning.seeds); the held-out ones are evaluate's.
+
+The output folder:
+    policy.json     the trained policy (LinearPolicy's file: it names the observation and actions it expects)
+    curve.csv       per generation: its seeds, best / mean / median fitness, the start's fitness, sigma
+    curve.png       best and mean fitness per generation against the start's
+    final.csv       the final choice: each finalist's fitness on every training seed
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from agents.learning.pool import SeatRun, ray_session, run_all
+from agents.learning.seat import LEARNED, seat_groups
+from agents.learning.seeds import TRAINING_SEEDS, generation_seeds
+from agents.simulation.scenario import load_scenario
+
+OBJECTIVES = {"sortino": "sortino", "pnl": "trading_pnl_usd"}
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    scenario: str = "train-provider"
+    generations: int = 10
+    population: int = 8
+    seeds: tuple[int, ...] = TRAINING_SEEDS
+    seeds_per_generation: int = 4
+    # CMA-ES's initial step: the start's scores differ by 1 or 2, and about 30 features are O(1), so a step of
+    # 0.25 on every weight changes many decisions without drowning the start
+    sigma: float = 0.25
+    objective: str = "sortino"
+    seed: int = 1  # CMA-ES's own random numbers (cma reads 0 as "pick one at random")
+    out_dir: Path = Path("runs/train/provider")
+    workers: int | None = None
+    address: str | None = None
+
+    def check(self) -> None:
+        """ValueError (one line) for a configuration that cannot train."""
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        # cma's step-size adaptation injects a direction into each population: it needs room for two more.
+        if self.generations < 1 or self.population < 3:
+            raise ValueError("training needs at least 1 generation and a population of at least 3")
+        if not self.seeds:
+            raise ValueError("training needs at least one seed")
+        _check_training_seeds(self.seeds)
+        if not 0 < self.seeds_per_generation <= len(self.seeds):
+            raise ValueError(f"seeds per generation must be between 1 and the {len(self.seeds)} training seeds")
+        if self.sigma <= 0:
+            raise ValueError(f"sigma must be positive, got {self.sigma}")
+
+
+@dataclass
+class TrainOutcome:
+    policy: Path
+    curve_csv: Path
+    curve_png: Path
+    final: pd.DataFrame  # the finalists' fitness on every training seed
+    chosen: str
+    seconds: float
+    runs: int
+    curve: pd.DataFrame = field(repr=False, default=None)
+
+
+def train(config: TrainConfig, progress=None) -> TrainOutcome:
+    """Train, write the output folder, return where everything is. `progress(done, total)` after each run."""
+    import cma
+
+    from agents.learning.policy import LinearPolicy
+
+    config.check()
+    scenario = load_scenario(config.scenario)
+    groups = seat_groups(scenario)
+    fitness_of = OBJECTIVES[config.objective]
+    config.out_dir.mkdir(parents=True, exist_ok=True)
+    start = LinearPolicy.initial().to_vector()
+    strategy = cma.CMAEvolutionStrategy(start, config.sigma, {
+        "popsize": config.population, "seed": config.seed, "CMA_diagonal": True, "verbose": -9})
+    total = config.generations * (config.population + 1) * config.seeds_per_generation + 3 * len(config.seeds)
+    done = 0
+    started = time.perf_counter()
+
+    def score(vectors: list[np.ndarray], seeds: tuple[int, ...], at_once: int) -> np.ndarray:
+        """fitness[candidate, seed]."""
+        nonlocal done
+        runs = [SeatRun(seed=seed, strategy=LEARNED, policy_vector=tuple(float(v) for v in vector))
+                for vector in vectors for seed in seeds]
+
+        def advance(_run):
+            nonlocal done
+            done += 1
+            if progress:
+                progress(done, total)
+
+        figures = run_all(scenario, groups, runs, at_once=at_once, on_done=advance)
+        return np.array([f[fitness_of] for f in figures], dtype=float).reshape(len(vectors), len(seeds))
+
+    rows = []
+    curve_csv = config.out_dir / "curve.csv"
+    best_vector, best_fitness = start, -math.inf
+    with ray_session(config.workers, config.address) as at_once:
+        for generation in range(config.generations):
+            seeds = generation_seeds(generation, config.seeds_per_generation, config.seeds)
+            candidates = strategy.ask()
+            fitness = score([*candidates, start], seeds, at_once).mean(axis=1)
+            candidate_fitness, reference = fitness[:-1], float(fitness[-1])
+            strategy.tell(candidates, [-f for f in candidate_fitness])  # cma minimises
+            leader = int(np.argmax(candidate_fitness))
+            if candidate_fitness[leader] > best_fitness:
+                best_vector, best_fitness = np.array(candidates[leader]), float(candidate_fitness[leader])
+            rows.append({"generation": generation + 1, "seeds": " ".join(map(str, seeds)),
+                         "best": float(candidate_fitness.max()), "mean": float(candidate_fitness.mean()),
+                         "median": float(np.median(candidate_fitness)), "start": reference,
+                         "sigma": float(strategy.sigma), "seconds": round(time.perf_counter() - started, 1)})
+            pd.DataFrame(rows).to_csv(curve_csv, index=False)  # after every generation: a long run shows its progress
+        finalists = {"start": start, "cma mean": np.array(strategy.mean), "best candidate": best_vector}
+        final_fitness = score(list(finalists.values()), config.seeds, at_once)
+    final = pd.DataFrame(final_fitness, index=list(finalists), columns=[f"seed {s}" for s in config.seeds])
+    final.insert(0, "mean", final_fitness.mean(axis=1))
+    chosen = str(final["mean"].idxmax())
+    policy = LinearPolicy.from_vector(finalists[chosen]).save(config.out_dir / "policy.json")
+    final.to_csv(config.out_dir / "final.csv", index_label="policy")
+    curve = pd.DataFrame(rows)
+    curve_png = plot_curve(curve, config, config.out_dir / "curve.png")
+    return TrainOutcome(policy, curve_csv, curve_png, final, chosen, time.perf_counter() - started, done, curve)
+
+
+def _check_training_seeds(seeds: tuple[int, ...]) -> None:
+    """Training may use any seeds but the held-out ones."""
+    from agents.learning.seeds import HELD_OUT_CHAIN_SEEDS, HELD_OUT_MEMORY_SEEDS
+
+    held_out = sorted(set(seeds) & (set(HELD_OUT_MEMORY_SEEDS) | set(HELD_OUT_CHAIN_SEEDS)))
+    if held_out:
+        raise ValueError(f"seeds {held_out} are held out for evaluation; train on others (default: "
+                         f"{TRAINING_SEEDS[0]}..{TRAINING_SEEDS[-1]})")
+
+
+def plot_curve(curve: pd.DataFrame, config: TrainConfig, path: Path) -> Path:
+    """Left: best and mean fitness per generation with the start's on the same seeds (each generation meets other
+    seeds, which move all three together). Right: best and mean minus the start's, the gain the seeds do not hide."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    label = {"sortino": "Sortino ratio of the seat", "pnl": "trading P&L of the seat (USD)"}[config.objective]
+    figure, (raw, gain) = plt.subplots(1, 2, figsize=(11, 4))
+    x = curve["generation"]
+    raw.plot(x, curve["best"], marker="o", label="best candidate")
+    raw.plot(x, curve["mean"], marker=".", label="mean of the population")
+    raw.plot(x, curve["start"], linestyle="--", color="grey", label="start (cost-plus 30%), same seeds")
+    raw.set_ylabel(f"fitness: {label}")
+    gain.plot(x, curve["best"] - curve["start"], marker="o", label="best candidate - start")
+    gain.plot(x, curve["mean"] - curve["start"], marker=".", label="population mean - start")
+    gain.axhline(0, color="grey", linestyle="--", linewidth=1)
+    gain.set_ylabel("fitness over the start's, same seeds")
+    per_generation = config.seeds_per_generation
+    figure.suptitle(f"CMA-ES on {config.scenario}: population {config.population}, {per_generation} training "
+                    f"seed{'s' if per_generation > 1 else ''} per generation", fontsize=10)
+    for axes in (raw, gain):
+        axes.set_xlabel("generation")
+        axes.xaxis.set_major_locator(MaxNLocator(integer=True))
+        axes.grid(alpha=0.3)
+        axes.legend(fontsize=8, loc="best")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path

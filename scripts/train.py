@@ -1,0 +1,81 @@
+"""`ape run train --role provider`: train a provider's pricing policy with CMA-ES, each candidate scored in
+memory-backend runs of the training scenario as Ray tasks (agents/learning/train.py; README: Learning).
+
+    ape run train --role provider                                 # 10 generations of 8, 4 seeds each: ~25 min on 2 cores
+    ape run train --role provider --generations 2 --population 4 --seeds 1 --seeds-per-generation 1   # a smoke run
+    ape run train --role provider --out runs/train/try --address 10.0.0.5:6379                       # a Ray cluster
+
+Writes policy.json, curve.csv, curve.png and final.csv into --out; `--ship` also copies the policy to
+policies/provider.json.
+"""
+
+import shutil
+from pathlib import Path
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from agents.cli import BadInput, OneLineErrors
+from agents.learning.cli import parse_seeds, progress_bar
+from agents.learning.seeds import TRAINING_SEEDS
+
+SHIPPED = Path("policies/provider.json")
+
+
+@click.command(cls=OneLineErrors)
+@click.option("--role", type=click.Choice(["provider"]), required=True, help="Whose policy to train.")
+@click.option("--scenario", default="train-provider", show_default=True,
+              help="The training market: a scenario with a provider group whose strategy is `learned` (the seat).")
+@click.option("--generations", type=click.IntRange(min=1), default=10, show_default=True)
+@click.option("--population", type=click.IntRange(min=3), default=8, show_default=True)
+@click.option("--seeds", default=f"{TRAINING_SEEDS[0]}-{TRAINING_SEEDS[-1]}", show_default=True,
+              help="Training seeds (e.g. 1-8,12); never the held-out ones.")
+@click.option("--seeds-per-generation", type=click.IntRange(min=1), default=4, show_default=True,
+              help="Seeds each generation's candidates are scored on (the list taken in turn).")
+@click.option("--objective", type=click.Choice(["sortino", "pnl"]), default="sortino", show_default=True,
+              help="The seat's mean Sortino ratio or trading P&L over the seeds.")
+@click.option("--sigma", type=click.FloatRange(min=0, min_open=True), default=0.25, show_default=True,
+              help="CMA-ES's initial step size.")
+@click.option("--cma-seed", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--out", "out_dir", default="runs/train/provider", show_default=True, type=click.Path(file_okay=False))
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Runs at once (default: this machine's cores, or the cluster's CPUs).")
+@click.option("--address", default=None, help="Join this Ray cluster (host:port of its head) instead of a local Ray.")
+@click.option("--ship", is_flag=True, help=f"Copy the trained policy to {SHIPPED}.")
+def cli(role, scenario, generations, population, seeds, seeds_per_generation, objective, sigma, cma_seed, out_dir,
+        workers, address, ship):
+    from agents.learning.seat import SeatError
+    from agents.learning.train import TrainConfig, train
+    from agents.simulation.scenario import ScenarioError, load_scenario
+
+    try:
+        config = TrainConfig(scenario=scenario, generations=generations, population=population,
+                             seeds=parse_seeds(seeds), seeds_per_generation=seeds_per_generation, sigma=sigma,
+                             objective=objective, seed=cma_seed, out_dir=Path(out_dir), workers=workers,
+                             address=address)
+        config.check()
+        from agents.learning.seat import seat_groups
+
+        seat_groups(load_scenario(scenario))
+    except (ValueError, ScenarioError, SeatError, click.BadParameter) as error:
+        raise BadInput(str(error)) from error
+    console = Console()
+    console.print(f"[bold]training[/] the {role} seat of {scenario}: {generations} generations of {population} "
+                  f"(+ the start), {seeds_per_generation} of {len(config.seeds)} training seeds each, "
+                  f"objective {objective}")
+    with progress_bar(console, "runs") as advance:
+        outcome = train(config, progress=advance)
+    table = Table(title=f"finalists on all {len(config.seeds)} training seeds (mean {objective})")
+    table.add_column("policy")
+    table.add_column("fitness", justify="right")
+    for name, row in outcome.final.iterrows():
+        table.add_row(name + (" (chosen)" if name == outcome.chosen else ""), f"{row['mean']:.3f}")
+    console.print(table)
+    console.print(f"{outcome.runs} runs in {outcome.seconds / 60:.1f} min")
+    console.print(f"curve: {outcome.curve_csv}, {outcome.curve_png}")
+    console.print(f"policy: {outcome.policy}")
+    if ship:
+        SHIPPED.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(outcome.policy, SHIPPED)
+        console.print(f"shipped: {SHIPPED}")
