@@ -50,7 +50,8 @@ def test_simulate_on_the_memory_backend_needs_no_node(tmp_path):
     assert refused.returncode == 2 and "abacus" in refused.stderr
 
 
-@pytest.mark.parametrize("command", ["agent", "fund", "deploy", "incentives", "gas", "simulate", "bench_engine"])
+@pytest.mark.parametrize("command", ["agent", "fund", "deploy", "incentives", "gas", "simulate", "bench_engine", "sweep",
+                                     "train", "evaluate"])
 def test_every_ape_run_command_answers_help(command):
     result = _run("run", command, "--help", timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]
