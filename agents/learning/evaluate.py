@@ -29,10 +29,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from agents.learning.pool import SeatRun, ray_session, run_all
+from agents.learning.pool import SeatRun, run_all
 from agents.learning.seat import LEARNED, MARKET_FIGURES, SEAT_FIGURES, seat_groups
 from agents.learning.seeds import HELD_OUT_CHAIN_SEEDS, HELD_OUT_MEMORY_SEEDS, TRAINING_SEEDS, check_held_out
 from agents.simulation.scenario import load_scenario
+from agents.sweeps.ray_session import ray_session
 from agents.sweeps.report import confidence_interval
 
 DEFAULT_MARGINS = (0.1, 0.2, 0.3, 0.5, 0.8, 1.2)

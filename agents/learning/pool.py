@@ -5,13 +5,10 @@ the worker's own file, so tasks need no shared disk."""
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
 
 from agents.learning.seat import LEARNED, full_run, lean_run, with_seat
 from agents.simulation.scenario import Scenario
@@ -51,28 +48,6 @@ def run_seat(scenario: Scenario, groups: tuple[str, ...], run: SeatRun) -> dict[
         if run.lean:
             return lean_run(filled, groups, out_dir)
         return full_run(filled, groups, run.backend, out_dir)
-
-
-@contextmanager
-def ray_session(workers: int | None = None, address: str | None = None) -> Iterator[int]:
-    """Ray for the block (the running session if there is one, the cluster at `address`, or a local Ray on
-    `workers` CPUs, all of this machine's by default); yields how many runs go at once."""
-    import ray
-
-    # No GPUs are used; this keeps Ray from warning about a change of its defaults on every start.
-    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
-    started_here = not ray.is_initialized()
-    if started_here:
-        options = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
-        if address:
-            ray.init(address=address, **options)
-        else:
-            ray.init(num_cpus=workers or os.cpu_count(), **options)
-    try:
-        yield workers or int(ray.cluster_resources().get("CPU", 1))
-    finally:
-        if started_here:
-            ray.shutdown()
 
 
 def run_all(scenario: Scenario, groups: tuple[str, ...], runs: list[SeatRun], *, at_once: int,

@@ -28,10 +28,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from agents.learning.pool import SeatRun, ray_session, run_all
+from agents.learning.pool import SeatRun, run_all
 from agents.learning.seat import LEARNED, seat_groups
 from agents.learning.seeds import TRAINING_SEEDS, generation_seeds
 from agents.simulation.scenario import load_scenario
+from agents.sweeps.ray_session import ray_session
 
 OBJECTIVES = {"sortino": "sortino", "pnl": "trading_pnl_usd"}
 

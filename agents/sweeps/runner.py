@@ -16,7 +16,6 @@ them and the cell is new.
 from __future__ import annotations
 
 import json
-import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from agents.sweeps.backends import end_orphaned_anvil
 from agents.sweeps.cell import FAIL_SEED_ENV, cell_row, one_line, run_cell
+from agents.sweeps.ray_session import ray_session
 from agents.sweeps.report import write_sweep_report
 from agents.sweeps.spec import Cell, Sweep
 
@@ -69,54 +69,43 @@ def _run_on_ray(cells: list[Cell], records: Path, address: str | None, workers: 
     """Yield each cell's row as its task returns (in the order they finish)."""
     import ray
 
-    # No GPUs are used; this keeps Ray from warning about a change of its defaults on every start.
-    os.environ.setdefault("RAY_ACCEL_ENV_VAR_OVERRIDE_ON_ZERO", "0")
     running: dict = {}  # task -> cell, while it runs
-    started_here = not ray.is_initialized()
-    if started_here:
-        options = dict(include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
-        if address:
-            ray.init(address=address, **options)
-        else:
-            ray.init(num_cpus=workers or os.cpu_count(), **options)
-    try:
-        if any(cell.backend == "chain" for cell in cells):
-            _compile_contracts()
-        at_once = workers or int(ray.cluster_resources().get("CPU", 1))
-        fail_seed = os.environ.get(FAIL_SEED_ENV)
-        # A task that fails is a recorded row, never retried by Ray: a retry could hide a flaky cell.
-        task = ray.remote(run_cell).options(num_cpus=1, max_retries=0)
-        queue = list(cells)
-        columns = (TextColumn("cells"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[failed]} failed"),
-                   TimeElapsedColumn())
-        with Progress(*columns, console=console) as progress:
-            bar = progress.add_task("cells", total=len(cells), failed=0)
-            failed = 0
-            while queue or running:
-                while queue and len(running) < at_once:
-                    cell = queue.pop(0)
-                    fail = fail_seed is not None and str(cell.seed) == fail_seed
-                    running[task.remote(cell, str(records / cell.key), fail)] = cell
-                ready, _ = ray.wait(list(running), num_returns=1)
-                cell = running.pop(ready[0])
-                try:
-                    row = ray.get(ready[0])
-                except Exception as error:  # noqa: BLE001 - the worker itself died: still the cell's recorded result
-                    row = {**cell_row(cell), "error": one_line(error)}
-                (records / f"{cell.key}.json").write_text(json.dumps(row, indent=1, allow_nan=True) + "\n")
-                if row["error"]:
-                    failed += 1
-                    progress.console.print(f"[red]failed[/] {cell.label}: {row['error']}")
-                progress.update(bar, advance=1, failed=failed)
-                yield row
-    finally:
-        if running:  # interrupted: the cells in flight die with their workers, their anvils must not outlive them
-            for ref in running:
-                ray.cancel(ref, force=True)
-        if started_here:
-            ray.shutdown()
-        for cell in running.values():
-            end_orphaned_anvil(records / cell.key)
+    with ray_session(workers, address) as at_once:
+        try:
+            if any(cell.backend == "chain" for cell in cells):
+                _compile_contracts()
+            fail_seed = os.environ.get(FAIL_SEED_ENV)
+            # A task that fails is a recorded row, never retried by Ray: a retry could hide a flaky cell.
+            task = ray.remote(run_cell).options(num_cpus=1, max_retries=0)
+            queue = list(cells)
+            columns = (TextColumn("cells"), BarColumn(), MofNCompleteColumn(),
+                       TextColumn("{task.fields[failed]} failed"), TimeElapsedColumn())
+            with Progress(*columns, console=console) as progress:
+                bar = progress.add_task("cells", total=len(cells), failed=0)
+                failed = 0
+                while queue or running:
+                    while queue and len(running) < at_once:
+                        cell = queue.pop(0)
+                        fail = fail_seed is not None and str(cell.seed) == fail_seed
+                        running[task.remote(cell, str(records / cell.key), fail)] = cell
+                    ready, _ = ray.wait(list(running), num_returns=1)
+                    cell = running.pop(ready[0])
+                    try:
+                        row = ray.get(ready[0])
+                    except Exception as error:  # noqa: BLE001 - the worker itself died: still the cell's result
+                        row = {**cell_row(cell), "error": one_line(error)}
+                    (records / f"{cell.key}.json").write_text(json.dumps(row, indent=1, allow_nan=True) + "\n")
+                    if row["error"]:
+                        failed += 1
+                        progress.console.print(f"[red]failed[/] {cell.label}: {row['error']}")
+                    progress.update(bar, advance=1, failed=failed)
+                    yield row
+        finally:
+            if running:  # interrupted: the cells in flight die with their workers, their anvils must not outlive them
+                for ref in running:
+                    ray.cancel(ref, force=True)
+                for cell in running.values():
+                    end_orphaned_anvil(records / cell.key)
 
 
 def _compile_contracts() -> None:
