@@ -7,10 +7,12 @@ from __future__ import annotations
 from agents.policy import Dialogue
 from agents.protocol import Performative, Status
 from agents.roles.judge import JudgeAgent
+from agents.runtime.feed import RequestAudience
 
 
 class CourtAgent(JudgeAgent):
     answer = Performative.RULING
+    request_audience = RequestAudience.EVERY
 
     def takes_part(self, requested: dict) -> bool:
         return requested["request"]["token"] == self.connection.deployment.token

@@ -16,6 +16,7 @@ from agents.policy import Dialogue, Notice, NoticeKind, Reply, ValidatorStanding
 from agents.protocol import Message, Performative, Status
 from agents.roles.io import blocking, read_uri
 from agents.runtime.agent import Agent
+from agents.runtime.feed import RequestAudience
 
 # Jobs wait on their subprocess for as long as they run: they get threads of their own, so that a busy
 # machine never delays the quick I/O (spec and result files) agents do on the default executor.
@@ -46,6 +47,8 @@ class ProviderAgent(Agent):
         self.finished: dict[bytes, Notice] = {}  # job outcomes, kept until the deal closes
         self.funding_links: set[tuple[str, str]] = set()  # (client, validator): the client funded the validator
         self._links_read_to: dict[tuple[str, str], int] = {}  # the next block to look for such funding in
+
+    request_audience = RequestAudience.NAMED_OR_BROADCAST
 
     def takes_part(self, requested: dict) -> bool:
         """Requests it could serve: others' requests in the market's token, broadcast or addressed to it."""

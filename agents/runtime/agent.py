@@ -26,6 +26,7 @@ from agents.runtime.connection import MarketConnection
 from agents.runtime.context import ContextSources
 from agents.runtime.dialogues import Dialogues
 from agents.runtime.escrow import EscrowBook, deadline_duties
+from agents.runtime.feed import RequestAudience
 from agents.runtime.latency import Latency
 from agents.runtime.locks import Locks, LockUnavailable
 from agents.runtime.outbox import SentTransaction
@@ -47,6 +48,7 @@ class AgentConfig:
 
 class Agent:
     role: Role
+    request_audience = RequestAudience.NAMED  # the requests the feed asks this agent about (takes_part decides)
 
     def __init__(
         self,
@@ -99,7 +101,8 @@ class Agent:
         return message.performative == Performative.REQUEST and self.takes_part(message.args)
 
     def takes_part(self, requested: dict) -> bool:
-        """Whether this agent takes part in a request (the `Requested` event's arguments). Roles override."""
+        """Whether this agent takes part in a request (the `Requested` event's arguments), among those its
+        `request_audience` covers (the feed asks no one else). Roles override."""
         return False
 
     # --- lifecycle ----------------------------------------------------------------------------------
@@ -108,7 +111,8 @@ class Agent:
         """Subscribe, then rebuild dialogues and locks from chain history (messages that arrive in
         between are applied once: dialogues ignore what they have already seen)."""
         feed = self.connection.feed
-        self.mailbox = feed.subscribe(self.concerns, deals=self.dialogues.by_id)
+        self.mailbox = feed.subscribe(self.concerns, deals=self.dialogues.by_id, address=self.address,
+                                      audience=self.request_audience)
         await self.outbox.sync_nonce()
         balance = await self.escrow_balance()
         for message in await feed.history(self.connection.deployment.block):

@@ -12,6 +12,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from enum import Enum
 
 import aiohttp
 
@@ -25,16 +26,29 @@ from agents.runtime.outbox import FeeSchedule
 log = logging.getLogger(__name__)
 
 
+class RequestAudience(Enum):
+    """Which requests a subscriber may take part in, so that the feed asks `concerns` about a request only the
+    subscribers it may concern: a request names its client, its validator and the providers it is addressed to,
+    and a market of thousands of agents then hands each request to a handful of them."""
+
+    NAMED = "named"  # requests that name it (as client, validator or invited provider)
+    NAMED_OR_BROADCAST = "named or broadcast"  # also requests addressed to nobody (a provider's open market)
+    EVERY = "every"  # every request (the court, which may have to judge any deal)
+
+
 @dataclass(eq=False)
 class Subscription:
     """An agent's mailbox and the test that says which messages concern it. A subscription that gives its
     dialogues (`deals`: agents.runtime.dialogues.WatchedDialogues) is concerned by a deal's messages exactly when
-    it has that deal's dialogue: the feed indexes those, and asks `concerns` only about requests."""
+    it has that deal's dialogue: the feed indexes those, and asks `concerns` only about requests. One that gives
+    its `address` and `audience` is asked only about the requests that audience covers."""
 
     mailbox: asyncio.Queue
     concerns: Callable[[Message], bool]
     deals: object = None
     feed: EventFeed | None = None
+    address: str | None = None
+    audience: RequestAudience | None = None
 
     def added(self, deal_id: bytes) -> None:
         self.feed._followers.setdefault(deal_id, {})[id(self)] = self
@@ -45,6 +59,31 @@ class Subscription:
             followers.pop(id(self), None)
             if not followers:
                 del self.feed._followers[deal_id]
+
+
+class RequestIndex:
+    """The subscribers a request may concern, found by the addresses it names instead of asking everyone."""
+
+    def __init__(self, subscriptions: list[Subscription]):
+        self.order = {id(s): n for n, s in enumerate(subscriptions)}
+        self.unindexed = [s for s in subscriptions if s.address is None or s.audience is None]
+        self.every = [s for s in subscriptions if s.audience == RequestAudience.EVERY and s.address is not None]
+        self.broadcast = [s for s in subscriptions if s.audience == RequestAudience.NAMED_OR_BROADCAST
+                          and s.address is not None]
+        self.by_address: dict[str, list[Subscription]] = {}
+        for s in subscriptions:
+            if s.address is not None and s.audience in (RequestAudience.NAMED, RequestAudience.NAMED_OR_BROADCAST):
+                self.by_address.setdefault(s.address, []).append(s)
+
+    def audience(self, requested: dict) -> list[Subscription]:
+        """The subscriptions to ask about a request (the `Requested` event's arguments), in subscription order."""
+        request, invited = requested["request"], requested["invited"]
+        named = [request["client"], request["validator"], *invited]
+        found = {id(s): s for s in (*self.unindexed, *self.every, *(self.broadcast if not invited else ()))}
+        for address in named:
+            for s in self.by_address.get(address, ()):
+                found[id(s)] = s
+        return sorted(found.values(), key=lambda s: self.order[id(s)])
 
 
 @dataclass
@@ -70,14 +109,18 @@ class EventFeed:
     _history_cache: tuple | None = None
     # deal id -> the indexed subscriptions that have its dialogue (by id(subscription), in subscription order)
     _followers: dict = field(default_factory=dict)
+    _request_index: RequestIndex | None = None  # built from the subscriptions when a request first needs it
 
-    def subscribe(self, concerns: Callable[[Message], bool], deals=None) -> asyncio.Queue:
+    def subscribe(self, concerns: Callable[[Message], bool], deals=None, address: str | None = None,
+                  audience: RequestAudience | None = None) -> asyncio.Queue:
         """A mailbox for the messages `concerns` accepts. With `deals`, the subscriber's WatchedDialogues, a deal's
-        messages go to it when it has the deal's dialogue, with no call to `concerns` (only requests ask it): a
-        market of thousands of agents then delivers a message to its parties, not to everyone."""
+        messages go to it when it has the deal's dialogue, with no call to `concerns` (only requests ask it). With
+        `address` and `audience`, only the requests that audience covers ask it: a market of thousands of agents
+        then delivers a message to its parties, not to everyone."""
         mailbox: asyncio.Queue = asyncio.Queue()
-        subscription = Subscription(mailbox, concerns, deals, self)
+        subscription = Subscription(mailbox, concerns, deals, self, address, audience)
         self.subscriptions.append(subscription)
+        self._request_index = None
         if deals is not None:
             deals.watchers.append(subscription)
             for deal_id in deals:
@@ -91,6 +134,7 @@ class EventFeed:
                 for deal_id in subscription.deals:
                     subscription.removed(deal_id)
         self.subscriptions = [s for s in self.subscriptions if s.mailbox is not mailbox]
+        self._request_index = None
 
     async def history(self, from_block: int, to_block: int | str = "latest", chunk: int = 10_000) -> list[Message]:
         """Every market message in a block range, decoded: what an agent rebuilds its state from."""
@@ -127,7 +171,9 @@ class EventFeed:
         unindexed = [s for s in self.subscriptions if s.deals is None]
         for message in messages:
             if message.performative == Performative.REQUEST:
-                concerned = [s for s in self.subscriptions if s.concerns(message)]
+                if self._request_index is None:
+                    self._request_index = RequestIndex(self.subscriptions)
+                concerned = [s for s in self._request_index.audience(message.args) if s.concerns(message)]
             else:  # a deal's message: its followers, and whoever has no index
                 followers = self._followers.get(message.deal_id, {})
                 concerned = [*followers.values(), *(s for s in unindexed if s.concerns(message))]

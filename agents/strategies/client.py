@@ -49,6 +49,8 @@ class BudgetClient:
         self._rng = np.random.default_rng(self.seed)
         self._accepting: dict[bytes, str] = {}  # deal -> the provider whose offer it last accepted
         self._unfunded: set[tuple[bytes, str]] = set()  # (deal, provider) whose accept the market refused
+        self._pool_listings: list | None = None  # the directory listings _pools were drawn up from
+        self._pools: dict = {}  # (min cores, min RAM, me) -> the providers to invite from, cumulative weights
 
     def choose_providers(self, spec: Any, context: Context) -> tuple[str, ...]:
         """Whom to address a request to: `invite` providers drawn from the directory's live listings that
@@ -57,17 +59,32 @@ class BudgetClient:
         if not self.invite or context.directory is None:
             return ()
         requirements = spec.requirements
-        listings = sorted(
-            (l for l in context.directory() if l.profile.cpu_cores >= requirements.min_cores
-             and l.profile.ram_bytes >= requirements.min_ram_bytes and l.attester != context.me),
-            key=lambda l: l.attester,
-        )
-        if len(listings) <= self.invite:
-            return tuple(l.attester for l in listings)
-        scores = np.array([context.reputation(l.attester) if context.reputation else 0.5 for l in listings])
-        weights = np.maximum(scores, 0.01) ** 2
-        chosen = self._rng.choice(len(listings), size=self.invite, replace=False, p=weights / weights.sum())
-        return tuple(listings[i].attester for i in sorted(chosen))
+        attesters, cumulative = self._invite_pool(context, requirements.min_cores, requirements.min_ram_bytes)
+        if len(attesters) <= self.invite:
+            return attesters
+        if 2 * self.invite > len(attesters):  # most of them: draw the few left out instead of rejecting repeats
+            weights = np.diff(cumulative, prepend=0.0)
+            chosen = self._rng.choice(len(attesters), size=self.invite, replace=False, p=weights / weights.sum())
+        else:  # a few of many: successive weighted draws, a repeat drawn again (numpy's choice is O(listings))
+            chosen = set()
+            while len(chosen) < self.invite:
+                chosen.add(int(np.searchsorted(cumulative, self._rng.random() * cumulative[-1], side="right")))
+        return tuple(attesters[i] for i in sorted(chosen))
+
+    def _invite_pool(self, context: Context, min_cores: int, min_ram_bytes: int) -> tuple[tuple[str, ...], np.ndarray]:
+        """The providers that can run a job of these requirements, by address, with the cumulative weights of
+        drawing them. Kept while the directory's listings are the same list: listings and reputations are
+        refreshed together, so a client facing thousands of providers ranks them once per refresh, not per job."""
+        listings = context.directory()
+        if listings is not self._pool_listings:
+            self._pool_listings, self._pools = listings, {}
+        key = (min_cores, min_ram_bytes, context.me)
+        if key not in self._pools:
+            eligible = sorted((l.attester for l in listings if l.profile.cpu_cores >= min_cores
+                               and l.profile.ram_bytes >= min_ram_bytes and l.attester != context.me))
+            scores = np.array([context.reputation(a) if context.reputation else 0.5 for a in eligible])
+            self._pools[key] = (tuple(eligible), np.cumsum(np.maximum(scores, 0.01) ** 2))
+        return self._pools[key]
 
     def reservation(self, context: Context) -> int:
         """The most it pays a provider for the job: its value less its own gas on the deal and the validator's
