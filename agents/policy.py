@@ -22,7 +22,7 @@ The smallest provider, in one file (README, "Write a policy"):
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, Protocol, runtime_checkable
@@ -314,13 +314,44 @@ class LocalState:
     region: str | None = None  # where the agent's machines draw their electricity
 
 
+class OtherDialogues(Sequence):
+    """The agent's open dialogues other than the one a message is about, listed when a policy first reads them:
+    most decisions never do, and the court's open dialogues are every deal in the market."""
+
+    __slots__ = ("_open", "_this", "_items")
+
+    def __init__(self, open_dialogues: Sequence[Dialogue], this: Dialogue | None = None):
+        self._open, self._this, self._items = open_dialogues, this, None
+
+    def _listed(self) -> tuple[Dialogue, ...]:
+        if self._items is None:
+            self._items = tuple(self._open) if self._this is None else tuple(
+                [d for d in self._open if d is not self._this])
+        return self._items
+
+    def __getitem__(self, index):
+        return self._listed()[index]
+
+    def __len__(self) -> int:
+        return len(self._listed())
+
+    def __iter__(self):
+        return iter(self._listed())
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, Sequence) and tuple(self) == tuple(other)
+
+    def __repr__(self) -> str:
+        return f"OtherDialogues({list(self._listed())!r})"
+
+
 @dataclass(frozen=True)
 class Context:
     role: Role
     me: str
     now: int  # chain time
     dialogue: Dialogue | None  # the negotiation this message belongs to
-    parallel: tuple[Dialogue, ...]  # the agent's other open negotiations
+    parallel: Sequence[Dialogue]  # the agent's other open negotiations (a tuple, or OtherDialogues)
     local: LocalState
     global_state: Any | None  # agents.oracles.GlobalState; None for an agent without off-chain oracles
     reputation: Callable[[str], float] | None = None  # provider -> score in [0, 1]

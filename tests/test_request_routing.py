@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
 
-from agents.knowledge.directory import Profile, ProviderListing, Role as ListingRole
+from agents.knowledge.directory import Profile, ProviderListing
+from agents.knowledge.directory import Role as ListingRole
 from agents.policy import Capacity, Context, LocalState, Role
 from agents.protocol import Message, Performative, Request, ValidationScheme
 from agents.runtime.feed import EventFeed, RequestAudience
@@ -102,6 +104,7 @@ def _invitations(client: BudgetClient, listings, reputation, jobs: int, min_core
 def test_a_client_invites_distinct_providers_that_can_run_the_job(invite):
     listings = [_listing(n, cores=8 if n % 4 else 2) for n in range(1, 101)]  # every fourth has too few cores
     able = {l.attester for l in listings if l.profile.cpu_cores >= 4}
+    listings.append(replace(_listing(101, cores=8), attester=CLIENT))  # the client sells too: never invites itself
     for invited in _invitations(BudgetClient(budget=10**18, invite=invite, seed=1), listings, lambda a: 0.5, 50):
         assert len(invited) == len(set(invited)) == invite
         assert set(invited) <= able

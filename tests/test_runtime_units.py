@@ -5,7 +5,8 @@ escrow book debits and credits what the market does."""
 from dataclasses import replace
 
 import pytest
-from hypothesis import settings
+from eth_account import Account
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
@@ -25,6 +26,7 @@ from agents.protocol import (
 from agents.runtime.dialogues import Dialogues
 from agents.runtime.escrow import EscrowBook, deadline_duties
 from agents.runtime.locks import Locks, LockUnavailable
+from agents.runtime.outbox import FeeSchedule, Outbox, SentTransaction
 
 TOTAL = Capacity(cores=8, ram_bytes=64, gpus=1)
 FUNDS = 100
@@ -112,6 +114,7 @@ def test_dialogue_arrivals():
     assert dialogues.update(_offer_message(1, PROVIDER))[1] == Arrival.UNIDENTIFIED
     dialogue, arrival = dialogues.update(_request_message(2))
     assert arrival == Arrival.NEW and dialogue.request == REQUEST and dialogue.deadline == REQUEST.offer_deadline
+    assert dialogues.open() == [dialogue] and dialogues.open_deals() == 0  # open, still a request
     assert dialogues.update(_request_message(2))[1] == Arrival.DUPLICATE  # the same log twice
     assert dialogues.update(_offer_message(3, PROVIDER))[1] == Arrival.EXISTING
     # Offers signed by a third party are noise: the market only checks that the caller signed.
@@ -125,6 +128,25 @@ def test_dialogue_arrivals():
     assert dialogues.update(accepted)[1] == Arrival.EXISTING
     assert dialogue.status == Status.AGREED and (dialogue.price, dialogue.collateral) == (9, 1)
     assert dialogue.deadline == 200 + REQUEST.commence_within
+    assert dialogues.open() == [dialogue] and dialogues.open_deals() == 1  # now a deal
+    closed = _message(Performative.CLAIM_TIMEOUT, 7, {"dealId": DEAL, "outcome": int(Status.SLASHED),
+                                                      "reason": int(CloseReason.COMMENCEMENT_TIMEOUT)}, time=500)
+    assert dialogues.update(closed)[1] == Arrival.EXISTING and not dialogue.is_open
+    assert dialogues.open() == [] and dialogues.open_deals() == 0 and dialogues.get(DEAL) is dialogue
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.one_of(st.just("send"), st.integers(0, 40)), max_size=60))
+def test_gas_spent_is_the_fees_of_every_transaction_with_a_receipt(moves):
+    """Receipts arrive in any order (an integer: the receipt of that sent transaction, if it has none yet); the
+    running sum always equals the plain sum of the fees of transactions with a receipt."""
+    outbox = Outbox(rpc=None, account=Account.create(), chain_id=1, fees=FeeSchedule())
+    for move in moves:
+        if move == "send":
+            outbox.sent.append(SentTransaction(f"0x{len(outbox.sent):x}", "offer", None, len(outbox.sent), 0.0, None))
+        elif move < len(outbox.sent) and outbox.sent[move].receipt is None:
+            outbox.sent[move].receipt = {"status": "0x1", "gasUsed": hex(21_000 + move), "effectiveGasPrice": hex(7)}
+        assert outbox.gas_spent_wei == sum(tx.fee_paid for tx in outbox.sent if tx.receipt is not None)
 
 
 def test_scheme_table_is_complete_and_consistent():

@@ -289,8 +289,8 @@ class Agent:
 
     async def context(self, dialogue: Dialogue | None, message, perception: dict | None = None) -> Context:
         perception = perception or (message.payload if isinstance(message, Notice) else {})
-        return self.sources.context(self.role, self.address, self.now, dialogue, self.dialogues.open(), self.locks,
-                                    perception)
+        return self.sources.context(self.role, self.address, self.now, dialogue, self.dialogues.open(),
+                                    self.dialogues.open_deals(), self.locks, perception)
 
     # --- send ---------------------------------------------------------------------------------------
 

@@ -7,8 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from agents.policy import Context, Dialogue, LocalState, Role
-from agents.protocol import Status
+from agents.policy import Context, Dialogue, LocalState, OtherDialogues, Role
 from agents.runtime.locks import Locks
 
 
@@ -25,29 +24,24 @@ class ContextSources:
     validator_reputation: Callable[[str], Any] | None = None
 
     def context(self, role: Role, me: str, now: Callable[[], int], dialogue: Dialogue | None,
-                open_dialogues: list[Dialogue], locks: Locks, perception: dict) -> Context:
+                open_dialogues: list[Dialogue], open_deals: int, locks: Locks, perception: dict) -> Context:
         time_now = now()
         global_state = None
         if self.global_state_source is not None:
             global_state = self.global_state_source.snapshot(time_now)
-        # Built for every message and act, over every open dialogue (a provider's include every open request in
-        # the market): copied and counted at C speed where possible.
-        if dialogue is None:
-            parallel = tuple(open_dialogues)
-        else:
-            parallel = tuple([d for d in open_dialogues if d is not dialogue])
-        statuses = [d.status for d in open_dialogues]
+        # Built for every message and act: nothing here looks at each open dialogue (the court's are every deal
+        # in the market); the other negotiations are listed if the policy reads them.
         return Context(
             role=role,
             me=me,
             now=time_now,
             dialogue=dialogue,
-            parallel=parallel,
+            parallel=OtherDialogues(open_dialogues, dialogue),
             local=LocalState(
                 hardware=self.hardware,
                 free_capacity=locks.free_capacity,
                 free_funds=locks.free_funds,
-                open_deals=len(statuses) - statuses.count(Status.NONE),
+                open_deals=open_deals,
                 region=self.region,
             ),
             global_state=global_state,

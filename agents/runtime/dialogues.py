@@ -15,28 +15,32 @@ from agents.protocol import Domain, Message, Performative, Status
 class WatchedDialogues(dict):
     """Dialogues by deal id that tell a watcher (the event feed's index of who follows which deal) every id that
     comes and goes, so that a deal's messages reach its parties without asking every agent in the market; and
-    that find the open ones without looking at every closed one again (a closed deal never reopens), nor at any
-    while none came, went or closed: every message and act asks for them, and a provider's are every open request
-    in the market. A dialogue closes only through `Dialogues.update`, which says so (`status_changed`)."""
+    that keep the open ones, and how many of those are deals (past the request), up to date as messages move
+    them on, so that no message or act looks at every dialogue: the court's are every deal in the market. A
+    dialogue moves only through `Dialogues.update`, which says so (`moved`)."""
 
     def __init__(self):
         super().__init__()
         self.watchers: list = []  # objects with added(deal_id) and removed(deal_id)
-        self._not_seen_closed: dict = {}  # the same ids in the same order, less those found closed
-        self._open: list | None = None  # the open dialogues found last, until one comes, goes or closes
+        self._open: dict = {}  # deal id -> dialogue: the open ones, in the order they were added
+        self._deals: set = set()  # ids of the open dialogues past the request (agreed, running, judged)
 
     def open_dialogues(self) -> list:
         """The open dialogues, in the order they were added (a new list: callers may change dialogues meanwhile)."""
-        if self._open is None:
-            candidates = self._not_seen_closed
-            self._open = [dialogue for dialogue in candidates.values() if dialogue.is_open]
-            if len(self._open) < len(candidates):  # some closed since: never look at them again
-                self._not_seen_closed = {deal_id: d for deal_id, d in candidates.items() if d.is_open}
-        return list(self._open)
+        return list(self._open.values())
 
-    def status_changed(self) -> None:
-        """A dialogue moved on (it may have closed): the open ones are looked for again."""
-        self._open = None
+    def open_deals(self) -> int:
+        """How many open dialogues are deals, not requests still negotiated."""
+        return len(self._deals)
+
+    def moved(self, dialogue) -> None:
+        """A message moved a dialogue on: it may have become a deal, or closed (a closed deal never reopens)."""
+        deal_id = dialogue.deal_id
+        if not dialogue.is_open:
+            self._open.pop(deal_id, None)
+            self._deals.discard(deal_id)
+        elif dialogue.status != Status.NONE:
+            self._deals.add(deal_id)
 
     def __setitem__(self, deal_id, dialogue):
         new = deal_id not in self
@@ -44,16 +48,18 @@ class WatchedDialogues(dict):
             for watcher in self.watchers:
                 watcher.added(deal_id)
         super().__setitem__(deal_id, dialogue)
-        self._open = None
         if new:
-            self._not_seen_closed[deal_id] = dialogue
+            if dialogue.is_open:
+                self._open[deal_id] = dialogue
+            self.moved(dialogue)
         else:  # a replaced dialogue: back in its place, open or not
-            self._not_seen_closed = dict(self)
+            self._open = {i: d for i, d in self.items() if d.is_open}
+            self._deals = {i for i, d in self._open.items() if d.status != Status.NONE}
 
     def __delitem__(self, deal_id):
         super().__delitem__(deal_id)
-        self._open = None
-        self._not_seen_closed.pop(deal_id, None)
+        self._open.pop(deal_id, None)
+        self._deals.discard(deal_id)
         for watcher in self.watchers:
             watcher.removed(deal_id)
 
@@ -61,8 +67,8 @@ class WatchedDialogues(dict):
         present = deal_id in self
         value = super().pop(deal_id, *default)
         if present:
-            self._open = None
-            self._not_seen_closed.pop(deal_id, None)
+            self._open.pop(deal_id, None)
+            self._deals.discard(deal_id)
             for watcher in self.watchers:
                 watcher.removed(deal_id)
         return value
@@ -93,6 +99,9 @@ class Dialogues:
     def open(self) -> list[Dialogue]:
         return self.by_id.open_dialogues()
 
+    def open_deals(self) -> int:
+        return self.by_id.open_deals()
+
     def get(self, deal_id: bytes) -> Dialogue | None:
         return self.by_id.get(deal_id)
 
@@ -108,8 +117,8 @@ class Dialogues:
             arrival = Arrival.NEW if arrival == Arrival.EXISTING else arrival
         else:
             arrival = dialogue.apply(message)
-        if arrival in (Arrival.NEW, Arrival.EXISTING) and not dialogue.is_open:
-            self.by_id.status_changed()
+        if arrival in (Arrival.NEW, Arrival.EXISTING):
+            self.by_id.moved(dialogue)
         self.counts[arrival] += 1
         return dialogue, arrival
 

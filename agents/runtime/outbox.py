@@ -93,6 +93,9 @@ class Outbox:
     _signer: Signer | None = None
     sent: list[SentTransaction] = field(default_factory=list)
     _awaiting_receipt: list[SentTransaction] = field(default_factory=list)
+    # gas_spent_wei's running sum: the fees of sent[:_fees_counted], every one of which has its receipt
+    _fees_counted: int = 0
+    _fees_of_counted: int = 0
 
     @property
     def address(self) -> str:
@@ -241,4 +244,10 @@ class Outbox:
 
     @property
     def gas_spent_wei(self) -> int:
-        return sum(tx.fee_paid or 0 for tx in self.sent)
+        """The fees paid by every sent transaction with a receipt. A data collector asks after every step, and an
+        agent's transactions pile up: those up to the first still without a receipt are summed once, for good."""
+        sent = self.sent
+        while self._fees_counted < len(sent) and sent[self._fees_counted].receipt is not None:
+            self._fees_of_counted += sent[self._fees_counted].fee_paid
+            self._fees_counted += 1
+        return self._fees_of_counted + sum(tx.fee_paid or 0 for tx in sent[self._fees_counted:])

@@ -82,13 +82,18 @@ def utilization_by_step(intervals: pd.DataFrame, cores: dict[str, int], period: 
     """The share of each provider's cores busy in each step of the period: columns `time` (the step's start),
     `provider`, `busy_share`."""
     start, end = period
-    edges = np.arange(start, end + step_seconds, step_seconds)
-    rows = []
+    lefts = np.arange(start, end + step_seconds, step_seconds)[:-1]
+    rights = lefts + step_seconds
+    by_provider = dict(tuple(intervals.groupby("provider", sort=False))) if len(intervals) else {}
+    frames = []
     for name, n in cores.items():
-        mine = intervals[intervals["provider"] == name]
-        for left in edges[:-1]:
-            right = left + step_seconds
-            overlap = (np.minimum(mine["end"], right) - np.maximum(mine["start"], left)).clip(lower=0)
-            rows.append({"time": left, "provider": name,
-                         "busy_share": float((overlap * mine["cores"]).sum()) / (n * step_seconds)})
-    return pd.DataFrame(rows, columns=["time", "provider", "busy_share"])
+        busy = np.zeros(len(lefts))
+        mine = by_provider.get(name)
+        if mine is not None:  # every interval against every step at once: rows are intervals, columns steps
+            starts, ends = (mine[c].to_numpy(dtype=float)[:, None] for c in ("start", "end"))
+            overlap = np.clip(np.minimum(ends, rights) - np.maximum(starts, lefts), 0.0, None)
+            busy = (overlap * mine["cores"].to_numpy(dtype=float)[:, None]).sum(axis=0) / (n * step_seconds)
+        frames.append(pd.DataFrame({"time": lefts, "provider": name, "busy_share": busy}))
+    if not frames:
+        return pd.DataFrame(columns=["time", "provider", "busy_share"])
+    return pd.concat(frames, ignore_index=True)

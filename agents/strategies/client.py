@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -10,6 +11,29 @@ import numpy as np
 from agents.policy import Context, Notice, NoticeKind, Reply, RequestTerms
 from agents.protocol import Message, Offer, Performative, Status, ValidationScheme
 from agents.strategies.costs import CLIENT_GAS_PER_DEAL, CostModel
+
+# Invitation pools of the latest directory snapshots, shared by every client of the process (a market of thousands
+# of clients reads the same snapshot): (id(listings), id(reputation), min cores, min RAM) -> (listings,
+# reputation, pool), the first two kept so that their ids are not reused while the entry lives.
+_INVITE_POOLS: OrderedDict = OrderedDict()
+INVITE_POOLS_KEPT = 16
+
+
+def invite_pool(listings: list, reputation, min_cores: int, min_ram_bytes: int) -> tuple[tuple[str, ...], np.ndarray]:
+    """The listed providers that can run a job of these requirements, by address, with the cumulative weights of
+    inviting them (reputation squared: the better known, the likelier). Listings and reputations are refreshed
+    together (agents.knowledge.market, agents.simulation.model), so a pool holds until the listings change: the
+    providers are ranked once per refresh, not once per job."""
+    key = (id(listings), id(reputation), min_cores, min_ram_bytes)
+    kept = _INVITE_POOLS.get(key)
+    if kept is None:
+        eligible = sorted(l.attester for l in listings
+                          if l.profile.cpu_cores >= min_cores and l.profile.ram_bytes >= min_ram_bytes)
+        scores = np.array([reputation(a) if reputation else 0.5 for a in eligible], dtype=float)
+        kept = _INVITE_POOLS[key] = (listings, reputation, (tuple(eligible), np.cumsum(np.maximum(scores, 0.01) ** 2)))
+        while len(_INVITE_POOLS) > INVITE_POOLS_KEPT:
+            _INVITE_POOLS.popitem(last=False)
+    return kept[2]
 
 
 @dataclass
@@ -49,8 +73,6 @@ class BudgetClient:
         self._rng = np.random.default_rng(self.seed)
         self._accepting: dict[bytes, str] = {}  # deal -> the provider whose offer it last accepted
         self._unfunded: set[tuple[bytes, str]] = set()  # (deal, provider) whose accept the market refused
-        self._pool_listings: list | None = None  # the directory listings _pools were drawn up from
-        self._pools: dict = {}  # (min cores, min RAM, me) -> the providers to invite from, cumulative weights
 
     def choose_providers(self, spec: Any, context: Context) -> tuple[str, ...]:
         """Whom to address a request to: `invite` providers drawn from the directory's live listings that
@@ -59,10 +81,15 @@ class BudgetClient:
         if not self.invite or context.directory is None:
             return ()
         requirements = spec.requirements
-        attesters, cumulative = self._invite_pool(context, requirements.min_cores, requirements.min_ram_bytes)
+        attesters, cumulative = invite_pool(context.directory(), context.reputation, requirements.min_cores,
+                                            requirements.min_ram_bytes)
+        if context.me in attesters:  # a client listed as a provider too does not invite itself
+            mine = attesters.index(context.me)
+            attesters = attesters[:mine] + attesters[mine + 1:]
+            cumulative = np.cumsum(np.delete(np.diff(cumulative, prepend=0.0), mine))
         if len(attesters) <= self.invite:
             return attesters
-        if 2 * self.invite > len(attesters):  # most of them: draw the few left out instead of rejecting repeats
+        if 2 * self.invite > len(attesters):  # most of them: numpy's draw without replacement
             weights = np.diff(cumulative, prepend=0.0)
             chosen = self._rng.choice(len(attesters), size=self.invite, replace=False, p=weights / weights.sum())
         else:  # a few of many: successive weighted draws, a repeat drawn again (numpy's choice is O(listings))
@@ -70,21 +97,6 @@ class BudgetClient:
             while len(chosen) < self.invite:
                 chosen.add(int(np.searchsorted(cumulative, self._rng.random() * cumulative[-1], side="right")))
         return tuple(attesters[i] for i in sorted(chosen))
-
-    def _invite_pool(self, context: Context, min_cores: int, min_ram_bytes: int) -> tuple[tuple[str, ...], np.ndarray]:
-        """The providers that can run a job of these requirements, by address, with the cumulative weights of
-        drawing them. Kept while the directory's listings are the same list: listings and reputations are
-        refreshed together, so a client facing thousands of providers ranks them once per refresh, not per job."""
-        listings = context.directory()
-        if listings is not self._pool_listings:
-            self._pool_listings, self._pools = listings, {}
-        key = (min_cores, min_ram_bytes, context.me)
-        if key not in self._pools:
-            eligible = sorted((l.attester for l in listings if l.profile.cpu_cores >= min_cores
-                               and l.profile.ram_bytes >= min_ram_bytes and l.attester != context.me))
-            scores = np.array([context.reputation(a) if context.reputation else 0.5 for a in eligible])
-            self._pools[key] = (tuple(eligible), np.cumsum(np.maximum(scores, 0.01) ** 2))
-        return self._pools[key]
 
     def reservation(self, context: Context) -> int:
         """The most it pays a provider for the job: its value less its own gas on the deal and the validator's
