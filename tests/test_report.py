@@ -183,3 +183,30 @@ def test_report_html_is_self_contained_with_every_plot_and_table(tiny_run):
     for table in ("deals", "agents", "agent_steps", "messages", "transfers", "fault_costs"):
         assert pd.read_parquet(tiny_run.run_dir / f"{table}.parquet").shape == \
             pd.read_csv(tiny_run.run_dir / f"{table}.csv").shape, table
+
+
+def test_plots_of_a_market_of_many_providers_show_their_groups(tmp_path, monkeypatch):
+    """Past a dozen providers, one line or bar each is unreadable: utilization is each group's mean (with its
+    spread) and deals won are each group's distribution, providers that won nothing included."""
+    from agents.simulation import plots
+
+    figures = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, run_dir, name, written: figures.__setitem__(name, fig))
+    providers = {f"cheap-{i}": "cheap" for i in range(30)} | {f"dear-{i}": "dear" for i in range(30)}
+    # Every cheap provider wins i % 4 deals; one dear provider wins 2, the 29 others none.
+    won = [f"cheap-{i}" for i in range(30) for _ in range(i % 4)] + ["dear-0", "dear-0"]
+    deals = pd.DataFrame({"provider": won, "outcome": "SETTLED"})
+    plots._deals_by_provider(tmp_path, deals, providers, [])
+    axes = figures["deals_by_provider.png"].axes[0]
+    assert [t.get_text() for t in axes.get_legend().get_texts()] == ["cheap (30 providers)", "dear (30 providers)"]
+    assert "60 providers" in axes.get_title() and f"{len(won)} deals" in axes.get_title()
+
+    times = [2_000_000_000 + 600 * k for k in range(4)]
+    busy = pd.DataFrame([{"time": t, "provider": name, "busy_share": 0.5 if name.startswith("cheap") else 0.1}
+                         for name in providers for t in times])
+    demand = pd.DataFrame(columns=["time", "burst", "jobs_arrived", "demand_factor"])
+    plots._utilization(tmp_path, busy, demand, times[0], providers, [])
+    top = figures["provider_utilization.png"].axes[0]
+    lines = {line.get_label(): line for line in top.get_lines()}
+    assert set(lines) == {"cheap (30 providers)", "dear (30 providers)"}
+    assert list(lines["cheap (30 providers)"].get_ydata()) == [50.0] * 4

@@ -16,6 +16,9 @@ from agents.metrics import pnl_decomposition  # noqa: E402
 from agents.protocol import Performative  # noqa: E402
 
 DPI = 110
+# Beyond this many providers, one line or bar each is unreadable: the plots show each provider group instead (its
+# mean and spread), as a market of thousands is read.
+MAX_PROVIDER_SERIES = 12
 
 
 def _save(fig, run_dir: Path, name: str, written: list[str]) -> None:
@@ -31,8 +34,11 @@ def plot_all(run_dir: Path, tables: dict[str, pd.DataFrame], summary: dict) -> l
     t0 = steps["time"].min()
     _price_discovery(run_dir, deals, messages, tables["price_band"], t0, summary, written)
     _pnl_by_strategy(run_dir, steps, t0, written)
-    _utilization(run_dir, tables["utilization"], tables["demand"], t0, written)
-    _deals_by_provider(run_dir, deals, written)
+    agents = tables.get("agents")
+    providers = {} if agents is None or not len(agents) else dict(
+        agents.loc[agents["role"] == "provider", ["agent", "group"]].itertuples(index=False))
+    _utilization(run_dir, tables["utilization"], tables["demand"], t0, providers, written)
+    _deals_by_provider(run_dir, deals, providers, written)
     _surplus_split(run_dir, summary, written)
     _fault_costs(run_dir, tables["fault_costs"], written)
     return written
@@ -80,18 +86,31 @@ def _price_discovery(run_dir, deals, messages, band, t0, summary, written) -> No
     _save(fig, run_dir, "price_discovery.png", written)
 
 
-def _utilization(run_dir, busy, demand, t0, written) -> None:
+def _utilization(run_dir, busy, demand, t0, providers, written) -> None:
+    """`providers`: provider name -> its group, for a market too large to draw each provider."""
     if not len(busy):
         return
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(9, 6), sharex=True, gridspec_kw={"height_ratios": [2, 1]})
-    for provider, frame in busy.groupby("provider"):
-        top.plot(_hours(frame["time"], t0), 100 * frame["busy_share"], label=provider, drawstyle="steps-post")
-    top.set(ylabel="cores busy (% of the machine)", title="Provider utilization over time, and the demand behind it",
-            ylim=(0, 105))
+    if busy["provider"].nunique() <= MAX_PROVIDER_SERIES:
+        for provider, frame in busy.groupby("provider"):
+            top.plot(_hours(frame["time"], t0), 100 * frame["busy_share"], label=provider, drawstyle="steps-post")
+        title = "Provider utilization over time, and the demand behind it"
+    else:
+        by_group = busy.assign(group=busy["provider"].map(providers).fillna(busy["provider"]))
+        for group, frame in by_group.groupby("group"):
+            shares = frame.groupby("time")["busy_share"]
+            hours = _hours(shares.mean().index.to_series(), t0)
+            line, = top.plot(hours, 100 * shares.mean(), drawstyle="steps-post",
+                             label=f"{group} ({frame['provider'].nunique()} providers)")
+            top.fill_between(hours, 100 * shares.quantile(0.1), 100 * shares.quantile(0.9), step="post", alpha=0.2,
+                             color=line.get_color(), linewidth=0)
+        title = "Provider utilization by group: mean, and 10th to 90th percentile of its providers"
+    top.set(ylabel="cores busy (% of the machine)", title=title, ylim=(0, 105))
     top.legend(fontsize=8, ncol=2)
     if len(demand):
         bursts = demand["burst"].astype(bool)
-        bottom.bar(_hours(demand["time"], t0), demand["jobs_arrived"], width=0.4, align="edge",
+        step_hours = demand["time"].diff().median() / 3600 if len(demand) > 1 else 0.5
+        bottom.bar(_hours(demand["time"], t0), demand["jobs_arrived"], width=0.8 * step_hours, align="edge",
                    color=["tab:red" if b else "tab:blue" for b in bursts])
         bottom.plot(_hours(demand["time"], t0), demand["demand_factor"] * demand["jobs_arrived"].mean()
                     / max(demand["demand_factor"].mean(), 1e-9), color="black", linewidth=1,
@@ -154,15 +173,25 @@ def _pnl_by_strategy(run_dir, steps, t0, written) -> None:
     _save(fig, run_dir, "pnl_by_strategy.png", written)
 
 
-def _deals_by_provider(run_dir, deals, written) -> None:
-    providers = deals[deals["provider"].notna()]
-    if not len(providers):
+def _deals_by_provider(run_dir, deals, providers, written) -> None:
+    """`providers`: provider name -> its group, for a market too large to draw each provider."""
+    won = deals[deals["provider"].notna()]
+    if not len(won):
         return
-    counts = providers.groupby("provider")["outcome"].value_counts().unstack(fill_value=0)
+    counts = won.groupby("provider")["outcome"].value_counts().unstack(fill_value=0)
     fig, ax = plt.subplots(figsize=(8, 4.5))
-    counts.plot.bar(stacked=True, ax=ax, rot=0)
-    ax.set(xlabel="provider", ylabel="deals won (count)", title="Deals won per provider, by how they ended")
-    ax.legend(title="outcome", fontsize=8)
+    if len(counts) <= MAX_PROVIDER_SERIES:
+        counts.plot.bar(stacked=True, ax=ax, rot=0)
+        ax.set(xlabel="provider", ylabel="deals won (count)", title="Deals won per provider, by how they ended")
+        ax.legend(title="outcome", fontsize=8)
+    else:  # how many providers won how many deals, per group, those that won none included
+        per_provider = counts.sum(axis=1).reindex(sorted(set(providers) | set(counts.index)), fill_value=0)
+        bins = range(0, int(per_provider.max()) + 2)
+        for group, wins in per_provider.groupby(per_provider.index.map(lambda name: providers.get(name, name))):
+            ax.hist(wins, bins=bins, histtype="step", linewidth=1.5, label=f"{group} ({len(wins)} providers)")
+        ax.set(xlabel="deals won by a provider", ylabel="providers",
+               title=f"Deals won per provider, by group ({len(per_provider)} providers, {len(won)} deals)")
+        ax.legend(fontsize=8)
     _save(fig, run_dir, "deals_by_provider.png", written)
 
 
