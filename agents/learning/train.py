@@ -4,7 +4,8 @@ Each generation, CMA-ES proposes `population` weight vectors; each is put in the
 (agents.learning.seat) and scored by the mean, over the generation's training seeds, of the seat's Sortino ratio
 (or trading P&L) in lean memory-backend runs, every (candidate, seed) run a Ray task. The starting policy
 (LinearPolicy.initial(): cost-plus at 30%) is scored on the same seeds every generation, as the curve's
-reference. CMA-ES is separable (a diagonal covariance, `CMA_diagonal`): with hundreds of weights and a few
+reference. `start` warm-starts the search from a saved policy instead (a policy trained before: training can be
+resumed in runs that each fit the time limit). CMA-ES is separable (a diagonal covariance, `CMA_diagonal`): with hundreds of weights and a few
 hundred scored candidates, the full covariance could not be learned anyway.
 
 After the last generation, three policies are scored on every training seed: the start, the distribution's mean
@@ -49,6 +50,7 @@ class TrainConfig:
     sigma: float = 0.25
     objective: str = "sortino"
     seed: int = 1  # CMA-ES's own random numbers (cma reads 0 as "pick one at random")
+    start: Path | None = None  # a policy file to start from; None: LinearPolicy.initial(), cost-plus at 30%
     out_dir: Path = Path("runs/train/provider")
     workers: int | None = None
     address: str | None = None
@@ -67,6 +69,10 @@ class TrainConfig:
             raise ValueError(f"seeds per generation must be between 1 and the {len(self.seeds)} training seeds")
         if self.sigma <= 0:
             raise ValueError(f"sigma must be positive, got {self.sigma}")
+        if self.start is not None:
+            from agents.learning.policy import LinearPolicy
+
+            LinearPolicy.load(self.start)  # PolicyFileError (a ValueError, one line) if it cannot be used
 
 
 @dataclass
@@ -92,7 +98,7 @@ def train(config: TrainConfig, progress=None) -> TrainOutcome:
     groups = seat_groups(scenario)
     fitness_of = OBJECTIVES[config.objective]
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    start = LinearPolicy.initial().to_vector()
+    start = (LinearPolicy.load(config.start) if config.start else LinearPolicy.initial()).to_vector()
     strategy = cma.CMAEvolutionStrategy(start, config.sigma, {
         "popsize": config.population, "seed": config.seed, "CMA_diagonal": True, "verbose": -9})
     total = config.generations * (config.population + 1) * config.seeds_per_generation + 3 * len(config.seeds)
@@ -154,6 +160,10 @@ def _check_training_seeds(seeds: tuple[int, ...]) -> None:
                          f"{TRAINING_SEEDS[0]}..{TRAINING_SEEDS[-1]})")
 
 
+def start_name(config: TrainConfig) -> str:
+    return str(config.start) if config.start else "cost-plus 30%"
+
+
 def plot_curve(curve: pd.DataFrame, config: TrainConfig, path: Path) -> Path:
     """Left: best and mean fitness per generation with the start's on the same seeds (each generation meets other
     seeds, which move all three together). Right: best and mean minus the start's, the gain the seeds do not hide."""
@@ -168,7 +178,7 @@ def plot_curve(curve: pd.DataFrame, config: TrainConfig, path: Path) -> Path:
     x = curve["generation"]
     raw.plot(x, curve["best"], marker="o", label="best candidate")
     raw.plot(x, curve["mean"], marker=".", label="mean of the population")
-    raw.plot(x, curve["start"], linestyle="--", color="grey", label="start (cost-plus 30%), same seeds")
+    raw.plot(x, curve["start"], linestyle="--", color="grey", label=f"start ({start_name(config)}), same seeds")
     raw.set_ylabel(f"fitness: {label}")
     gain.plot(x, curve["best"] - curve["start"], marker="o", label="best candidate - start")
     gain.plot(x, curve["mean"] - curve["start"], marker=".", label="population mean - start")
