@@ -119,8 +119,9 @@ def test_a_tiny_training_run_writes_a_loadable_policy_and_its_curve(tmp_path):
     # The start (cost-plus at 30%) is scored on the same seed each generation: the same market, the same figure.
     assert curve["start"].nunique() == 1 and curve["start"].iloc[0] > 0
     assert outcome.curve_png.stat().st_size > 10_000
-    assert outcome.runs == 2 * 4 + 3
-    assert outcome.chosen in ("start", "cma mean", "best candidate")
+    assert outcome.runs == 2 * 4 + 5  # 2 generations of 3 candidates and the start; 5 finalists
+    assert list(outcome.final.index) == ["start", "cma mean", "best candidate", "2nd best candidate",
+                                         "3rd best candidate"]
     assert outcome.final.loc[outcome.chosen, "mean"] == outcome.final["mean"].max()
 
 
@@ -134,7 +135,7 @@ def test_training_starts_from_the_policy_file_it_is_given(tmp_path):
                                 out_dir=tmp_path / "out", workers=2))
     curve = pd.read_csv(outcome.curve_csv)
     assert curve["start"].tolist() == [0.0] and outcome.final.loc["start", "mean"] == 0.0
-    assert outcome.runs == 1 * 4 + 3
+    assert outcome.runs == 1 * 4 + 5
 
 
 def test_a_tiny_evaluation_prints_its_tables_and_ends_with_the_headline(tmp_path):
