@@ -1,7 +1,7 @@
 """`ape run train --role provider`: train a provider's pricing policy with CMA-ES, each candidate scored in
 memory-backend runs of the training scenario as Ray tasks (agents/learning/train.py; README: Learning).
 
-    ape run train --role provider                                 # 10 generations of 8, 4 seeds each: ~25 min on 2 cores
+    ape run train --role provider                                 # 10 generations of 8, 8 seeds each: ~17 min on 2 cores
     ape run train --role provider --generations 2 --population 4 --seeds 1 --seeds-per-generation 1   # a smoke run
     ape run train --role provider --start policies/provider.json --ship   # resume: 10 more generations from it
     ape run train --role provider --out runs/train/try --address 10.0.0.5:6379                       # a Ray cluster
@@ -32,7 +32,7 @@ SHIPPED = Path("policies/provider.json")
 @click.option("--population", type=click.IntRange(min=3), default=8, show_default=True)
 @click.option("--seeds", default=f"{TRAINING_SEEDS[0]}-{TRAINING_SEEDS[-1]}", show_default=True,
               help="Training seeds (e.g. 1-8,12); never the held-out ones.")
-@click.option("--seeds-per-generation", type=click.IntRange(min=1), default=4, show_default=True,
+@click.option("--seeds-per-generation", type=click.IntRange(min=1), default=8, show_default=True,
               help="Seeds each generation's candidates are scored on (the list taken in turn).")
 @click.option("--objective", type=click.Choice(["sortino", "pnl"]), default="sortino", show_default=True,
               help="The seat's mean Sortino ratio or trading P&L over the seeds.")
