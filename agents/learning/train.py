@@ -55,7 +55,7 @@ class TrainConfig:
     objective: str = "sortino"
     seed: int = 1  # CMA-ES's own random numbers (cma reads 0 as "pick one at random")
     start: Path | None = None  # a policy file to start from; None: LinearPolicy.initial(), cost-plus at 30%
-    # candidates re-scored on every training seed at the end: the best of 80 on 4 seeds is a noisy pick
+    # candidates re-scored on every training seed at the end: the best of 80 on a few seeds each is a noisy pick
     finalists: int = 3
     out_dir: Path = Path("runs/train/provider")
     workers: int | None = None
