@@ -1,8 +1,9 @@
 """`ape run train --role provider`: train a provider's pricing policy with CMA-ES, each candidate scored in
 memory-backend runs of the training scenario as Ray tasks (agents/learning/train.py; README: Learning).
 
-    ape run train --role provider                                 # 10 generations of 8, 4 seeds each: ~25 min on 2 cores
+    ape run train --role provider                                 # 10 generations of 8, 8 seeds each: ~17 min on 2 cores
     ape run train --role provider --generations 2 --population 4 --seeds 1 --seeds-per-generation 1   # a smoke run
+    ape run train --role provider --start policies/provider.json --ship   # resume: 10 more generations from it
     ape run train --role provider --out runs/train/try --address 10.0.0.5:6379                       # a Ray cluster
 
 Writes policy.json, curve.csv, curve.png and final.csv into --out; `--ship` also copies the policy to
@@ -31,20 +32,22 @@ SHIPPED = Path("policies/provider.json")
 @click.option("--population", type=click.IntRange(min=3), default=8, show_default=True)
 @click.option("--seeds", default=f"{TRAINING_SEEDS[0]}-{TRAINING_SEEDS[-1]}", show_default=True,
               help="Training seeds (e.g. 1-8,12); never the held-out ones.")
-@click.option("--seeds-per-generation", type=click.IntRange(min=1), default=4, show_default=True,
+@click.option("--seeds-per-generation", type=click.IntRange(min=1), default=8, show_default=True,
               help="Seeds each generation's candidates are scored on (the list taken in turn).")
 @click.option("--objective", type=click.Choice(["sortino", "pnl"]), default="sortino", show_default=True,
               help="The seat's mean Sortino ratio or trading P&L over the seeds.")
 @click.option("--sigma", type=click.FloatRange(min=0, min_open=True), default=0.25, show_default=True,
               help="CMA-ES's initial step size.")
 @click.option("--cma-seed", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option("--start", "start", default=None, type=click.Path(dir_okay=False),
+              help="A policy file to start the search from (default: cost-plus at 30%, policies/initial.json's).")
 @click.option("--out", "out_dir", default="runs/train/provider", show_default=True, type=click.Path(file_okay=False))
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Runs at once (default: this machine's cores, or the cluster's CPUs).")
 @click.option("--address", default=None, help="Join this Ray cluster (host:port of its head) instead of a local Ray.")
 @click.option("--ship", is_flag=True, help=f"Copy the trained policy to {SHIPPED}.")
-def cli(role, scenario, generations, population, seeds, seeds_per_generation, objective, sigma, cma_seed, out_dir,
-        workers, address, ship):
+def cli(role, scenario, generations, population, seeds, seeds_per_generation, objective, sigma, cma_seed, start,
+        out_dir, workers, address, ship):
     from agents.learning.seat import SeatError
     from agents.learning.train import TrainConfig, train
     from agents.simulation.scenario import ScenarioError, load_scenario
@@ -52,7 +55,8 @@ def cli(role, scenario, generations, population, seeds, seeds_per_generation, ob
     try:
         config = TrainConfig(scenario=scenario, generations=generations, population=population,
                              seeds=parse_seeds(seeds), seeds_per_generation=seeds_per_generation, sigma=sigma,
-                             objective=objective, seed=cma_seed, out_dir=Path(out_dir), workers=workers,
+                             objective=objective, seed=cma_seed, start=Path(start) if start else None,
+                             out_dir=Path(out_dir), workers=workers,
                              address=address)
         config.check()
         from agents.learning.seat import seat_groups
@@ -63,7 +67,7 @@ def cli(role, scenario, generations, population, seeds, seeds_per_generation, ob
     console = Console()
     console.print(f"[bold]training[/] the {role} seat of {scenario}: {generations} generations of {population} "
                   f"(+ the start), {seeds_per_generation} of {len(config.seeds)} training seeds each, "
-                  f"objective {objective}")
+                  f"objective {objective}, from {start or 'cost-plus at 30%'}")
     with progress_bar(console, "runs") as advance:
         outcome = train(config, progress=advance)
     table = Table(title=f"finalists on all {len(config.seeds)} training seeds (mean {objective})")

@@ -10,10 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from agents.learning.evaluate import EvaluateConfig, headline, headline_line, paired, summarise
+from agents.learning.features import ACTIONS, DECLINE
 from agents.learning.policy import LinearPolicy
 from agents.learning.seat import SEAT_FIGURES, seat_figures, seat_groups, with_seat
 from agents.learning.seeds import (
@@ -117,9 +119,23 @@ def test_a_tiny_training_run_writes_a_loadable_policy_and_its_curve(tmp_path):
     # The start (cost-plus at 30%) is scored on the same seed each generation: the same market, the same figure.
     assert curve["start"].nunique() == 1 and curve["start"].iloc[0] > 0
     assert outcome.curve_png.stat().st_size > 10_000
-    assert outcome.runs == 2 * 4 + 3
-    assert outcome.chosen in ("start", "cma mean", "best candidate")
+    assert outcome.runs == 2 * 4 + 5  # 2 generations of 3 candidates and the start; 5 finalists
+    assert list(outcome.final.index) == ["start", "cma mean", "best candidate", "2nd best candidate",
+                                         "3rd best candidate"]
     assert outcome.final.loc[outcome.chosen, "mean"] == outcome.final["mean"].max()
+
+
+def test_training_starts_from_the_policy_file_it_is_given(tmp_path):
+    """A warm start: the search starts from `start`, which is the curve's reference and a finalist. A policy that
+    declines every request never trades (Sortino counted 0), unlike cost-plus at 30% (above)."""
+    bias = np.full(len(ACTIONS), -1.0)
+    bias[DECLINE] = 0.0  # no weights: declining always scores best
+    start = LinearPolicy(np.zeros(LinearPolicy.shape()), bias).save(tmp_path / "declining.json")
+    outcome = train(TrainConfig(generations=1, population=3, seeds=(1,), seeds_per_generation=1, start=start,
+                                out_dir=tmp_path / "out", workers=2))
+    curve = pd.read_csv(outcome.curve_csv)
+    assert curve["start"].tolist() == [0.0] and outcome.final.loc["start", "mean"] == 0.0
+    assert outcome.runs == 1 * 4 + 5
 
 
 def test_a_tiny_evaluation_prints_its_tables_and_ends_with_the_headline(tmp_path):
@@ -145,6 +161,7 @@ def test_bad_input_is_one_line():
     ape = Path(sys.executable).with_name("ape")
     for args, named in ((["train", "--role", "provider", "--seeds", "1001"], "held out for evaluation"),
                         (["train", "--role", "provider", "--seeds", "x"], "seeds are numbers"),
+                        (["train", "--role", "provider", "--start", "nowhere.json"], "does not exist"),
                         (["evaluate", "--policy", "nowhere.json"], "does not exist"),
                         (["evaluate", "--margins", "0.1,0.2"], "at least 5 values")):
         result = subprocess.run([str(ape), "run", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)

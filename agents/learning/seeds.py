@@ -4,7 +4,9 @@ no training or tuning ever ran on (a test checks the lists stay disjoint)."""
 
 from __future__ import annotations
 
-TRAINING_SEEDS: tuple[int, ...] = tuple(range(1, 17))
+# 40 markets, not 16: a policy's Sortino moves by about 1 from seed to seed, so on 16 the finalists' ranking
+# (agents.learning.train) was within the noise, and a search that cycles through 16 fits them.
+TRAINING_SEEDS: tuple[int, ...] = tuple(range(1, 41))
 # Held out: never trained or tuned on. The chain's seeds are the first memory ones, so the two backends can be
 # read side by side on the same markets.
 HELD_OUT_MEMORY_SEEDS: tuple[int, ...] = tuple(range(1001, 1021))
