@@ -25,7 +25,7 @@ from agents.learning.seeds import (
     check_held_out,
     generation_seeds,
 )
-from agents.learning.train import TrainConfig, train
+from agents.learning.train import TrainConfig, leading_candidates, train
 from agents.simulation.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,6 +42,16 @@ def test_generations_take_the_training_seeds_in_turn():
     assert generation_seeds(0, 4) == TRAINING_SEEDS[:4]
     assert generation_seeds(1, 4) == TRAINING_SEEDS[4:8]
     assert generation_seeds(5, 3, (1, 2, 3, 4)) == (4, 1, 2)  # wraps around
+
+
+def test_finalists_are_the_candidates_that_beat_the_start_most_on_the_same_seeds():
+    """A candidate of a generation of easy markets scores high and gains little; one met on hard markets scores
+    lower and gains more: the second is the better policy, and the first finalist."""
+    easy, hard, worse = np.full(3, 1.0), np.full(3, 2.0), np.full(3, 3.0)
+    gains = [(5.1 - 5.0, easy), (3.8 - 3.0, hard), (4.9 - 5.0, worse)]  # (raw score - the start's), same seeds
+    leaders = leading_candidates(gains, 2)
+    assert [v[0] for v in leaders] == [2.0, 1.0]
+    assert len(leading_candidates(gains, 5)) == 3
 
 
 def test_the_seat_is_filled_and_read_by_group():

@@ -146,9 +146,9 @@ def train(config: TrainConfig, progress=None) -> TrainOutcome:
                          "median": float(np.median(candidate_fitness)), "start": reference,
                          "sigma": float(strategy.sigma), "seconds": round(time.perf_counter() - started, 1)})
             pd.DataFrame(rows).to_csv(curve_csv, index=False)  # after every generation: a long run shows its progress
-        leaders = sorted(gains, key=lambda gain: gain[0], reverse=True)[:finalist_candidates]
         finalists = {"start": start, "cma mean": np.array(strategy.mean),
-                     **{candidate_name(rank): vector for rank, (_, vector) in enumerate(leaders)}}
+                     **{candidate_name(rank): vector
+                        for rank, vector in enumerate(leading_candidates(gains, finalist_candidates))}}
         final_fitness = score(list(finalists.values()), config.seeds, at_once)
     final = pd.DataFrame(final_fitness, index=list(finalists), columns=[f"seed {s}" for s in config.seeds])
     final.insert(0, "mean", final_fitness.mean(axis=1))
@@ -158,6 +158,13 @@ def train(config: TrainConfig, progress=None) -> TrainOutcome:
     curve = pd.DataFrame(rows)
     curve_png = plot_curve(curve, config, config.out_dir / "curve.png")
     return TrainOutcome(policy, curve_csv, curve_png, final, chosen, time.perf_counter() - started, done, curve)
+
+
+def leading_candidates(gains: list[tuple[float, np.ndarray]], count: int) -> list[np.ndarray]:
+    """The `count` candidates that beat the start by the most on their own generation's seeds, best first: the
+    seeds of a generation move every policy's score alike, so a raw score would favour a generation of easy
+    markets over a better candidate met on hard ones."""
+    return [vector for _, vector in sorted(gains, key=lambda gain: gain[0], reverse=True)[:count]]
 
 
 def candidate_name(rank: int) -> str:
