@@ -15,12 +15,20 @@ SNAPSHOT = json.loads((ROOT / "gas-snapshot.json").read_text())
 OFFER_LIMIT = 40_000  # each negotiation message, from the contracts issue
 
 
+# What Ape says when the anvil it started did not answer in time: the node's start-up, not the gas, failed.
+NODE_DID_NOT_START = "Timed out waiting for successful RPC connection"
+
+
 def _measure() -> dict[str, int]:
     ape = Path(sys.executable).with_name("ape")
-    result = subprocess.run(
-        [str(ape), "run", "gas", "--json", "-v", "WARNING"], cwd=ROOT, capture_output=True, text=True, timeout=600, env=os.environ
-    )
-    assert result.returncode == 0, result.stderr[-3000:]
+    for _ in range(3):  # a node that did not start is started again; any other failure fails the test
+        result = subprocess.run(
+            [str(ape), "run", "gas", "--json", "-v", "WARNING"], cwd=ROOT, capture_output=True, text=True,
+            timeout=600, env=os.environ
+        )
+        if result.returncode == 0 or NODE_DID_NOT_START not in result.stdout + result.stderr:
+            break
+    assert result.returncode == 0, (result.stdout + result.stderr)[-3000:]
     lines = result.stdout.splitlines()
     assert lines[-1].startswith("happy-path gas: ")
     start = next(i for i, line in enumerate(lines) if line.startswith("{"))
