@@ -24,6 +24,8 @@ JOB_THREADS = ThreadPoolExecutor(max_workers=16, thread_name_prefix="job")
 
 
 class ProviderAgent(Agent):
+    request_audience = RequestAudience.NAMED_OR_BROADCAST  # the open market's requests, and those naming it
+
     def __init__(self, *args, store, workdir: Path, billed_seconds=None, hold_seconds=None, job_runner=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.store = store
@@ -47,8 +49,6 @@ class ProviderAgent(Agent):
         self.finished: dict[bytes, Notice] = {}  # job outcomes, kept until the deal closes
         self.funding_links: set[tuple[str, str]] = set()  # (client, validator): the client funded the validator
         self._links_read_to: dict[tuple[str, str], int] = {}  # the next block to look for such funding in
-
-    request_audience = RequestAudience.NAMED_OR_BROADCAST
 
     def takes_part(self, requested: dict) -> bool:
         """Requests it could serve: others' requests in the market's token, broadcast or addressed to it."""

@@ -49,29 +49,28 @@ class WatchedDialogues(dict):
                 watcher.added(deal_id)
         super().__setitem__(deal_id, dialogue)
         if new:
-            if dialogue.is_open:
-                self._open[deal_id] = dialogue
-            self.moved(dialogue)
+            self._open[deal_id] = dialogue
+            self.moved(dialogue)  # out again if it came in closed
         else:  # a replaced dialogue: back in its place, open or not
             self._open = {i: d for i, d in self.items() if d.is_open}
             self._deals = {i for i, d in self._open.items() if d.status != Status.NONE}
 
     def __delitem__(self, deal_id):
         super().__delitem__(deal_id)
-        self._open.pop(deal_id, None)
-        self._deals.discard(deal_id)
-        for watcher in self.watchers:
-            watcher.removed(deal_id)
+        self._forget(deal_id)
 
     def pop(self, deal_id, *default):
         present = deal_id in self
         value = super().pop(deal_id, *default)
         if present:
-            self._open.pop(deal_id, None)
-            self._deals.discard(deal_id)
-            for watcher in self.watchers:
-                watcher.removed(deal_id)
+            self._forget(deal_id)
         return value
+
+    def _forget(self, deal_id) -> None:
+        self._open.pop(deal_id, None)
+        self._deals.discard(deal_id)
+        for watcher in self.watchers:
+            watcher.removed(deal_id)
 
     def setdefault(self, deal_id, default=None):
         if deal_id not in self:

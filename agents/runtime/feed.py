@@ -66,14 +66,19 @@ class RequestIndex:
 
     def __init__(self, subscriptions: list[Subscription]):
         self.order = {id(s): n for n, s in enumerate(subscriptions)}
-        self.unindexed = [s for s in subscriptions if s.address is None or s.audience is None]
-        self.every = [s for s in subscriptions if s.audience == RequestAudience.EVERY and s.address is not None]
-        self.broadcast = [s for s in subscriptions if s.audience == RequestAudience.NAMED_OR_BROADCAST
-                          and s.address is not None]
+        self.unindexed: list[Subscription] = []  # asked about every request (no address or audience given)
+        self.every: list[Subscription] = []
+        self.broadcast: list[Subscription] = []  # asked about requests that name no provider
         self.by_address: dict[str, list[Subscription]] = {}
         for s in subscriptions:
-            if s.address is not None and s.audience in (RequestAudience.NAMED, RequestAudience.NAMED_OR_BROADCAST):
+            if s.address is None or s.audience is None:
+                self.unindexed.append(s)
+            elif s.audience == RequestAudience.EVERY:
+                self.every.append(s)
+            else:
                 self.by_address.setdefault(s.address, []).append(s)
+                if s.audience == RequestAudience.NAMED_OR_BROADCAST:
+                    self.broadcast.append(s)
 
     def audience(self, requested: dict) -> list[Subscription]:
         """The subscriptions to ask about a request (the `Requested` event's arguments), in subscription order."""
