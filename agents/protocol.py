@@ -16,6 +16,8 @@ from eth_account.messages import SignableMessage, encode_typed_data
 from eth_utils import keccak
 from eth_utils import to_checksum_address as _to_checksum_address
 
+from agents.keccak import keccak256
+
 
 @lru_cache(maxsize=1 << 16)
 def to_checksum_address(address: str) -> str:
@@ -225,7 +227,7 @@ def typed_hash(domain: Domain, value: Request | Offer) -> bytes:
     encoded = _static_words(_ABI_TYPES[kind], values)
     if encoded is None:  # a value out of its type's plain range: eth_abi encodes it, or says what is wrong
         encoded = encode(_ABI_TYPES[kind], values)
-    return keccak(b"\x19\x01" + _domain_separator(domain) + keccak(_TYPE_HASHES[kind] + encoded))
+    return keccak256(b"\x19\x01" + _domain_separator(domain) + keccak256(_TYPE_HASHES[kind] + encoded))
 
 
 def _static_words(types: list[str], values: tuple) -> bytes | None:
@@ -276,7 +278,7 @@ def _domain_separator(domain: Domain) -> bytes:
 
 def schema_uid(schema: str, resolver: str, revocable: bool) -> bytes:
     """EAS's schema UID: keccak256(abi.encodePacked(schema, resolver, revocable))."""
-    return keccak(schema.encode() + bytes.fromhex(resolver[2:]) + (b"\x01" if revocable else b"\x00"))
+    return keccak256(schema.encode() + bytes.fromhex(resolver[2:]) + (b"\x01" if revocable else b"\x00"))
 
 
 # ------------------------------------------------------------------------------------------------------

@@ -66,18 +66,21 @@ class LockBook(RuleBasedStateMachine):
 
     @rule(old=st.sampled_from(KEYS), new=st.sampled_from(KEYS))
     def move(self, old, new):
-        if old == new or new in self.model:
-            return
         self.locks.move(old, new)
-        if old in self.model:
-            self.model[new] = self.model.pop(old)
+        if old in self.model and old != new:
+            # Each part held under `old` (capacity, funds) replaces that part under `new`.
+            (capacity, funds), (kept_capacity, kept_funds) = self.model.pop(old), self.model.get(new, (Capacity(), 0))
+            self.model[new] = (capacity if capacity != Capacity() else kept_capacity, funds or kept_funds)
 
     @invariant()
     def never_over_committed(self):
         free = self.locks.free_capacity
         assert free.cores >= 0 and free.ram_bytes >= 0 and free.gpus >= 0 and self.locks.free_funds >= 0
         assert self.locks.free_funds == FUNDS - sum(f for _, f in self.model.values())
-        assert self.locks.free_capacity.cores == TOTAL.cores - sum(c.cores for c, _ in self.model.values())
+        held = list(self.model.values())
+        assert free == Capacity(TOTAL.cores - sum(c.cores for c, _ in held),
+                                TOTAL.ram_bytes - sum(c.ram_bytes for c, _ in held),
+                                TOTAL.gpus - sum(c.gpus for c, _ in held))
 
 
 TestLockBook = LockBook.TestCase

@@ -12,9 +12,22 @@ from hypothesis import strategies as st
 from agents.protocol import Domain, Offer, Request, ValidationScheme, typed_hash, typed_message
 from agents.protocol import _TYPE_HASHES  # the typehash agents hash requests with
 from agents.chain.transactions import Signer
+from agents.keccak import incremental_keccak256, keccak256
 
 KEY = Account.from_key(b"\x42" * 32)
 MARKET = "0x9fE46736679d2D9a65F0992F2272dE9f3c7fa6e0"
+
+
+@settings(max_examples=200, deadline=None)
+@given(chunks=st.lists(st.binary(max_size=300), max_size=5))
+def test_the_fast_keccak_is_eth_utils_keccak(chunks):
+    """agents.keccak (safe-pysha3) hashes every deal id and signature check: it must be the EVM's keccak256."""
+    data = b"".join(chunks)
+    assert keccak256(data) == keccak(data)
+    streamed = incremental_keccak256()
+    for chunk in chunks:
+        streamed.update(chunk)
+    assert streamed.digest() == keccak(data)
 
 
 @settings(max_examples=60, deadline=None)

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import rlp
 from coincurve import PrivateKey
-from eth_utils import keccak, to_checksum_address
+from eth_utils import to_checksum_address
 
 from agents.chain.sync import SyncClient, as_int
+from agents.keccak import keccak256
 
 EIP1559_TYPE = b"\x02"
 
@@ -32,7 +33,7 @@ class Signer:
     @property
     def address(self) -> str:
         """The checksummed address of this key."""
-        return to_checksum_address(keccak(self._key.public_key.format(compressed=False)[1:])[12:])
+        return to_checksum_address(keccak256(self._key.public_key.format(compressed=False)[1:])[12:])
 
     def sign_eip1559(
         self, *, chain_id: int, nonce: int, max_priority_fee: int, max_fee: int, gas: int, to: str, value: int,
@@ -40,9 +41,9 @@ class Signer:
     ) -> tuple[str, str]:
         """(raw transaction, transaction hash), both 0x-hex."""
         fields = [chain_id, nonce, max_priority_fee, max_fee, gas, bytes.fromhex(to[2:]), value, data, []]
-        y_parity, r, s = self._sign(keccak(EIP1559_TYPE + rlp.encode(fields)))
+        y_parity, r, s = self._sign(keccak256(EIP1559_TYPE + rlp.encode(fields)))
         raw = EIP1559_TYPE + rlp.encode([*fields, y_parity, r, s])
-        return "0x" + raw.hex(), "0x" + keccak(raw).hex()
+        return "0x" + raw.hex(), "0x" + keccak256(raw).hex()
 
     def sign_digest(self, digest: bytes) -> bytes:
         """A 65-byte r || s || v signature of a 32-byte digest (v = 27 or 28), as ecrecover expects."""

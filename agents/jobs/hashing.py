@@ -4,20 +4,14 @@ from __future__ import annotations
 
 from os import PathLike
 
-from eth_hash.auto import keccak as _keccak_backend  # the backend eth_utils.keccak uses, with streaming
-from eth_utils import keccak
+from agents.keccak import incremental_keccak256
 
 CHUNK_BYTES = 1 << 20
 
 
-def incremental_keccak():
-    """A keccak256 object fed with `.update(bytes)`, read with `.digest()`: for data read in chunks."""
-    return _keccak_backend.new(b"")
-
-
 def keccak_file(path: str | PathLike) -> bytes:
     """keccak256 of a file's bytes, read in chunks so large results need not fit in memory."""
-    digest = incremental_keccak()
+    digest = incremental_keccak256()
     with open(path, "rb") as file:
         while chunk := file.read(CHUNK_BYTES):
             digest.update(chunk)
@@ -37,4 +31,4 @@ def as_hash(value: bytes | str) -> bytes:
     return bytes(value)
 
 
-__all__ = ["keccak", "keccak_file", "incremental_keccak", "as_hash"]
+__all__ = ["keccak_file", "as_hash"]

@@ -24,6 +24,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 from agents.jobs.workloads import SEED_LIMIT, WORKLOADS
+from agents.keccak import keccak256
 
 if TYPE_CHECKING:
     from agents.policy import Capacity
@@ -259,11 +260,7 @@ class JobSpec:
     @functools.cached_property  # immutable: hashed once (the frozen dataclass's __dict__ keeps it)
     def spec_hash(self) -> bytes:
         """keccak256 of the canonical JSON: the request's `specHash`."""
-        # Imported here: eth_utils takes ~0.25 s to import, which the worker subprocess (it parses specs
-        # but never hashes them) would otherwise pay on every job.
-        from agents.jobs.hashing import keccak
-
-        return keccak(self.canonical_json())
+        return keccak256(self.canonical_json())
 
     def __hash__(self):
         return hash(self.canonical_json())

@@ -27,8 +27,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from os import PathLike
 from pathlib import Path
 
-from agents.jobs.hashing import as_hash, incremental_keccak, keccak, keccak_file
+from agents.jobs.hashing import as_hash, keccak_file
 from agents.jobs.spec import InvalidJobSpec, JobSpec
+from agents.keccak import incremental_keccak256, keccak256
 
 DEFAULT_MAX_FETCH_BYTES = 1 << 30  # a client will not hold a larger result in memory
 DEFAULT_FETCH_TIMEOUT_SECONDS = 30.0
@@ -59,7 +60,7 @@ class ResultStore:
         and each write's atomic rename was the costliest call of a large simulated market.
         """
         if isinstance(content, (bytes, bytearray, memoryview)):
-            content_hash = keccak(bytes(content))
+            content_hash = keccak256(bytes(content))
         else:
             content_hash = keccak_file(content)
         if self._holds(content_hash):
@@ -167,7 +168,7 @@ def _handler_for(root: Path) -> type[BaseHTTPRequestHandler]:
 
 def _copy_hashing(source: str | PathLike, destination) -> bytes:
     # One pass: the stored bytes are exactly the hashed bytes even if the source changes meanwhile.
-    digest = incremental_keccak()
+    digest = incremental_keccak256()
     with open(source, "rb") as file:
         while chunk := file.read(_CHUNK_BYTES):
             digest.update(chunk)
@@ -219,13 +220,13 @@ def verify(uri: str, expected_hash: bytes | str, **fetch_options) -> bool:
     Raises FetchError when the URI cannot be read: "unavailable" is not "wrong", and an agent should
     not treat a network failure as proof of cheating.
     """
-    return keccak(fetch(uri, **fetch_options)) == as_hash(expected_hash)
+    return keccak256(fetch(uri, **fetch_options)) == as_hash(expected_hash)
 
 
 def fetch_verified(uri: str, expected_hash: bytes | str, **fetch_options) -> bytes:
     """The bytes at `uri`, checked against `expected_hash`; HashMismatch when they differ."""
     data = fetch(uri, **fetch_options)
-    actual = keccak(data)
+    actual = keccak256(data)
     if actual != as_hash(expected_hash):
         raise HashMismatch(f"{uri} holds bytes hashing to 0x{actual.hex()}, expected 0x{as_hash(expected_hash).hex()}")
     return data

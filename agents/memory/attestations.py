@@ -10,8 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Protocol
 
-from eth_utils import keccak
-
+from agents.keccak import keccak256
 from agents.memory.evm import ZERO_BYTES32, CallContext, Clock, Revert
 
 
@@ -45,7 +44,7 @@ class _Schema:
 def attestation_uid(attestation: Attestation, bump: int) -> bytes:
     """EAS._getUID: keccak256(abi.encodePacked(schema, recipient, attester, time, expirationTime, revocable,
     refUID, data, bump))."""
-    return keccak(
+    return keccak256(
         attestation.schema + bytes.fromhex(attestation.recipient[2:]) + bytes.fromhex(attestation.attester[2:])
         + attestation.time.to_bytes(8, "big") + attestation.expiration_time.to_bytes(8, "big")
         + bytes([attestation.revocable]) + attestation.ref_uid + attestation.data + bump.to_bytes(4, "big")

@@ -10,8 +10,8 @@ from __future__ import annotations
 from functools import lru_cache
 
 from coincurve import PublicKey
-from eth_utils import keccak
 
+from agents.keccak import keccak256
 from agents.protocol import to_checksum_address
 
 SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
@@ -32,7 +32,7 @@ def recover(digest: bytes, signature: bytes) -> str | None:
         public_key = PublicKey.from_signature_and_message(signature[:64] + bytes([v - 27]), digest, hasher=None)
     except ValueError:  # r is no point's x coordinate
         return None
-    return to_checksum_address(keccak(public_key.format(compressed=False)[1:])[12:])
+    return to_checksum_address(keccak256(public_key.format(compressed=False)[1:])[12:])
 
 
 def is_valid_signature_now(signer: str, digest: bytes, signature: bytes, contracts: set[str]) -> bool:

@@ -193,22 +193,29 @@ class MemoryDirectory:
 
     def __init__(self, market: MemoryMarket):
         self.market = market
+        # An attestation never changes once made: each is decoded once (None: not a listing).
+        self._listings: dict[bytes, ProviderListing | None] = {}
 
     def search(self, criteria: SearchCriteria | None = None) -> list[ProviderListing]:
-        eas = self.market.chain.eas
         criteria = criteria or SearchCriteria(market=self.market.deployment.market)
         newest: dict[str, ProviderListing] = {}
         for uid in self.market.own.attested.get(PROFILE_SCHEMA_UID, ()):
-            attestation = eas.get_attestation(uid)
-            try:
-                profile = Profile.decode(attestation.data)
-            except Exception:  # noqa: BLE001 - anyone can attest garbage to a resolver-less schema: not a listing
+            listing = self._listings[uid] if uid in self._listings else self._decode(uid)
+            if listing is None:
                 continue
-            listing = ProviderListing(uid=to_hex32(uid), attester=attestation.attester, profile=profile,
-                                      time=attestation.time, ref_uid=to_hex32(attestation.ref_uid),
-                                      expiration_time=attestation.expiration_time)
             current = newest.get(listing.attester)
             if current is None or listing.time >= current.time:
                 newest[listing.attester] = listing
         listings = sorted(newest.values(), key=lambda listing: listing.time, reverse=True)
         return [listing for listing in listings if criteria.matches(listing)]
+
+    def _decode(self, uid: bytes) -> ProviderListing | None:
+        attestation = self.market.chain.eas.get_attestation(uid)
+        try:
+            profile = Profile.decode(attestation.data)
+        except Exception:  # noqa: BLE001 - anyone can attest garbage to a resolver-less schema: not a listing
+            profile = None
+        listing = self._listings[uid] = None if profile is None else ProviderListing(
+            uid=to_hex32(uid), attester=attestation.attester, profile=profile, time=attestation.time,
+            ref_uid=to_hex32(attestation.ref_uid), expiration_time=attestation.expiration_time)
+        return listing
