@@ -22,6 +22,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from statistics import NormalDist
 from types import MappingProxyType
 from typing import Protocol
@@ -251,6 +252,12 @@ DEFAULT_REGIONS: Mapping[str, RegionProfile] = MappingProxyType(
 DEFAULT_CONFIDENCE = 0.9
 
 
+@lru_cache(maxsize=8)  # every context forecasts every region at one or two confidences
+def _two_sided_z(confidence: float) -> float:
+    """The standard normal quantile bounding an equal-tailed interval of probability `confidence`."""
+    return NormalDist().inv_cdf(0.5 + confidence / 2.0)
+
+
 class ElectricityPriceModel(_ForwardProcess):
     """Electricity prices per region (USD/kWh): OU log-deviations around daily seasonal profiles.
 
@@ -332,7 +339,7 @@ class ElectricityPriceModel(_ForwardProcess):
         decay = math.exp(-profile.reversion_rate * horizon)
         location = profile.log_seasonal(now + horizon) + self.log_deviation(region, now) * decay
         scale = profile.log_volatility * math.sqrt(1.0 - decay**2)
-        z = NormalDist().inv_cdf(0.5 + confidence / 2.0)
+        z = _two_sided_z(confidence)
         return ElectricityForecast(
             region=region,
             issued_at=float(now),
