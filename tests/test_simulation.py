@@ -228,3 +228,17 @@ def test_the_same_seed_gives_the_same_deals_table_from_fresh_processes(tmp_path)
         assert result.returncode == 0, result.stderr[-2000:]
         tables.append((tmp_path / "tiny-seed5" / "deals.csv").read_bytes())
     assert tables[0] == tables[1] and len(tables[0]) > 200
+
+
+def test_a_run_collects_garbage_rarely_and_gives_the_process_its_setting_back():
+    import gc
+
+    from agents.simulation.model import RUN_GC_THRESHOLD, rare_collections
+
+    before = gc.get_threshold()
+    with rare_collections():
+        assert gc.get_threshold() == (RUN_GC_THRESHOLD, *before[1:])
+    assert gc.get_threshold() == before
+    with pytest.raises(RuntimeError), rare_collections():
+        raise RuntimeError("a run that fails")
+    assert gc.get_threshold() == before

@@ -11,9 +11,11 @@ the model waits for them inside the step, so their wall time never leaks into ch
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -49,6 +51,24 @@ SIMULATED_TOKENS = {
 # Stepped agents queue their transactions; the model submits every queue in one batch, in agent order,
 # before it mines the block: the same transactions in the same order on every run.
 STEPPED = AgentConfig(agent_timeout=0.0, services_interval=0.0, max_reactions=10_000, sending="deferred")
+
+
+# A market run allocates millions of objects that reference counting frees, and few that form cycles (about two
+# hundred in a 300-agent run of a thousand deals). Python's default schedule (the young generation every 700 net
+# allocations, the whole heap every hundred of those at most) spent a tenth of that run collecting next to nothing.
+RUN_GC_THRESHOLD = 50_000
+
+
+@contextmanager
+def rare_collections(threshold: int = RUN_GC_THRESHOLD) -> Iterator[None]:
+    """The cyclic garbage collector's youngest generation collected every `threshold` allocations instead of
+    every 700, for the duration; the process's own setting comes back after."""
+    previous = gc.get_threshold()
+    gc.set_threshold(threshold, *previous[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
 
 
 @dataclass
@@ -363,6 +383,11 @@ class MarketModel:
                   progress: Callable[[int, int], None] | None = None) -> None:
         """The market steps, then the drain (no new jobs, every agent back up) until no deal is open,
         then the sweep. `after_step` runs after each (the data collector)."""
+        with rare_collections():
+            await self._run(after_step, progress)
+
+    async def _run(self, after_step: Callable[[], Awaitable[None]] | None,
+                   progress: Callable[[int, int], None] | None) -> None:
         total = self.scenario.steps + self.scenario.drain_steps
 
         async def done_step(count: int) -> None:
