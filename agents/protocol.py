@@ -13,7 +13,6 @@ from typing import Any
 
 from eth_abi import encode
 from eth_account.messages import SignableMessage, encode_typed_data
-from eth_utils import keccak
 from eth_utils import to_checksum_address as _to_checksum_address
 
 from agents.keccak import keccak256
@@ -207,11 +206,8 @@ class Domain:
 def typed_message(domain: Domain, value: Request | Offer) -> SignableMessage:
     """The EIP-712 message for a request or an offer, ready to sign."""
     primary = type(value).__name__
-    return encode_typed_data(
-        domain_data=domain.as_dict(),
-        message_types={primary: _eip712_types(type(value))},
-        message_data=value.message(),
-    )
+    return encode_typed_data(domain_data=domain.as_dict(), message_types={primary: _eip712_types(type(value))},
+                             message_data=value.message())
 
 
 @lru_cache(maxsize=1 << 16)  # the same request or offer is hashed by everyone who sees it: once is enough
@@ -260,18 +256,18 @@ def _type_string(kind) -> str:
     return f"{kind.__name__}({','.join(f'{f.metadata_type} {f.name}' for f in kind.FIELDS)})"
 
 
-_TYPE_HASHES = {kind: keccak(text=_type_string(kind)) for kind in (Request, Offer)}
+_TYPE_HASHES = {kind: keccak256(_type_string(kind).encode()) for kind in (Request, Offer)}
 _ABI_TYPES = {kind: [f.metadata_type for f in kind.FIELDS] for kind in (Request, Offer)}
 _UINT_BITS = {f.metadata_type: int(f.metadata_type[4:]) for kind in (Request, Offer) for f in kind.FIELDS
               if f.metadata_type.startswith("uint")}
-_DOMAIN_TYPE_HASH = keccak(text="EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
+_DOMAIN_TYPE_HASH = keccak256(b"EIP712Domain(string name,string version,uint256 chainId,address verifyingContract)")
 
 
 @lru_cache(maxsize=64)
 def _domain_separator(domain: Domain) -> bytes:
-    return keccak(encode(
+    return keccak256(encode(
         ["bytes32", "bytes32", "bytes32", "uint256", "address"],
-        [_DOMAIN_TYPE_HASH, keccak(text=DOMAIN_NAME), keccak(text=DOMAIN_VERSION), domain.chain_id,
+        [_DOMAIN_TYPE_HASH, keccak256(DOMAIN_NAME.encode()), keccak256(DOMAIN_VERSION.encode()), domain.chain_id,
          to_checksum_address(domain.market)],
     ))
 

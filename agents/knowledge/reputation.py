@@ -35,6 +35,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from agents import settlement
 from agents.protocol import CloseReason, Status, to_checksum_address
 
 DAY = 86_400
@@ -48,8 +49,8 @@ PROVIDER_FAILURES = frozenset(
         CloseReason.COURT_REJECTED.name,
     }
 )
-COURT_RULINGS = (CloseReason.COURT_APPROVED.name, CloseReason.COURT_REJECTED.name)
-VERDICTS_THAT_STOOD = (CloseReason.VERDICT_APPROVED.name, CloseReason.VERDICT_REJECTED.name)
+COURT_RULINGS = tuple(reason.name for reason in settlement.COURT_RULINGS)
+VERDICTS_THAT_STOOD = tuple(reason.name for reason in settlement.VERDICTS_THAT_STOOD)
 # Closings of a deal whose result was delivered: the client could have contested it.
 DELIVERED = (
     CloseReason.APPROVED.name, CloseReason.VALIDATION_WINDOW_PASSED.name, *VERDICTS_THAT_STOOD, *COURT_RULINGS,

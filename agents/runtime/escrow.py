@@ -2,7 +2,7 @@
 
 The market holds each party's side of a deal from agreement until the deal closes (the client's price and
 the validator's fee, the provider's collateral, the validator's stake, the bond of whoever takes the result
-to the court), then pays them out as the closing says (`closing_credits`, a mirror of the contract). The
+to the court), then pays them out as the closing says (`closing_credits`: agents.settlement's rules). The
 book follows that from the chain messages an agent sees, so the funds the locks offer to new deals are what
 the escrow really has free: a negotiation or a dispute about to be sent holds funds, a deal debits them, a
 closed deal credits what it paid back. It also knows who gains from each deadline passing, hence who moves
@@ -11,16 +11,14 @@ the deal on (`deadline_duties`).
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from agents.policy import Capacity, Dialogue, Reply, Role
-from agents.protocol import CloseReason, Message, Performative, Status
+from agents.protocol import Message, Performative, Status
 from agents.runtime.locks import Locks
+from agents.settlement import Closing, credits
 
-COURT_RULINGS = (CloseReason.COURT_APPROVED, CloseReason.COURT_REJECTED)
-VERDICTS_THAT_STOOD = (CloseReason.VERDICT_APPROVED, CloseReason.VERDICT_REJECTED)
 BONDED = (Performative.DISPUTE, Performative.APPEAL)  # the sender posts the deal's bond
 
 
@@ -121,49 +119,20 @@ def locked_side(dialogue: Dialogue, party: str) -> int:
 
 
 def closing_credits(dialogue: Dialogue, court: str | None = None) -> dict[str, int]:
-    """Who the market credits what when the deal closes (ComputeMarket's payouts, party by party). The court's
-    share is keyed by `court`, or by "court" when its address is not known."""
-    credits: Counter[str] = Counter()
-    status, reason, request = dialogue.status, dialogue.close_reason, dialogue.request
-    validator, bond = dialogue.validator, request.bond
-    if status == Status.CANCELLED:
-        return {}
-    if status == Status.UNFUNDED:  # only the side that did lock it, and the validator's stake, come back
-        if dialogue.accepted_status == Status.AWAITING_COLLATERAL:
-            credits[dialogue.client] += dialogue.client_side
-        else:
-            credits[dialogue.provider] += dialogue.collateral or 0
-        if validator:
-            credits[validator] += bond
-        return dict(credits)
-    if status == Status.UNWOUND:  # the court never ruled: everyone gets back what it locked
-        credits[dialogue.client] += dialogue.client_side
-        credits[dialogue.provider] += dialogue.collateral or 0
-        if validator:
-            credits[validator] += bond
-        if dialogue.disputant:
-            credits[dialogue.disputant] += bond
-        return dict(credits)
-    winner = dialogue.provider if status == Status.SETTLED else dialogue.client
-    credits[winner] += (dialogue.price or 0) + (dialogue.collateral or 0)
-    court_key = court or "court"
-    if reason in COURT_RULINGS:
-        credits[court_key] += bond  # one bond per ruling: the loser's, or the overruled validator's stake
-        if validator:
-            upheld = dialogue.verdict is not None and dialogue.verdict == (reason == CloseReason.COURT_APPROVED)
-            if upheld:
-                credits[validator] += dialogue.validator_fee + bond
-            else:
-                credits[dialogue.client] += dialogue.validator_fee
-                if dialogue.disputant:
-                    credits[dialogue.disputant] += bond
-    elif validator and reason in (*VERDICTS_THAT_STOOD, CloseReason.APPROVED):
-        # A verdict that stood, or the client's own approval: it bought the check when it named the validator.
-        credits[validator] += dialogue.validator_fee + bond
-    elif validator:  # no verdict could be given (the provider failed before completing)
-        credits[dialogue.client] += dialogue.validator_fee
-        credits[validator] += bond
-    return dict(credits)
+    """Who the market credits what when the deal closes (agents.settlement's rules, on this agent's dialogue). The
+    court's share is keyed by `court`, or by "court" when its address is not known."""
+    return credits(closing_of(dialogue), court or "court")
+
+
+def closing_of(dialogue: Dialogue) -> Closing:
+    request = dialogue.request
+    return Closing(
+        outcome=dialogue.status, reason=dialogue.close_reason, client=dialogue.client, provider=dialogue.provider,
+        price=dialogue.price or 0, collateral=dialogue.collateral or 0, validator_fee=dialogue.validator_fee,
+        bond=request.bond if request is not None else 0, validator=dialogue.validator,
+        verdict_approved=dialogue.verdict, disputant=dialogue.disputant,
+        client_side_locked=dialogue.accepted_status == Status.AWAITING_COLLATERAL,
+    )
 
 
 def deadline_duties(me: str, open_dialogues: Iterable[Dialogue], now: int) -> list[Reply]:

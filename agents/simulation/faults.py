@@ -1,5 +1,5 @@
 """Who paid whom: every token that changed hands between agents in the run's deals, as transfers, and what
-each fault and each adversary cost and to whom (the contract's settlement rules, ComputeMarket.sol, replayed
+each fault and each adversary cost and to whom (the contract's settlement rules, agents.settlement, replayed
 on the deals table).
 
 A transfer is one row: payer, payee, tokens. Money an agent locks and gets back (a refunded price, a returned
@@ -13,11 +13,10 @@ import pandas as pd
 
 from agents.policy import Role
 from agents.protocol import CloseReason, Status
+from agents.settlement import Closing, transfers
 from agents.strategies.registry import strategy_names
 
 R = CloseReason
-PROVIDER_FAILED = {R.COMMENCEMENT_TIMEOUT.name, R.COMPLETION_TIMEOUT.name, R.PROVIDER_ABORTED.name}
-COURT = {R.COURT_APPROVED.name, R.COURT_REJECTED.name}
 # Reasons a deal closes for when everything went as agreed; any other (bar a cancelled request) is a fault.
 CLEAN = {R.APPROVED.name, R.VALIDATION_WINDOW_PASSED.name, R.VERDICT_APPROVED.name, R.CANCELLED.name}
 TRANSFER_COLUMNS = ["deal_id", "reason", "kind", "payer", "payee", "tokens"]
@@ -28,36 +27,24 @@ def _present(value) -> bool:
 
 
 def token_transfers(deals: pd.DataFrame, court: str = "court") -> pd.DataFrame:
-    """Every transfer between agents the closed deals made, by kind: `payment` (price, client to provider),
-    `validator_fee` (client to validator, for a verdict that stood or a check the client approved first),
-    `slash` (collateral, provider to client), `dispute_bond` (the disputant's bond, to the court),
+    """Every transfer between agents the closed deals made (agents.settlement's rules), by kind: `payment` (price,
+    client to provider), `validator_fee` (client to validator, for a verdict that stood or a check the client
+    approved first), `slash` (collateral, provider to client), `dispute_bond` (the disputant's bond, to the court),
     `validator_stake` (an overruled or silent validator's stake, to the court)."""
     rows = []
     for deal in deals.itertuples(index=False):
-        reason = deal.reason if _present(deal.reason) else None
-        if reason is None or deal.outcome in (Status.UNWOUND.name, Status.UNFUNDED.name, Status.CANCELLED.name):
-            continue  # nothing agreed, or everything locked went back
-
-        def move(kind, payer, payee, tokens):
-            if tokens:
-                rows.append((deal.deal_id, reason, kind, payer, payee, float(tokens)))
-
-        validator = deal.validator if _present(deal.validator) else None
-        if deal.outcome == Status.SETTLED.name:
-            move("payment", deal.client, deal.provider, deal.price)
-        elif deal.outcome == Status.SLASHED.name:
-            move("slash", deal.provider, deal.client, deal.collateral)
-        if reason in COURT:
-            ruling = "APPROVED" if reason == R.COURT_APPROVED.name else "REJECTED"
-            if validator is None:
-                move("dispute_bond", deal.client, court, deal.bond)
-            elif deal.verdict == ruling:
-                move("validator_fee", deal.client, validator, deal.validator_fee)
-                move("dispute_bond", deal.disputant, court, deal.bond)
-            else:
-                move("validator_stake", validator, court, deal.bond)
-        elif validator is not None and reason not in PROVIDER_FAILED:
-            move("validator_fee", deal.client, validator, deal.validator_fee)
+        if not _present(deal.reason):
+            continue  # nothing was agreed
+        verdict = deal.verdict if _present(deal.verdict) else None
+        closing = Closing(
+            outcome=Status[deal.outcome], reason=CloseReason[deal.reason], client=deal.client,
+            provider=deal.provider, price=deal.price, collateral=deal.collateral, validator_fee=deal.validator_fee,
+            bond=deal.bond, validator=deal.validator if _present(deal.validator) else None,
+            verdict_approved=None if verdict is None else verdict == "APPROVED",
+            disputant=deal.disputant if _present(deal.disputant) else None,
+        )
+        rows.extend((deal.deal_id, deal.reason, t.kind, t.payer, t.payee, float(t.amount))
+                    for t in transfers(closing, court))
     return pd.DataFrame(rows, columns=TRANSFER_COLUMNS)
 
 

@@ -10,14 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from agents import settlement
 from agents.metrics import PerformanceSummary, pnl_decomposition
 from agents.protocol import CloseReason, Message, Performative, Status, ValidationScheme
 from agents.simulation.html import write_html
 from agents.simulation.plots import plot_all
 
 FAILED = {Status.SLASHED.name, Status.UNFUNDED.name, Status.UNWOUND.name}
-COURT_RULINGS = {CloseReason.COURT_APPROVED.name, CloseReason.COURT_REJECTED.name}
-VERDICTS_THAT_STOOD = {CloseReason.VERDICT_APPROVED.name, CloseReason.VERDICT_REJECTED.name}
+COURT_RULINGS = {reason.name for reason in settlement.COURT_RULINGS}
+VERDICTS_THAT_STOOD = {reason.name for reason in settlement.VERDICTS_THAT_STOOD}
 
 
 def messages_table(messages: list[Message], names: dict[str, str], unit: int) -> pd.DataFrame:
