@@ -70,7 +70,7 @@ def transfers(closing: Closing, court: str) -> list[Transfer]:
     elif c.outcome == Status.SLASHED:
         move("slash", c.provider, c.client, c.collateral)
     if c.reason in COURT_RULINGS:
-        disputant = c.disputant or c.client  # without a validator only the client disputes
+        disputant = _bond_poster(c)
         if c.validator is None:
             move("dispute_bond", disputant, court, c.bond)  # win or lose: the court is paid for ruling
         elif c.verdict_approved is not None and c.verdict_approved == (c.reason == CloseReason.COURT_APPROVED):
@@ -98,11 +98,19 @@ def locked(closing: Closing) -> Counter:
     else:
         held[c.client] += c.price + c.validator_fee
         held[c.provider] += c.collateral
-        if c.disputant is not None and (c.reason in COURT_RULINGS or c.outcome == Status.UNWOUND):
-            held[c.disputant] += c.bond
+        if c.reason in COURT_RULINGS or c.outcome == Status.UNWOUND:
+            poster = _bond_poster(c)
+            if poster is not None:
+                held[poster] += c.bond
     if c.validator is not None:
         held[c.validator] += c.bond  # its stake, locked at acceptance
     return held
+
+
+def _bond_poster(c: Closing) -> str | None:
+    """Who posted a bond to take the deal to the court: the disputant; without a validator only the client can
+    dispute, so it is the client even where the dispute itself went unseen. None for a validator's silence."""
+    return c.disputant or (c.client if c.validator is None else None)
 
 
 def credits(closing: Closing, court: str) -> dict[str, int | float]:
