@@ -35,7 +35,7 @@ SECONDS_PER_DAY = 86_400
 RATIO_CAP = 10.0  # price and collateral ratios to the floor are clipped here: beyond it, only "much more" matters
 COUNT_CAP = 10  # counts (offers seen, open deals) saturate here
 # The offer record's memory: each resolved offer moves its averages by this share, so they mostly reflect the
-# provider's last ten or so offers (the train-provider market's seat resolves about a hundred in its day).
+# provider's last ten or so offers (in the train-provider market the seat resolves about fifty in its day).
 RECORD_WEIGHT = 0.1
 # The record's averages before any offer has resolved: an even chance, and the same markup won and lost (so the
 # two markups say nothing until offers have resolved).
