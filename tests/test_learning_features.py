@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
-from pathlib import Path
 from types import SimpleNamespace
 
 import numpy as np
@@ -21,7 +20,6 @@ from agents.learning.features import (
     MARKUPS,
     OBSERVATION,
     OBSERVATION_NAMES,
-    OfferRecord,
     action_mask,
     cost_floor,
     decode,
@@ -30,9 +28,8 @@ from agents.learning.features import (
 from agents.learning.policy import LinearPolicy, PolicyFileError
 from agents.oracles.models import ElectricityForecast, GasPrice, GlobalState
 from agents.policy import Capacity, Context, Dialogue, LocalState, Role, SignedOffer
-from agents.protocol import Domain, Message, Offer, Performative, Request, Status, ValidationScheme
+from agents.protocol import Domain, Offer, Performative, Request, Status, ValidationScheme
 from agents.strategies.costs import CostModel
-from agents.strategies.learned import LearnedProvider
 
 UNIT = 10**18
 ME = "0x" + "aa" * 20
@@ -42,7 +39,6 @@ TOKEN = "0x" + "dd" * 20
 DEAL = b"\x07" * 32
 NOW = 19_675 * 86_400 + 6 * 3600  # a day at 06:00 UTC
 COST = CostModel(token_symbol="tUSD", hardware_usd_per_hour=0.4)
-INITIAL_POLICY = Path(__file__).resolve().parents[1] / "policies" / "initial.json"
 JOB = JobSpec.for_workload("sha256-chain", {"n": 10}, requirements=Requirements(min_cores=2), duration_seconds=3600)
 
 
@@ -75,7 +71,7 @@ def test_every_field_is_documented_and_the_vector_follows_them():
     assert len(set(OBSERVATION_NAMES)) == len(OBSERVATION) and all(f.doc for f in OBSERVATION)
     context = _context(offers=[_signed(RIVAL, UNIT // 2, 0, provider=RIVAL)])
     floor = cost_floor(COST, context)
-    vector = observe(context, floor, OfferRecord())
+    vector = observe(context, floor)
     assert vector.dtype == np.float32 and vector.shape == (len(OBSERVATION),) and np.isfinite(vector).all()
     assert floor.tokens == COST.job_cost(3600, UNIT // 5, context, cores=2)  # what cost-plus marks up
     assert floor.electricity + floor.gas + floor.hardware + floor.risk == pytest.approx(floor.tokens, rel=1e-9)
@@ -90,69 +86,6 @@ def test_every_field_is_documented_and_the_vector_follows_them():
     assert _field(vector, "is_counter") == 0.0 and _field(vector, "counter_over_floor") == 0.0
     shares = sum(_field(vector, f"{part}_share") for part in ("electricity", "gas", "hardware", "risk"))
     assert shares == pytest.approx(1.0, rel=1e-6)
-
-
-def test_the_offer_record_starts_even_and_moves_with_each_resolved_offer():
-    record = OfferRecord()
-    assert record.features() == (0.5, 0.3, 0.3)  # no offer resolved: an even chance, the same markup won and lost
-    won, lost, never = b"\x01" * 32, b"\x02" * 32, b"\x03" * 32
-    record.offered(won, 0.8)
-    record.offered(won, 0.5)  # a counter back replaces the offer it stood by on that request
-    record.offered(lost, 0.1)
-    record.resolve(won, True)
-    assert record.features() == pytest.approx((0.55, 0.32, 0.3))  # each resolved offer weighs 0.1
-    record.resolve(won, True)  # resolved already: nothing moves
-    record.resolve(never, False)  # no offer there: nothing moves
-    assert record.features() == pytest.approx((0.55, 0.32, 0.3))
-    record.resolve(lost, False)
-    assert record.features() == pytest.approx((0.495, 0.32, 0.28)) and not record.outstanding
-
-
-def test_offers_on_requests_no_longer_open_are_lost():
-    record = OfferRecord()
-    taken, expired, still_open = b"\x01" * 32, b"\x02" * 32, b"\x03" * 32
-    for deal_id, markup in ((taken, 0.5), (expired, 0.3), (still_open, 1.2)):
-        record.offered(deal_id, markup)
-    record.resolve_closed(iter([still_open]))
-    assert record.outstanding == {still_open: 1.2}
-    assert record.win_rate == pytest.approx(0.5 * 0.9 * 0.9)  # two losses
-    assert record.lost_markup == pytest.approx((0.3 * 0.9 + 0.05) * 0.9 + 0.03)  # taken, then expired
-    assert record.won_markup == 0.3
-
-
-def test_the_observation_ends_with_the_offer_record():
-    context = _context()
-    floor = cost_floor(COST, context)
-    record = OfferRecord(win_rate=0.25, won_markup=0.1, lost_markup=0.8)
-    vector, fresh = observe(context, floor, record), observe(context, floor, OfferRecord())
-    assert OBSERVATION_NAMES[-3:] == ("recent_win_rate", "recent_won_markup", "recent_lost_markup")
-    assert vector[-3:].tolist() == pytest.approx([0.25, 0.1, 0.8])
-    assert fresh[-3:].tolist() == pytest.approx([0.5, 0.3, 0.3])
-    assert np.array_equal(vector[:-3], fresh[:-3])  # the rest is the decision's own
-
-
-def _message(performative: Performative, sender: str, args: dict) -> Message:
-    return Message(performative, DEAL, sender, args, 5, NOW + 10, (5, 0), 0.0)
-
-
-def test_the_learned_provider_records_its_offers_and_their_outcomes():
-    provider = LearnedProvider(cost_model=COST, policy=str(INITIAL_POLICY))
-    context = _context()
-    floor = cost_floor(COST, context)
-    reply = provider.decide(context)  # cost-plus at 30%: an offer at +30%
-    assert reply.performative == Performative.OFFER
-    assert provider.record.outstanding == {DEAL: pytest.approx(reply.offer.price / floor.tokens - 1)}
-    assert provider.record.outstanding[DEAL] == pytest.approx(0.3, abs=1e-9)
-    # The client accepts it: the deal is agreed with this provider, a won offer at +30%.
-    agreed = replace(context, dialogue=replace(context.dialogue, provider=ME, status=Status.AWAITING_COLLATERAL))
-    provider.react(_message(Performative.ACCEPT, CLIENT, {"status": int(Status.AWAITING_COLLATERAL)}), agreed)
-    assert provider.record.features() == pytest.approx((0.55, 0.3, 0.3)) and not provider.record.outstanding
-    # Accepting a client's counter is an offer at the counter's price; the request then goes elsewhere.
-    countered = _context(offers=[_signed(ME, UNIT, 0), _signed(CLIENT, int(floor.tokens * 1.10), 1)])
-    assert provider.decide(countered).performative == Performative.ACCEPT
-    assert provider.record.outstanding[DEAL] == pytest.approx(0.10, abs=1e-9)
-    assert provider.act(replace(countered, parallel=())) == []  # the request is no longer open: lost
-    assert provider.record.features() == pytest.approx((0.495, 0.3, 0.28)) and not provider.record.outstanding
 
 
 def test_a_new_request_allows_declining_and_offers_within_its_max_price_only():
@@ -173,7 +106,7 @@ def test_a_counter_can_be_accepted_or_countered_until_the_last_round():
     floor = cost_floor(COST, context)
     mask = action_mask(context, floor)
     assert mask[ACCEPT] == 1 and mask[FIRST_OFFER:].any()
-    vector = observe(context, floor, OfferRecord())
+    vector = observe(context, floor)
     assert _field(vector, "is_counter") == 1.0 and _field(vector, "counter_over_floor") > 0
     accepted = decode(ACCEPT, context, floor)
     assert accepted.performative == Performative.ACCEPT and accepted.offer == counter.offer
@@ -211,15 +144,14 @@ def test_the_initial_policy_is_cost_plus_at_thirty_percent():
     policy = LinearPolicy.initial()
     context = _context()
     floor = cost_floor(COST, context)
-    action = policy.act(observe(context, floor, OfferRecord()), action_mask(context, floor))
+    action = policy.act(observe(context, floor), action_mask(context, floor))
     assert decode(action, context, floor).offer.price == int(floor.tokens * 1.30)
     tight = replace(context, dialogue=replace(context.dialogue, request=replace(
         context.dialogue.request, max_price=int(floor.tokens * 1.2))))
-    # cost-plus cannot quote
-    assert policy.act(observe(tight, floor, OfferRecord()), action_mask(tight, floor)) == DECLINE
+    assert policy.act(observe(tight, floor), action_mask(tight, floor)) == DECLINE  # cost-plus cannot quote
     for ratio, expected in ((1.10, ACCEPT), (1.00, FIRST_OFFER + MARKUPS.index(0.30))):
         countered = _context(offers=[_signed(ME, UNIT, 0), _signed(CLIENT, int(floor.tokens * ratio), 1)])
-        assert policy.act(observe(countered, floor, OfferRecord()), action_mask(countered, floor)) == expected
+        assert policy.act(observe(countered, floor), action_mask(countered, floor)) == expected
 
 
 def test_the_vector_and_the_file_round_trip(tmp_path):

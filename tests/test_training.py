@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from agents.learning.evaluate import EvaluateConfig, headline, headline_line, paired, summarise
-from agents.learning.features import ACTIONS, DECLINE, OBSERVATION_NAMES
+from agents.learning.features import ACTIONS, DECLINE
 from agents.learning.policy import LinearPolicy
 from agents.learning.seat import SEAT_FIGURES, seat_figures, seat_groups, with_seat
 from agents.learning.seeds import (
@@ -25,7 +25,7 @@ from agents.learning.seeds import (
     check_held_out,
     generation_seeds,
 )
-from agents.learning.train import TrainConfig, cma_options, leading_candidates, train
+from agents.learning.train import TrainConfig, leading_candidates, train
 from agents.simulation.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,29 +52,6 @@ def test_finalists_are_the_candidates_that_beat_the_start_most_on_the_same_seeds
     leaders = leading_candidates(gains, 2)
     assert [v[0] for v in leaders] == [2.0, 1.0]
     assert len(leading_candidates(gains, 5)) == 3
-
-
-def test_a_search_confined_to_some_fields_moves_only_their_weights():
-    import cma
-
-    fields = ("recent_win_rate", "recent_lost_markup")
-    indices = LinearPolicy.weight_indices(fields)
-    numbered = LinearPolicy.from_vector(np.arange(LinearPolicy.size()))  # each number is its index in the vector
-    columns = [OBSERVATION_NAMES.index(name) for name in fields]
-    assert indices == sorted(numbered.weights[:, columns].ravel().astype(int).tolist())
-    assert len(indices) == 2 * len(ACTIONS)
-    start = np.random.default_rng(2).normal(size=LinearPolicy.size())
-    assert "fixed_variables" not in cma_options(TrainConfig(), start)  # by default everything is searched
-    strategy = cma.CMAEvolutionStrategy(start, 1.0, cma_options(TrainConfig(fields=fields, population=4), start))
-    candidates = np.array(strategy.ask())
-    others = np.setdiff1d(np.arange(LinearPolicy.size()), indices)
-    assert candidates.shape == (4, LinearPolicy.size())
-    assert (candidates[:, others] == start[others]).all() and (candidates[:, indices] != start[indices]).all()
-    strategy.tell(list(candidates), [float(np.sum(c[indices] ** 2)) for c in candidates])
-    mean = np.array(strategy.result.xfavorite)  # the "cma mean" finalist: whole, the fixed numbers in place
-    assert (mean[others] == start[others]).all() and (mean[indices] != start[indices]).all()
-    with pytest.raises(ValueError, match="no observation field 'nope'"):
-        TrainConfig(fields=("nope",)).check()
 
 
 def test_the_seat_is_filled_and_read_by_group():
@@ -195,7 +172,6 @@ def test_bad_input_is_one_line():
     for args, named in ((["train", "--role", "provider", "--seeds", "1001"], "held out for evaluation"),
                         (["train", "--role", "provider", "--seeds", "x"], "seeds are numbers"),
                         (["train", "--role", "provider", "--start", "nowhere.json"], "does not exist"),
-                        (["train", "--role", "provider", "--fields", "recent_win_rate,nope"], "no observation field 'nope'"),
                         (["evaluate", "--policy", "nowhere.json"], "does not exist"),
                         (["evaluate", "--margins", "0.1,0.2"], "at least 5 values")):
         result = subprocess.run([str(ape), "run", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)

@@ -12,7 +12,6 @@ from agents.strategies.features import (  # noqa: F401 - re-exported
     OBSERVATION_NAMES,
     Field,
     Floor,
-    OfferRecord,
     action_mask,
     cost_floor,
     decode,

@@ -13,17 +13,12 @@ training and the environment.
 Every observation field is a float of order one (ratios to the job's cost floor, shares, bounded counts), so
 that one linear policy's weights mean the same across jobs and markets. The README's "The learning
 environment" lists them with their units.
-
-Most fields describe the decision at hand; the last few are the provider's memory of its own offers (`OfferRecord`):
-how many of its recent offers won, and at what markups they won and lost. A policy is otherwise stateless, while
-Thompson sampling adapts its markup within a day from which of its offers were accepted; the record gives a
-learned policy the same experience to price from.
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -34,13 +29,6 @@ from agents.strategies.costs import CostModel
 SECONDS_PER_DAY = 86_400
 RATIO_CAP = 10.0  # price and collateral ratios to the floor are clipped here: beyond it, only "much more" matters
 COUNT_CAP = 10  # counts (offers seen, open deals) saturate here
-# The offer record's memory: each resolved offer moves its averages by this share, so they mostly reflect the
-# provider's last ten or so offers (in the train-provider market the seat resolves about fifty in its day).
-RECORD_WEIGHT = 0.1
-# The record's averages before any offer has resolved: an even chance, and the same markup won and lost (so the
-# two markups say nothing until offers have resolved).
-WIN_RATE_PRIOR = 0.5
-MARKUP_PRIOR = 0.3
 
 
 @dataclass(frozen=True)
@@ -87,11 +75,6 @@ OBSERVATION: tuple[Field, ...] = (
     Field("round", "the counter-offer's round / 3 (0 for a new request)"),
     Field("counter_over_floor", "the client's counter price / the floor (0 for a new request)"),
     Field("my_offer_over_floor", "the agent's latest offer's price on this request / the floor (0 if none)"),
-    # The agent's recent offers (OfferRecord), on every request.
-    Field("recent_win_rate", "share of the agent's recent resolved offers that won (weighted average, 0.5 before any)"),
-    Field("recent_won_markup", "markup (price / floor - 1) of its recent offers that won (weighted average, 0.3 "
-          "before any)"),
-    Field("recent_lost_markup", "markup of its recent offers that lost (weighted average, 0.3 before any)"),
 )
 OBSERVATION_NAMES: tuple[str, ...] = tuple(f.name for f in OBSERVATION)
 
@@ -99,45 +82,6 @@ OBSERVATION_NAMES: tuple[str, ...] = tuple(f.name for f in OBSERVATION)
 MARKUPS: tuple[float, ...] = (0.0, 0.05, 0.10, 0.20, 0.30, 0.50, 0.80, 1.20)
 DECLINE, ACCEPT, FIRST_OFFER = 0, 1, 2
 ACTIONS: tuple[str, ...] = ("decline", "accept", *(f"offer at +{round(m * 100)}%" for m in MARKUPS))
-
-
-@dataclass
-class OfferRecord:
-    """What became of a provider's own offers lately: exponentially weighted averages (`RECORD_WEIGHT` per offer)
-    of whether its resolved offers won, and of the markups (price / floor - 1) of those that won and of those that
-    lost. An offer is the provider's last price on a request: its last offer or counter, or the client's counter it
-    accepted. It wins when the deal is agreed with it; it loses when the request closes otherwise (another
-    provider won it, or it expired). `resolve` is the one place the averages change."""
-
-    win_rate: float = WIN_RATE_PRIOR
-    won_markup: float = MARKUP_PRIOR
-    lost_markup: float = MARKUP_PRIOR
-    outstanding: dict[bytes, float] = field(default_factory=dict)  # deal id -> markup of the offer not yet resolved
-
-    def offered(self, deal_id: bytes, markup: float) -> None:
-        """The provider asked (or accepted) `markup` on `deal_id`: that is its offer there until it resolves."""
-        self.outstanding[deal_id] = markup
-
-    def resolve(self, deal_id: bytes, won: bool) -> None:
-        """The offer on `deal_id` won or lost (nothing if the provider has no unresolved offer there)."""
-        markup = self.outstanding.pop(deal_id, None)
-        if markup is None:
-            return
-        self.win_rate += RECORD_WEIGHT * (float(won) - self.win_rate)
-        if won:
-            self.won_markup += RECORD_WEIGHT * (markup - self.won_markup)
-        else:
-            self.lost_markup += RECORD_WEIGHT * (markup - self.lost_markup)
-
-    def resolve_closed(self, open_deal_ids) -> None:
-        """Offers on requests no longer open (another provider won them, or they expired) and not won: lost."""
-        open_ids = set(open_deal_ids)
-        for deal_id in [d for d in self.outstanding if d not in open_ids]:
-            self.resolve(deal_id, False)
-
-    def features(self) -> tuple[float, float, float]:
-        """The observation's `recent_*` fields."""
-        return self.win_rate, self.won_markup, self.lost_markup
 
 
 @dataclass(frozen=True)
@@ -191,9 +135,8 @@ def _clip(value: float, cap: float = RATIO_CAP) -> float:
     return min(max(value, 0.0), cap)
 
 
-def observe(context: Context, floor: Floor, record: OfferRecord) -> np.ndarray:
-    """The observation vector (float32, in `OBSERVATION`'s order) of the decision `context` asks for, by a provider
-    whose own offers have fared as `record` says."""
+def observe(context: Context, floor: Floor) -> np.ndarray:
+    """The observation vector (float32, in `OBSERVATION`'s order) of the decision `context` asks for."""
     dialogue, request, spec, local = context.dialogue, context.dialogue.request, context.spec, context.local
     cost = max(floor.tokens, 1)
     machine_cores = getattr(local.hardware, "logical_cores", None) or max(local.free_capacity.cores, 1)
@@ -245,7 +188,6 @@ def observe(context: Context, floor: Floor, record: OfferRecord) -> np.ndarray:
         counter.offer.round / 3 if counter else 0.0,
         _clip(counter.offer.price / cost) if counter else 0.0,
         _clip(mine.offer.price / cost) if mine else 0.0,
-        *record.features(),
     )
     return np.asarray(values, dtype=np.float32)
 

@@ -67,17 +67,6 @@ class LinearPolicy:
         return np.concatenate([self.weights.ravel(), self.bias])
 
     @classmethod
-    def weight_indices(cls, fields) -> list[int]:
-        """Where every action's weights on the observation `fields` sit in `to_vector()`, in order; ValueError (one
-        line) for a name that is not an observation field."""
-        unknown = [name for name in fields if name not in OBSERVATION_NAMES]
-        if unknown:
-            raise ValueError(f"no observation field {', '.join(map(repr, unknown))} (agents/strategies/features.py)")
-        actions, width = cls.shape()
-        columns = [OBSERVATION_NAMES.index(name) for name in fields]
-        return sorted(action * width + column for action in range(actions) for column in columns)
-
-    @classmethod
     def from_vector(cls, vector) -> "LinearPolicy":
         vector = np.asarray(vector, dtype=np.float64)
         if vector.shape != (cls.size(),):
