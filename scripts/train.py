@@ -1,7 +1,7 @@
 """`ape run train --role provider`: train a provider's pricing policy with CMA-ES, each candidate scored in
 memory-backend runs of the training scenario as Ray tasks (agents/learning/train.py; README: Learning).
 
-    ape run train --role provider                                 # 10 generations of 8, 8 seeds each: ~15 min on 2 cores
+    ape run train --role provider                                 # 10 generations of 8, 8 seeds each: ~15 min, 2 cores
     ape run train --role provider --generations 2 --population 4 --seeds 1 --seeds-per-generation 1   # a smoke run
     ape run train --role provider --start policies/provider.json --ship   # resume: 10 more generations from it
     ape run train --role provider --out runs/train/try --address 10.0.0.5:6379                       # a Ray cluster

@@ -5,14 +5,13 @@ Each generation, CMA-ES proposes `population` weight vectors; each is put in the
 (or trading P&L) in lean memory-backend runs, every (candidate, seed) run a Ray task. The starting policy
 (LinearPolicy.initial(): cost-plus at 30%) is scored on the same seeds every generation, as the curve's
 reference. `start` warm-starts the search from a saved policy instead (a policy trained before: training can be
-resumed in runs that each fit the time limit). CMA-ES is separable (a diagonal covariance, `CMA_diagonal`): with hundreds of weights and a few
-hundred scored candidates, the full covariance could not be learned anyway.
+resumed in runs that each fit the time limit). CMA-ES is separable (a diagonal covariance, `CMA_diagonal`): with
+hundreds of weights and a few hundred scored candidates, the full covariance could not be learned anyway.
 
 After the last generation, the finalists are scored on every training seed: the start, the distribution's mean
 and the `finalists` candidates that beat the start by the most on their generation's seeds (a gain over the start
 on the same seeds, not a raw score: generations meet easier and harder markets); the best of them is written as
-the trained policy. Only training seeds are used
-(agents.learning.seeds); the held-out ones are evaluate's.
+the trained policy. Only training seeds are used (agents.learning.seeds); the held-out ones are evaluate's.
 
 The output folder:
     policy.json     the trained policy (LinearPolicy's file: it names the observation and actions it expects)
