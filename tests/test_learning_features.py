@@ -20,6 +20,7 @@ from agents.learning.features import (
     MARKUPS,
     OBSERVATION,
     OBSERVATION_NAMES,
+    OFFER_AT_MAX,
     action_mask,
     cost_floor,
     decode,
@@ -96,8 +97,26 @@ def test_a_new_request_allows_declining_and_offers_within_its_max_price_only():
         context.dialogue.request, max_price=int(floor.tokens * 1.25))))
     mask = action_mask(context, floor)
     assert mask[DECLINE] == 1 and mask[ACCEPT] == 0  # nothing to accept
-    allowed = [MARKUPS[a - FIRST_OFFER] for a in range(FIRST_OFFER, len(ACTIONS)) if mask[a]]
+    allowed = [MARKUPS[a - FIRST_OFFER] for a in range(FIRST_OFFER, OFFER_AT_MAX) if mask[a]]
     assert allowed == [0.0, 0.05, 0.10, 0.20]
+    assert mask[OFFER_AT_MAX] == 1 and decode(OFFER_AT_MAX, context, floor).offer.price == int(floor.tokens * 1.25)
+
+
+def test_offering_at_the_max_price_needs_a_max_price_at_least_the_floor():
+    """The one action that prices from the request's max price: never below the provider's floor, and as the
+    answer to a counter it is the next round's counter back at the max price."""
+    context = _context()
+    floor = cost_floor(COST, context)
+    below = replace(context, dialogue=replace(context.dialogue, request=replace(
+        context.dialogue.request, max_price=floor.tokens - 1)))
+    assert action_mask(below, floor).tolist() == [1] + [0] * (len(ACTIONS) - 1)
+    at = replace(context, dialogue=replace(context.dialogue, request=replace(
+        context.dialogue.request, max_price=floor.tokens)))
+    assert action_mask(at, floor)[OFFER_AT_MAX] == 1
+    countered = _context(offers=[_signed(ME, UNIT, 0), _signed(CLIENT, UNIT // 2, 1)])
+    back = decode(OFFER_AT_MAX, countered, floor)
+    request = countered.dialogue.request
+    assert (back.offer.round, back.offer.price, back.offer.collateral) == (2, request.max_price, request.min_collateral)
 
 
 def test_a_counter_can_be_accepted_or_countered_until_the_last_round():

@@ -25,7 +25,7 @@ from agents.learning.seeds import (
     check_held_out,
     generation_seeds,
 )
-from agents.learning.train import TrainConfig, leading_candidates, train
+from agents.learning.train import TrainConfig, cma_options, leading_candidates, train
 from agents.simulation.scenario import load_scenario
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -111,6 +111,20 @@ def test_an_evaluation_that_would_not_be_honest_is_refused(fields, message):
     with pytest.raises(ValueError) as refused:
         EvaluateConfig(**fields).check()
     assert message in str(refused.value)
+
+
+def test_a_search_confined_to_some_actions_fixes_every_other_number_at_the_start():
+    start = np.arange(LinearPolicy.size(), dtype=float)
+    options = cma_options(TrainConfig(actions=("offer at the max price",)), start)
+    searched = sorted(set(range(len(start))) - set(options["fixed_variables"]))
+    # The action's row of weights and its bias, nothing else; the fixed numbers keep the start's values.
+    vector = LinearPolicy.from_vector(start)
+    row = ACTIONS.index("offer at the max price")
+    assert [start[i] for i in searched] == [*vector.weights[row], vector.bias[row]]
+    assert all(options["fixed_variables"][i] == start[i] for i in options["fixed_variables"])
+    assert "fixed_variables" not in cma_options(TrainConfig(), start)
+    with pytest.raises(ValueError, match="not an action: 'offer at cost'"):
+        TrainConfig(actions=("offer at cost",)).check()
 
 
 def test_training_refuses_held_out_seeds(tmp_path):

@@ -10,6 +10,7 @@ from agents.strategies.features import (  # noqa: F401 - re-exported
     MARKUPS,
     OBSERVATION,
     OBSERVATION_NAMES,
+    OFFER_AT_MAX,
     Field,
     Floor,
     action_mask,

@@ -5,7 +5,8 @@ Each generation, CMA-ES proposes `population` weight vectors; each is put in the
 (or trading P&L) in lean memory-backend runs, every (candidate, seed) run a Ray task. The starting policy
 (LinearPolicy.initial(): cost-plus at 30%) is scored on the same seeds every generation, as the curve's
 reference. `start` warm-starts the search from a saved policy instead (a policy trained before: training can be
-resumed in runs that each fit the time limit). CMA-ES is separable (a diagonal covariance, `CMA_diagonal`): with
+resumed in runs that each fit the time limit), and `actions` confines the search to some actions' weights and
+biases (an action just added to a trained policy, say), every other number staying at the start's. CMA-ES is separable (a diagonal covariance, `CMA_diagonal`): with
 hundreds of weights and a few hundred scored candidates, the full covariance could not be learned anyway.
 
 After the last generation, the finalists are scored on every training seed: the start, the distribution's mean
@@ -54,6 +55,9 @@ class TrainConfig:
     objective: str = "sortino"
     seed: int = 1  # CMA-ES's own random numbers (cma reads 0 as "pick one at random")
     start: Path | None = None  # a policy file to start from; None: LinearPolicy.initial(), cost-plus at 30%
+    # actions whose weights and bias the search moves, every other number staying at the start's (cma's
+    # fixed_variables); empty: all of them
+    actions: tuple[str, ...] = ()
     # candidates re-scored on every training seed at the end: the best of 80 on a few seeds each is a noisy pick
     finalists: int = 3
     out_dir: Path = Path("runs/train/provider")
@@ -76,9 +80,10 @@ class TrainConfig:
             raise ValueError(f"sigma must be positive, got {self.sigma}")
         if self.finalists < 1:
             raise ValueError(f"training needs at least 1 finalist candidate, got {self.finalists}")
-        if self.start is not None:
-            from agents.learning.policy import LinearPolicy
+        from agents.learning.policy import LinearPolicy
 
+        LinearPolicy.action_indices(self.actions)  # ValueError (one line) for a name that is not an action
+        if self.start is not None:
             LinearPolicy.load(self.start)  # PolicyFileError (a ValueError, one line) if it cannot be used
 
 
@@ -106,8 +111,7 @@ def train(config: TrainConfig, progress=None) -> TrainOutcome:
     fitness_of = OBJECTIVES[config.objective]
     config.out_dir.mkdir(parents=True, exist_ok=True)
     start = (LinearPolicy.load(config.start) if config.start else LinearPolicy.initial()).to_vector()
-    strategy = cma.CMAEvolutionStrategy(start, config.sigma, {
-        "popsize": config.population, "seed": config.seed, "CMA_diagonal": True, "verbose": -9})
+    strategy = cma.CMAEvolutionStrategy(start, config.sigma, cma_options(config, start))
     finalist_candidates = min(config.finalists, config.generations * config.population)
     total = (config.generations * (config.population + 1) * config.seeds_per_generation
              + (2 + finalist_candidates) * len(config.seeds))
@@ -145,7 +149,8 @@ def train(config: TrainConfig, progress=None) -> TrainOutcome:
                          "median": float(np.median(candidate_fitness)), "start": reference,
                          "sigma": float(strategy.sigma), "seconds": round(time.perf_counter() - started, 1)})
             pd.DataFrame(rows).to_csv(curve_csv, index=False)  # after every generation: a long run shows its progress
-        finalists = {"start": start, "cma mean": np.array(strategy.mean),
+        # xfavorite: the distribution's mean with the fixed numbers in place (`mean` holds only the searched ones)
+        finalists = {"start": start, "cma mean": np.array(strategy.result.xfavorite),
                      **{candidate_name(rank): vector
                         for rank, vector in enumerate(leading_candidates(gains, finalist_candidates))}}
         final_fitness = score(list(finalists.values()), config.seeds, at_once)
@@ -157,6 +162,18 @@ def train(config: TrainConfig, progress=None) -> TrainOutcome:
     curve = pd.DataFrame(rows)
     curve_png = plot_curve(curve, config, config.out_dir / "curve.png")
     return TrainOutcome(policy, curve_csv, curve_png, final, chosen, time.perf_counter() - started, done, curve)
+
+
+def cma_options(config: TrainConfig, start: np.ndarray) -> dict:
+    """CMA-ES's options: separable, the population and seed configured, and, when the search is confined to some
+    actions, every other number of the vector fixed at the start's."""
+    from agents.learning.policy import LinearPolicy
+
+    options = {"popsize": config.population, "seed": config.seed, "CMA_diagonal": True, "verbose": -9}
+    if config.actions:
+        searched = set(LinearPolicy.action_indices(config.actions))
+        options["fixed_variables"] = {i: float(v) for i, v in enumerate(start) if i not in searched}
+    return options
 
 
 def leading_candidates(gains: list[tuple[float, np.ndarray]], count: int) -> list[np.ndarray]:
@@ -206,8 +223,9 @@ def plot_curve(curve: pd.DataFrame, config: TrainConfig, path: Path) -> Path:
     gain.axhline(0, color="grey", linestyle="--", linewidth=1)
     gain.set_ylabel("fitness over the start's, same seeds")
     per_generation = config.seeds_per_generation
+    searched = f", searching only: {', '.join(config.actions)}" if config.actions else ""
     figure.suptitle(f"CMA-ES on {config.scenario}: population {config.population}, {per_generation} training "
-                    f"seed{'s' if per_generation > 1 else ''} per generation", fontsize=10)
+                    f"seed{'s' if per_generation > 1 else ''} per generation{searched}", fontsize=10)
     for axes in (raw, gain):
         axes.set_xlabel("generation")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -81,7 +81,12 @@ OBSERVATION_NAMES: tuple[str, ...] = tuple(f.name for f in OBSERVATION)
 # Markups over the cost floor an offer (or a counter back) can carry.
 MARKUPS: tuple[float, ...] = (0.0, 0.05, 0.10, 0.20, 0.30, 0.50, 0.80, 1.20)
 DECLINE, ACCEPT, FIRST_OFFER = 0, 1, 2
-ACTIONS: tuple[str, ...] = ("decline", "accept", *(f"offer at +{round(m * 100)}%" for m in MARKUPS))
+# The last action prices from the client's side instead: the request's public max price, the most it says it pays
+# (valid where that is at least the floor). The markups' grid cannot reach it: between two markups, or above
+# the highest, a provider asking the max price would leave nothing on the table.
+OFFER_AT_MAX = FIRST_OFFER + len(MARKUPS)
+ACTIONS: tuple[str, ...] = ("decline", "accept", *(f"offer at +{round(m * 100)}%" for m in MARKUPS),
+                            "offer at the max price")
 
 
 @dataclass(frozen=True)
@@ -192,8 +197,10 @@ def observe(context: Context, floor: Floor) -> np.ndarray:
     return np.asarray(values, dtype=np.float32)
 
 
-def offer_price(action: int, floor: Floor) -> int:
-    """The price an "offer at +m" action asks."""
+def offer_price(action: int, floor: Floor, max_price: int) -> int:
+    """The price an offer action asks: the floor times (1 + its markup), or the request's `max_price`."""
+    if action == OFFER_AT_MAX:
+        return max_price
     return int(max(floor.tokens, 1) * (1 + MARKUPS[action - FIRST_OFFER]))
 
 
@@ -206,8 +213,8 @@ def _provider_may_send(context: Context, performative: Performative) -> bool:
 def action_mask(context: Context, floor: Floor, max_rounds: int = 3) -> np.ndarray:
     """1 for each action the agent may take now, in `ACTIONS`' order. Declining (sending nothing) is always
     valid. Accepting needs the client's unanswered counter-offer and the scheme's ACCEPT; offering needs the
-    scheme's OFFER, a price within the request's max price, and (answering a counter) a round within
-    `max_rounds`."""
+    scheme's OFFER, a price within the request's max price (offering at the max price: a max price at least the
+    floor), and (answering a counter) a round within `max_rounds`."""
     mask = np.zeros(len(ACTIONS), dtype=np.int8)
     mask[DECLINE] = 1
     counter = pending_counter(context)
@@ -216,8 +223,9 @@ def action_mask(context: Context, floor: Floor, max_rounds: int = 3) -> np.ndarr
     next_round = counter.offer.round + 1 if counter is not None else 0
     if next_round <= max_rounds and _provider_may_send(context, Performative.OFFER):
         max_price = context.dialogue.request.max_price
-        for action in range(FIRST_OFFER, len(ACTIONS)):
-            mask[action] = offer_price(action, floor) <= max_price
+        for action in range(FIRST_OFFER, OFFER_AT_MAX):
+            mask[action] = offer_price(action, floor, max_price) <= max_price
+        mask[OFFER_AT_MAX] = max_price >= floor.tokens
     return mask
 
 
@@ -240,5 +248,5 @@ def decode(action: int, context: Context, floor: Floor, offer_ttl: int = 120, ma
     request = dialogue.request
     expiry = min(request.offer_deadline, context.now + offer_ttl)
     round_ = counter.offer.round + 1 if counter is not None else 0
-    offer = Offer(dialogue.deal_id, context.me, offer_price(action, floor), request.min_collateral, expiry, round_)
+    offer = Offer(dialogue.deal_id, context.me, offer_price(action, floor, request.max_price), request.min_collateral, expiry, round_)
     return Reply(Performative.OFFER, dialogue.deal_id, offer=offer, capacity=capacity)

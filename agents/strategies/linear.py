@@ -75,6 +75,20 @@ class LinearPolicy:
         return cls(vector[: actions * fields].reshape(actions, fields), vector[actions * fields:])
 
     @classmethod
+    def action_indices(cls, actions) -> list[int]:
+        """Where the weights and the bias of each of `actions` (names in `ACTIONS`) sit in `to_vector()`;
+        ValueError (one line) for a name that is not an action."""
+        unknown = [name for name in actions if name not in ACTIONS]
+        if unknown:
+            raise ValueError(f"not an action: {', '.join(map(repr, unknown))} (the actions: {', '.join(ACTIONS)})")
+        rows, fields = cls.shape()
+        indices = []
+        for action in sorted({ACTIONS.index(name) for name in actions}):
+            indices += range(action * fields, (action + 1) * fields)
+            indices.append(rows * fields + action)
+        return indices
+
+    @classmethod
     def initial(cls) -> "LinearPolicy":
         """Cost-plus at a 30% margin: offer at +30% when the request's max price allows it, else decline; accept a
         counter-offer worth at least 1.05 times the floor, else counter back at +30%."""
