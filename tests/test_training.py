@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -75,6 +76,18 @@ def test_the_seat_is_filled_and_read_by_group():
     assert figures == {"pnl_usd": 2.0, "trading_pnl_usd": 1.0, "sharpe": pytest.approx(0.3), "sortino": 0.5,
                        "differential_sharpe": 3.0, "deals_done": 4.0}
 
+
+
+def test_the_self_play_market_is_the_training_market_with_every_provider_in_the_seat():
+    """Self-play scores a policy against copies of itself: no provider may stay outside the seat, and the market
+    around the seat (clients, jobs, the day, the machines) is train-provider's, so that the two compare."""
+    selfplay, training = load_scenario("selfplay-provider"), load_scenario("train-provider")
+    assert seat_groups(selfplay) == tuple(g.name for g in selfplay.providers) and len(selfplay.providers) == 3
+    filled = with_seat(selfplay, "thompson", {}, seed=3)
+    assert {g.strategy for g in filled.providers} == {"thompson"}
+    machines = [(g.count, g.region, g.hardware, g.float_tokens) for g in selfplay.providers]
+    assert machines == [(g.count, g.region, g.hardware, g.float_tokens) for g in training.providers]
+    assert replace(selfplay, name=training.name, providers=training.providers) == training
 
 def _runs(sortinos: dict[str, list[float]]) -> pd.DataFrame:
     rows = []
