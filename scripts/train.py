@@ -4,7 +4,7 @@ memory-backend runs of the training scenario as Ray tasks (agents/learning/train
     ape run train --role provider                                 # 10 generations of 8, 8 seeds each: ~15 min, 2 cores
     ape run train --role provider --generations 2 --population 4 --seeds 1 --seeds-per-generation 1   # a smoke run
     ape run train --role provider --start policies/provider.json --ship   # resume: 10 more generations from it
-    ape run train --role provider --start policies/provider.json --actions "offer at the max price"  # only its row
+    ape run train --role provider --start FILE --actions "offer at the max price" --fields is_counter,round   # a corner
     ape run train --role provider --out runs/train/try --address 10.0.0.5:6379                       # a Ray cluster
 
 Writes policy.json, curve.csv, curve.png and final.csv into --out; `--ship` also copies the policy to
@@ -23,6 +23,11 @@ from agents.learning.cli import parse_seeds, progress_bar
 from agents.learning.seeds import TRAINING_SEEDS
 
 SHIPPED = Path("policies/provider.json")
+
+
+def names(text: str) -> tuple[str, ...]:
+    """A comma-separated option's names."""
+    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 @click.command(cls=OneLineErrors)
@@ -44,22 +49,24 @@ SHIPPED = Path("policies/provider.json")
               help="A policy file to start the search from (default: cost-plus at 30%, policies/initial.json's).")
 @click.option("--actions", default="", help="Search only these actions' weights and biases (comma-separated names, "
               "e.g. an action just added to the start's policy); every other number stays at the start's. Default: all.")
+@click.option("--fields", default="", help="Search only the weights on these observation fields (comma-separated "
+              "names); with --actions, only those actions' weights on them. Default: all.")
 @click.option("--out", "out_dir", default="runs/train/provider", show_default=True, type=click.Path(file_okay=False))
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Runs at once (default: this machine's cores, or the cluster's CPUs).")
 @click.option("--address", default=None, help="Join this Ray cluster (host:port of its head) instead of a local Ray.")
 @click.option("--ship", is_flag=True, help=f"Copy the trained policy to {SHIPPED}.")
 def cli(role, scenario, generations, population, seeds, seeds_per_generation, objective, sigma, cma_seed, start,
-        actions, out_dir, workers, address, ship):
+        actions, fields, out_dir, workers, address, ship):
     from agents.learning.seat import SeatError
-    from agents.learning.train import TrainConfig, train
+    from agents.learning.train import TrainConfig, confinement, train
     from agents.simulation.scenario import ScenarioError, load_scenario
 
     try:
         config = TrainConfig(scenario=scenario, generations=generations, population=population,
                              seeds=parse_seeds(seeds), seeds_per_generation=seeds_per_generation, sigma=sigma,
                              objective=objective, seed=cma_seed, start=Path(start) if start else None,
-                             actions=tuple(name.strip() for name in actions.split(",") if name.strip()),
+                             actions=names(actions), fields=names(fields),
                              out_dir=Path(out_dir), workers=workers,
                              address=address)
         config.check()
@@ -72,7 +79,7 @@ def cli(role, scenario, generations, population, seeds, seeds_per_generation, ob
     console.print(f"[bold]training[/] the {role} seat of {scenario}: {generations} generations of {population} "
                   f"(+ the start), {seeds_per_generation} of {len(config.seeds)} training seeds each, "
                   f"objective {objective}, from {start or 'cost-plus at 30%'}"
-                  + (f", searching only: {', '.join(config.actions)}" if config.actions else ""))
+                  + confinement(config))
     with progress_bar(console, "runs") as advance:
         outcome = train(config, progress=advance)
     table = Table(title=f"finalists on all {len(config.seeds)} training seeds (mean {objective})")

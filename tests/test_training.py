@@ -16,7 +16,7 @@ import pandas as pd
 import pytest
 
 from agents.learning.evaluate import EvaluateConfig, headline, headline_line, paired, summarise
-from agents.learning.features import ACTIONS, DECLINE
+from agents.learning.features import ACTIONS, DECLINE, OBSERVATION_NAMES
 from agents.learning.policy import LinearPolicy
 from agents.learning.seat import SEAT_FIGURES, seat_figures, seat_groups, with_seat
 from agents.learning.seeds import (
@@ -126,18 +126,25 @@ def test_an_evaluation_that_would_not_be_honest_is_refused(fields, message):
     assert message in str(refused.value)
 
 
-def test_a_search_confined_to_some_actions_fixes_every_other_number_at_the_start():
+def test_a_search_confined_to_some_actions_or_fields_fixes_every_other_number_at_the_start():
     start = np.arange(LinearPolicy.size(), dtype=float)
-    options = cma_options(TrainConfig(actions=("offer at the max price",)), start)
-    searched = sorted(set(range(len(start))) - set(options["fixed_variables"]))
-    # The action's row of weights and its bias, nothing else; the fixed numbers keep the start's values.
     vector = LinearPolicy.from_vector(start)
-    row = ACTIONS.index("offer at the max price")
-    assert [start[i] for i in searched] == [*vector.weights[row], vector.bias[row]]
-    assert all(options["fixed_variables"][i] == start[i] for i in options["fixed_variables"])
+    row, column = ACTIONS.index("offer at the max price"), OBSERVATION_NAMES.index("is_counter")
+
+    def searched(**confined) -> list[float]:
+        options = cma_options(TrainConfig(**confined), start)
+        assert all(options["fixed_variables"][i] == start[i] for i in options["fixed_variables"])
+        return [start[i] for i in sorted(set(range(len(start))) - set(options["fixed_variables"]))]
+
+    # An action: its row of weights and its bias. A field: every action's weight on it. Both: the one weight.
+    assert searched(actions=("offer at the max price",)) == [*vector.weights[row], vector.bias[row]]
+    assert searched(fields=("is_counter",)) == list(vector.weights[:, column])
+    assert searched(actions=("offer at the max price",), fields=("is_counter",)) == [vector.weights[row, column]]
     assert "fixed_variables" not in cma_options(TrainConfig(), start)
     with pytest.raises(ValueError, match="not an action: 'offer at cost'"):
         TrainConfig(actions=("offer at cost",)).check()
+    with pytest.raises(ValueError, match="not a field: 'mood'"):
+        TrainConfig(fields=("mood",)).check()
 
 
 def test_training_refuses_held_out_seeds(tmp_path):

@@ -5,8 +5,10 @@ Each generation, CMA-ES proposes `population` weight vectors; each is put in the
 (or trading P&L) in lean memory-backend runs, every (candidate, seed) run a Ray task. The starting policy
 (LinearPolicy.initial(): cost-plus at 30%) is scored on the same seeds every generation, as the curve's
 reference. `start` warm-starts the search from a saved policy instead (a policy trained before: training can be
-resumed in runs that each fit the time limit), and `actions` confines the search to some actions' weights and
-biases (an action just added to a trained policy, say), every other number staying at the start's. CMA-ES is separable (a diagonal covariance, `CMA_diagonal`): with
+resumed in runs that each fit the time limit), and `actions` and `fields` confine the search to some actions'
+weights and biases, to every action's weights on some observation fields, or to those actions' weights on those
+fields (an action just added to a trained policy, on the fields of one kind of decision, say), every other number
+staying at the start's. CMA-ES is separable (a diagonal covariance, `CMA_diagonal`): with
 hundreds of weights and a few hundred scored candidates, the full covariance could not be learned anyway.
 
 After the last generation, the finalists are scored on every training seed: the start, the distribution's mean
@@ -23,6 +25,7 @@ The output folder:
 
 from __future__ import annotations
 
+import textwrap
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,9 +58,11 @@ class TrainConfig:
     objective: str = "sortino"
     seed: int = 1  # CMA-ES's own random numbers (cma reads 0 as "pick one at random")
     start: Path | None = None  # a policy file to start from; None: LinearPolicy.initial(), cost-plus at 30%
-    # actions whose weights and bias the search moves, every other number staying at the start's (cma's
-    # fixed_variables); empty: all of them
+    # what the search moves, every other number staying at the start's (cma's fixed_variables): these actions'
+    # weights and biases, every action's weights on these observation fields, or with both, those actions' weights on
+    # those fields (LinearPolicy.searched_indices); both empty: every number
     actions: tuple[str, ...] = ()
+    fields: tuple[str, ...] = ()
     # candidates re-scored on every training seed at the end: the best of 80 on a few seeds each is a noisy pick
     finalists: int = 3
     out_dir: Path = Path("runs/train/provider")
@@ -82,7 +87,7 @@ class TrainConfig:
             raise ValueError(f"training needs at least 1 finalist candidate, got {self.finalists}")
         from agents.learning.policy import LinearPolicy
 
-        LinearPolicy.action_indices(self.actions)  # ValueError (one line) for a name that is not an action
+        LinearPolicy.searched_indices(self.actions, self.fields)  # ValueError (one line) for an unknown name
         if self.start is not None:
             LinearPolicy.load(self.start)  # PolicyFileError (a ValueError, one line) if it cannot be used
 
@@ -166,14 +171,21 @@ def train(config: TrainConfig, progress=None) -> TrainOutcome:
 
 def cma_options(config: TrainConfig, start: np.ndarray) -> dict:
     """CMA-ES's options: separable, the population and seed configured, and, when the search is confined to some
-    actions, every other number of the vector fixed at the start's."""
+    actions or fields, every other number of the vector fixed at the start's."""
     from agents.learning.policy import LinearPolicy
 
     options = {"popsize": config.population, "seed": config.seed, "CMA_diagonal": True, "verbose": -9}
-    if config.actions:
-        searched = set(LinearPolicy.action_indices(config.actions))
+    if config.actions or config.fields:
+        searched = set(LinearPolicy.searched_indices(config.actions, config.fields))
         options["fixed_variables"] = {i: float(v) for i, v in enumerate(start) if i not in searched}
     return options
+
+
+def confinement(config: TrainConfig) -> str:
+    """What a confined search moves, for the curve's title and the console ("" when it moves every number)."""
+    actions = f"the actions {', '.join(config.actions)}" if config.actions else ""
+    fields = f"the weights on {', '.join(config.fields)}" if config.fields else ""
+    return f", searching only {actions}{': ' if actions and fields else ''}{fields}" if actions or fields else ""
 
 
 def leading_candidates(gains: list[tuple[float, np.ndarray]], count: int) -> list[np.ndarray]:
@@ -212,7 +224,7 @@ def plot_curve(curve: pd.DataFrame, config: TrainConfig, path: Path) -> Path:
     from matplotlib.ticker import MaxNLocator
 
     label = {"sortino": "Sortino ratio of the seat", "pnl": "trading P&L of the seat (USD)"}[config.objective]
-    figure, (raw, gain) = plt.subplots(1, 2, figsize=(11, 4))
+    figure, (raw, gain) = plt.subplots(1, 2, figsize=(11, 4.6))
     x = curve["generation"]
     raw.plot(x, curve["best"], marker="o", label="best candidate")
     raw.plot(x, curve["mean"], marker=".", label="mean of the population")
@@ -223,14 +235,16 @@ def plot_curve(curve: pd.DataFrame, config: TrainConfig, path: Path) -> Path:
     gain.axhline(0, color="grey", linestyle="--", linewidth=1)
     gain.set_ylabel("fitness over the start's, same seeds")
     per_generation = config.seeds_per_generation
-    searched = f", searching only: {', '.join(config.actions)}" if config.actions else ""
-    figure.suptitle(f"CMA-ES on {config.scenario}: population {config.population}, {per_generation} training "
-                    f"seed{'s' if per_generation > 1 else ''} per generation{searched}", fontsize=10)
+    searched = confinement(config)
+    title = (f"CMA-ES on {config.scenario}: population {config.population}, {per_generation} training "
+             f"seed{'s' if per_generation > 1 else ''} per generation{searched}")
+    figure.suptitle("\n".join(textwrap.wrap(title, 130)), fontsize=10)  # a confined search's title runs long
     for axes in (raw, gain):
         axes.set_xlabel("generation")
         axes.xaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
-        axes.legend(fontsize=8, loc="best")
+        # Under the axes: inside, the legend would hide a stretch of some curve.
+        axes.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.16), ncol=2, frameon=False)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

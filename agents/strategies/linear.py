@@ -75,18 +75,21 @@ class LinearPolicy:
         return cls(vector[: actions * fields].reshape(actions, fields), vector[actions * fields:])
 
     @classmethod
-    def action_indices(cls, actions) -> list[int]:
-        """Where the weights and the bias of each of `actions` (names in `ACTIONS`) sit in `to_vector()`;
-        ValueError (one line) for a name that is not an action."""
-        unknown = [name for name in actions if name not in ACTIONS]
-        if unknown:
-            raise ValueError(f"not an action: {', '.join(map(repr, unknown))} (the actions: {', '.join(ACTIONS)})")
-        rows, fields = cls.shape()
-        indices = []
-        for action in sorted({ACTIONS.index(name) for name in actions}):
-            indices += range(action * fields, (action + 1) * fields)
-            indices.append(rows * fields + action)
-        return indices
+    def searched_indices(cls, actions=(), fields=()) -> list[int]:
+        """Where the numbers a confined search moves sit in `to_vector()`: the weights and biases of `actions`
+        (names in `ACTIONS`), every action's weights on `fields` (names in `OBSERVATION_NAMES`), or, given both,
+        those actions' weights on those fields only. ValueError (one line) for a name that is neither."""
+        for names, known, kind in ((actions, ACTIONS, "an action"), (fields, OBSERVATION_NAMES, "a field")):
+            unknown = [name for name in names if name not in known]
+            if unknown:
+                raise ValueError(f"not {kind}: {', '.join(map(repr, unknown))} (they are: {', '.join(known)})")
+        rows, width = cls.shape()
+        chosen_rows = sorted({ACTIONS.index(name) for name in actions}) or range(rows)
+        columns = sorted({OBSERVATION_NAMES.index(name) for name in fields}) or range(width)
+        indices = [row * width + column for row in chosen_rows for column in columns]
+        if actions and not fields:
+            indices += [rows * width + row for row in chosen_rows]
+        return sorted(indices)
 
     @classmethod
     def initial(cls) -> "LinearPolicy":
