@@ -48,7 +48,8 @@ def names(text: str) -> tuple[str, ...]:
 @click.option("--start", "start", default=None, type=click.Path(dir_okay=False),
               help="A policy file to start the search from (default: cost-plus at 30%, policies/initial.json's).")
 @click.option("--actions", default="", help="Search only these actions' weights and biases (comma-separated names, "
-              "e.g. an action just added to the start's policy); every other number stays at the start's. Default: all.")
+              "e.g. an action just added to the start's policy); every other number stays at the start's. "
+              "Default: all.")
 @click.option("--fields", default="", help="Search only the weights on these observation fields (comma-separated "
               "names); with --actions, only those actions' weights on them. Default: all.")
 @click.option("--out", "out_dir", default="runs/train/provider", show_default=True, type=click.Path(file_okay=False))

@@ -8,8 +8,8 @@ reference. `start` warm-starts the search from a saved policy instead (a policy 
 resumed in runs that each fit the time limit), and `actions` and `fields` confine the search to some actions'
 weights and biases, to every action's weights on some observation fields, or to those actions' weights on those
 fields (an action just added to a trained policy, on the fields of one kind of decision, say), every other number
-staying at the start's. CMA-ES is separable (a diagonal covariance, `CMA_diagonal`): with
-hundreds of weights and a few hundred scored candidates, the full covariance could not be learned anyway.
+staying at the start's. CMA-ES is separable (a diagonal covariance, `CMA_diagonal`): with hundreds of weights and
+a few hundred scored candidates, the full covariance could not be learned anyway.
 
 After the last generation, the finalists are scored on every training seed: the start, the distribution's mean
 and the `finalists` candidates that beat the start by the most on their generation's seeds (a gain over the start

@@ -248,5 +248,6 @@ def decode(action: int, context: Context, floor: Floor, offer_ttl: int = 120, ma
     request = dialogue.request
     expiry = min(request.offer_deadline, context.now + offer_ttl)
     round_ = counter.offer.round + 1 if counter is not None else 0
-    offer = Offer(dialogue.deal_id, context.me, offer_price(action, floor, request.max_price), request.min_collateral, expiry, round_)
+    price = offer_price(action, floor, request.max_price)
+    offer = Offer(dialogue.deal_id, context.me, price, request.min_collateral, expiry, round_)
     return Reply(Performative.OFFER, dialogue.deal_id, offer=offer, capacity=capacity)
