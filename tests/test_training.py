@@ -206,6 +206,8 @@ def test_bad_input_is_one_line():
     for args, named in ((["train", "--role", "provider", "--seeds", "1001"], "held out for evaluation"),
                         (["train", "--role", "provider", "--seeds", "x"], "seeds are numbers"),
                         (["train", "--role", "provider", "--start", "nowhere.json"], "does not exist"),
+                        (["train", "--role", "provider", "--actions", "offer at cost"], "not an action: 'offer at cost'"),
+                        (["train", "--role", "provider", "--fields", "round,mood"], "not a field: 'mood'"),
                         (["evaluate", "--policy", "nowhere.json"], "does not exist"),
                         (["evaluate", "--margins", "0.1,0.2"], "at least 5 values")):
         result = subprocess.run([str(ape), "run", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
