@@ -19,15 +19,10 @@ from rich.console import Console
 from rich.table import Table
 
 from agents.cli import BadInput, OneLineErrors
-from agents.learning.cli import parse_seeds, progress_bar
+from agents.learning.cli import parse_names, parse_seeds, progress_bar
 from agents.learning.seeds import TRAINING_SEEDS
 
 SHIPPED = Path("policies/provider.json")
-
-
-def names(text: str) -> tuple[str, ...]:
-    """A comma-separated option's names."""
-    return tuple(name.strip() for name in text.split(",") if name.strip())
 
 
 @click.command(cls=OneLineErrors)
@@ -67,7 +62,7 @@ def cli(role, scenario, generations, population, seeds, seeds_per_generation, ob
         config = TrainConfig(scenario=scenario, generations=generations, population=population,
                              seeds=parse_seeds(seeds), seeds_per_generation=seeds_per_generation, sigma=sigma,
                              objective=objective, seed=cma_seed, start=Path(start) if start else None,
-                             actions=names(actions), fields=names(fields),
+                             actions=parse_names(actions), fields=parse_names(fields),
                              out_dir=Path(out_dir), workers=workers,
                              address=address)
         config.check()

@@ -1,4 +1,5 @@
-"""What `ape run train` and `ape run evaluate` share: seed lists on the command line, and a progress bar."""
+"""What `ape run train` and `ape run evaluate` share: comma-separated lists on the command line (names, seeds), and
+a progress bar."""
 
 from __future__ import annotations
 
@@ -9,11 +10,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 
+def parse_names(text: str) -> tuple[str, ...]:
+    """"a, b,c" as ("a", "b", "c"): the parts of a comma-separated option, stripped, empty ones dropped."""
+    return tuple(part.strip() for part in text.split(",") if part.strip())
+
+
 def parse_seeds(text: str) -> tuple[int, ...]:
     """"1-8", "3,5,9" or "1-4,10" as a tuple of seeds in order, each once; click.BadParameter (one line) if not."""
     seeds: list[int] = []
     try:
-        for part in (p.strip() for p in text.split(",") if p.strip()):
+        for part in parse_names(text):
             first, dash, last = part.partition("-")
             seeds += range(int(first), int(last) + 1) if dash else [int(first)]
     except ValueError:

@@ -183,9 +183,12 @@ def cma_options(config: TrainConfig, start: np.ndarray) -> dict:
 
 def confinement(config: TrainConfig) -> str:
     """What a confined search moves, for the curve's title and the console ("" when it moves every number)."""
-    actions = f"the actions {', '.join(config.actions)}" if config.actions else ""
-    fields = f"the weights on {', '.join(config.fields)}" if config.fields else ""
-    return f", searching only {actions}{': ' if actions and fields else ''}{fields}" if actions or fields else ""
+    parts = []
+    if config.actions:
+        parts.append(f"the actions {', '.join(config.actions)}")
+    if config.fields:
+        parts.append(f"the weights on {', '.join(config.fields)}")
+    return ", searching only " + ": ".join(parts) if parts else ""
 
 
 def leading_candidates(gains: list[tuple[float, np.ndarray]], count: int) -> list[np.ndarray]:
