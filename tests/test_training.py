@@ -118,7 +118,7 @@ def test_statistics_are_means_with_students_t_intervals_and_the_headline_is_exac
     ({"memory_seeds": (1001, 2)}, "seeds [2] are training seeds"),
     ({"chain_seeds": (5,)}, "seeds [5] are training seeds"),
     ({"tuning_seeds": (1001,)}, "tuned on training seeds only"),
-    ({"margins": (0.1, 0.2, 0.3, 0.3)}, "at least 5 values"),
+    ({"tuned": (0.1, 0.2, 0.3, 0.3)}, "at least 5 values"),
 ])
 def test_an_evaluation_that_would_not_be_honest_is_refused(fields, message):
     with pytest.raises(ValueError) as refused:

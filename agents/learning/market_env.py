@@ -1,11 +1,14 @@
 """The market as a PettingZoo environment: `env()` (AEC) and `parallel_env()`, over the memory backend.
 
-The learning agents are the scenario's providers of strategy `learned`; every other agent runs its own strategy
-inside the environment. A learning agent acts when the market asks it to price: a request it can serve, or a
-client's counter-offer to it (agents.strategies.learned). It sees `{"observation": the features' vector,
-"action_mask": which of ACTIONS are valid}` (agents.strategies.features; the README lists every field) and
-answers with an action index, decoded into the same `Reply` that `strategy: learned` sends outside the
-environment, through the same lifecycle checks, locks and outbox.
+The learning agents are the scenario's providers of strategy `learned` and clients of strategy `learned-client`;
+every other agent runs its own strategy inside the environment. A learning provider acts when the market asks it
+to price: a request it can serve, or a client's counter-offer to it (agents.strategies.learned). It sees
+`{"observation": the features' vector, "action_mask": which of ACTIONS are valid}` (agents.strategies.features;
+the README lists every field) and answers with an action index, decoded into the same `Reply` that `strategy:
+learned` sends outside the environment, through the same lifecycle checks, locks and outbox. A learning client
+acts when it is due to decide on a request's offers, or when a provider answers its counter-offer: its spaces
+are CLIENT_OBSERVATION and CLIENT_ACTIONS (agents.strategies.client_features), each agent's own
+(`observation_space(agent)`, `action_space(agent)`).
 
 How: the stepped market model (agents.simulation.model) runs on its own asyncio loop in a thread of its own. When
 a learning provider decides, its `chooser` hands the decision to the environment and blocks until the
@@ -13,7 +16,8 @@ environment hands back the action (one decision in flight at a time, in the mode
 runs exactly as it does with `strategy: learned`, and the same seed gives the same episode.
 
 Reward: after each market step, each learning agent's trading P&L of the step (deal cash flows, gas, electricity,
-as the run's report measures it: agents.simulation.collector), turned into `reward`: "sharpe" (default, the
+as the run's report measures it: agents.simulation.collector; a client's also the value to it of the jobs
+delivered in the step, so that its P&L is its surplus), turned into `reward`: "sharpe" (default, the
 differential Sharpe ratio of its trading returns, Moody & Saffell, eta 0.1), "sortino" (their differential
 downside deviation ratio) or "pnl" (the step's trading P&L in USD). An agent gets the rewards of the steps run
 since it last acted. The episode is one run of the scenario: its steps, the drain, and the sweep that closes
@@ -36,14 +40,16 @@ from gymnasium import spaces
 from pettingzoo import AECEnv, ParallelEnv
 
 from agents.metrics import DifferentialDownsideRatio, DifferentialSharpe
+from agents.protocol import Status
 from agents.simulation.collector import DataCollector
 from agents.simulation.markets import market_for
 from agents.simulation.memory_run import FIRST_TEST_KEY
 from agents.simulation.model import MarketModel
 from agents.simulation.report import DSR_ETA, deals_table
 from agents.simulation.scenario import Scenario, load_scenario
+from agents.strategies.client_features import CLIENT_ACTIONS, CLIENT_OBSERVATION, WAIT
 from agents.strategies.features import ACTIONS, DECLINE, OBSERVATION, OBSERVATION_NAMES
-from agents.strategies.learned import Decision, LearnedProvider
+from agents.strategies.learned import Decision, LearnedClient, LearnedProvider
 
 DEFAULT_SCENARIO = "market-env"
 REWARDS = ("sharpe", "sortino", "pnl")
@@ -62,13 +68,15 @@ class _StepReward:
         self.ratio = DifferentialSharpe(DSR_ETA) if kind == "sharpe" else DifferentialDownsideRatio(DSR_ETA)
         self.previous = None  # (holdings in tokens, token price, costs in USD) at the end of the last step
 
-    def update(self, holdings: float, token_usd: float, costs_usd: float) -> float:
-        previous, self.previous = self.previous, (holdings, token_usd, costs_usd)
+    def update(self, holdings: float, token_usd: float, costs_usd: float, bought_usd: float = 0.0) -> float:
+        """`bought_usd`: a client's value of the jobs delivered to it so far (its wealth holds them)."""
+        previous, self.previous = self.previous, (holdings, token_usd, costs_usd, bought_usd)
         if previous is None:
             return 0.0
-        held, _, spent = previous
-        value_before = held * previous[1] - spent
-        trading = (holdings - held) * token_usd - (costs_usd - spent)  # as metrics.pnl_decomposition splits it
+        held, _, spent, had = previous
+        value_before = held * previous[1] - spent + had
+        # as metrics.pnl_decomposition splits it, with a client's purchases at their value to it
+        trading = (holdings - held) * token_usd - (costs_usd - spent) + (bought_usd - had)
         if self.kind == "pnl":
             return trading
         return self.ratio.update(trading / value_before) if value_before > 0 else 0.0
@@ -160,7 +168,8 @@ class MarketRun:
                     if seen.spec.name in step_rewards:
                         holdings = (seen.wallet + seen.escrow + seen.locked) / seen.unit
                         rewards[seen.spec.name] = step_rewards[seen.spec.name].update(
-                            holdings, seen.token_usd, seen.gas_usd + seen.electricity_usd)
+                            holdings, seen.token_usd, seen.gas_usd + seen.electricity_usd,
+                            bought_value_usd(model, seen.spec.name))
                 self._to_env.put(("rewards", rewards))
 
             await after_step(counted=False)  # the starting holdings: no reward yet
@@ -183,8 +192,8 @@ class MarketRun:
     def _hand_over(self, name: str, agent) -> None:
         if agent is None:
             return
-        if not isinstance(agent.policy, LearnedProvider):
-            raise TypeError(f"{name} is not a learned provider: the environment cannot decide for it")
+        if not isinstance(agent.policy, (LearnedProvider, LearnedClient)):
+            raise TypeError(f"{name} is not a learned provider or client: the environment cannot decide for it")
 
         def choose(decision: Decision) -> int:
             self._to_env.put(("decision", (name, decision)))
@@ -200,13 +209,35 @@ def _scenario(scenario: Scenario | str | Path) -> Scenario:
     return scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
 
 
+LEARNING_STRATEGIES = {"provider": "learned", "client": "learned-client"}
+
+
+def learning_roles(scenario: Scenario) -> dict[str, str]:
+    """The scenario's learning agents (providers of strategy `learned`, clients of strategy `learned-client`) by
+    name, in the model's order, with their role."""
+    roles = {f"{group.name}-{n}": role for role, groups in (("provider", scenario.providers),
+                                                             ("client", scenario.clients))
+             for group in groups if group.strategy == LEARNING_STRATEGIES[role] for n in range(group.count)}
+    return dict(sorted(roles.items()))
+
+
 def learning_agents(scenario: Scenario) -> tuple[str, ...]:
-    """The names of the scenario's learning agents (providers of strategy `learned`), in the model's order."""
-    names = tuple(sorted(f"{group.name}-{n}" for group in scenario.providers if group.strategy == "learned"
-                         for n in range(group.count)))
+    """The names of the scenario's learning agents, in the model's order."""
+    names = tuple(learning_roles(scenario))
     if not names:
-        raise ValueError(f"scenario {scenario.name!r} has no learning agent: give a provider group strategy: learned")
+        raise ValueError(f"scenario {scenario.name!r} has no learning agent: give a provider group strategy: learned "
+                         "or a client group strategy: learned-client")
     return names
+
+
+def bought_value_usd(model: MarketModel, name: str) -> float:
+    """What the jobs delivered to client `name` so far are worth to it (USD; 0 for any other agent): its settled
+    deals' private values (the model's job values)."""
+    agent = model.live.get(name)
+    if agent is None or agent.role.value != "client":
+        return 0.0
+    return sum(model.job_values.get("0x" + deal_id.hex(), 0.0) for deal_id, dialogue in agent.dialogues.by_id.items()
+               if dialogue.status == Status.SETTLED)
 
 
 class _MarketEnvBase:
@@ -220,29 +251,36 @@ class _MarketEnvBase:
         self.scenario = _scenario(scenario)
         self.reward_kind = reward
         self.possible_agents = list(learning_agents(self.scenario))
+        self.roles = learning_roles(self.scenario)  # agent -> "provider" or "client"
         self.agents: list[str] = []
         self.render_mode = None
         self._run: MarketRun | None = None
         self._workdir = Path(tempfile.mkdtemp(prefix="market-env-"))
         self.episodes = 0
 
+    def actions(self, agent: str) -> tuple[str, ...]:
+        """The names of `agent`'s actions: ACTIONS for a provider, CLIENT_ACTIONS for a client."""
+        return ACTIONS if self.roles[agent] == "provider" else CLIENT_ACTIONS
+
     @functools.lru_cache(maxsize=None)  # noqa: B019 - one space object per agent, as PettingZoo requires
     def observation_space(self, agent: str) -> spaces.Dict:
+        fields = OBSERVATION if self.roles[agent] == "provider" else CLIENT_OBSERVATION
         return spaces.Dict({
-            "observation": spaces.Box(-np.inf, np.inf, (len(OBSERVATION),), np.float32),
-            "action_mask": spaces.Box(0, 1, (len(ACTIONS),), np.int8),
+            "observation": spaces.Box(-np.inf, np.inf, (len(fields),), np.float32),
+            "action_mask": spaces.Box(0, 1, (len(self.actions(agent)),), np.int8),
         })
 
     @functools.lru_cache(maxsize=None)  # noqa: B019
     def action_space(self, agent: str) -> spaces.Discrete:
-        return spaces.Discrete(len(ACTIONS))
+        return spaces.Discrete(len(self.actions(agent)))
 
-    @staticmethod
-    def idle_observation() -> dict:
-        """What an agent sees when it has no decision to make: zeros, and only declining (doing nothing) valid."""
-        mask = np.zeros(len(ACTIONS), dtype=np.int8)
-        mask[DECLINE] = 1
-        return {"observation": np.zeros(len(OBSERVATION), dtype=np.float32), "action_mask": mask}
+    def idle_observation(self, agent: str) -> dict:
+        """What an agent sees when it has no decision to make: zeros, and only doing nothing (a provider's decline,
+        a client's wait) valid."""
+        mask = np.zeros(len(self.actions(agent)), dtype=np.int8)
+        mask[DECLINE if self.roles[agent] == "provider" else WAIT] = 1
+        size = self.observation_space(agent)["observation"].shape[0]
+        return {"observation": np.zeros(size, dtype=np.float32), "action_mask": mask}
 
     @staticmethod
     def _decision_observation(decision: Decision) -> dict:
@@ -251,9 +289,14 @@ class _MarketEnvBase:
     @staticmethod
     def _decision_info(decision: Decision) -> dict:
         context = decision.context
+        common = {"deal_id": "0x" + context.dialogue.deal_id.hex(), "now": context.now}
+        if decision.floor is None:  # a client's: the offers standing on its request
+            offers = decision.offers
+            return {"decision": "counter back" if offers.counter_back is not None else "offers", **common,
+                    "offers": len(offers.offers)}
         counter = decision.observation[OBSERVATION_NAMES.index("is_counter")] > 0
-        return {"decision": "counter" if counter else "request", "deal_id": "0x" + context.dialogue.deal_id.hex(),
-                "now": context.now, "floor_tokens": decision.floor.tokens / decision.floor.unit}
+        return {"decision": "counter" if counter else "request", **common,
+                "floor_tokens": decision.floor.tokens / decision.floor.unit}
 
     def _start(self, seed: int | None) -> None:
         self._end_run()
@@ -300,7 +343,7 @@ class MarketEnv(_MarketEnvBase, AECEnv):
         self.terminations = dict.fromkeys(self.agents, False)
         self.truncations = dict.fromkeys(self.agents, False)
         self.infos = {agent: {} for agent in self.agents}
-        self._observations = {agent: self.idle_observation() for agent in self.agents}
+        self._observations = {agent: self.idle_observation(agent) for agent in self.agents}
         self.agent_selection = self.agents[0]
         self._pending = None
         self._advance()
@@ -323,7 +366,8 @@ class MarketEnv(_MarketEnvBase, AECEnv):
         self._cumulative_rewards[agent] = 0.0
         if self._pending is not None:
             if not self._observations[agent]["action_mask"][int(action)]:
-                raise ValueError(f"{agent}: action {ACTIONS[int(action)]!r} is not valid here (see action_mask)")
+                raise ValueError(f"{agent}: action {self.actions(agent)[int(action)]!r} is not valid here (see "
+                                 "action_mask)")
             self._run.answer(int(action))
         self._advance()
 
@@ -361,7 +405,7 @@ class ParallelMarketEnv(_MarketEnvBase, ParallelEnv):
                 raise ValueError(f"{name} has a decision to make: give it an action")
             action = int(actions[name])
             if not decision.mask[action]:
-                raise ValueError(f"{name}: action {ACTIONS[action]!r} is not valid here (see action_mask)")
+                raise ValueError(f"{name}: action {self.actions(name)[action]!r} is not valid here (see action_mask)")
             self._run.answer(action)
         observations, rewards, infos = self._advance()
         done = self._pending is None
@@ -374,7 +418,7 @@ class ParallelMarketEnv(_MarketEnvBase, ParallelEnv):
     def _advance(self):
         pending, rewards = self._run.next() if not self._run.finished else (None, {})
         self._pending = pending
-        observations = {agent: self.idle_observation() for agent in self.agents}
+        observations = {agent: self.idle_observation(agent) for agent in self.agents}
         infos = {agent: {"deciding": False} for agent in self.agents}
         if pending is not None:
             name, decision = pending

@@ -10,7 +10,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from agents.learning.seat import LEARNED, full_run, lean_run, with_seat
+from agents.learning.seat import full_run, lean_run, learned_strategy, with_seat
 from agents.simulation.scenario import Scenario
 
 
@@ -27,6 +27,7 @@ class SeatRun:
     backend: str = "memory"
     lean: bool = True
     keep_dir: str | None = None
+    role: str = "provider"  # the seat's role: "provider" or "client"
 
 
 def run_seat(scenario: Scenario, groups: tuple[str, ...], run: SeatRun) -> dict[str, float]:
@@ -37,17 +38,17 @@ def run_seat(scenario: Scenario, groups: tuple[str, ...], run: SeatRun) -> dict[
     os.chdir(REPO_ROOT)
     with tempfile.TemporaryDirectory(prefix="seat-run-") as scratch:
         params = dict(run.params)
-        if run.strategy == LEARNED:
-            from agents.learning.policy import LinearPolicy
+        if run.strategy == learned_strategy(run.role):
+            from agents.learning.policy import policy_class
 
-            policy_file = LinearPolicy.from_vector(run.policy_vector).save(Path(scratch) / "policy.json")
-            params = {**params, "policy": str(policy_file)}
-        filled = with_seat(scenario, run.strategy, params, run.seed)
+            policy = policy_class(run.role).from_vector(run.policy_vector)
+            params = {**params, "policy": str(policy.save(Path(scratch) / "policy.json"))}
+        filled = with_seat(scenario, run.strategy, params, run.seed, run.role)
         out_dir = Path(run.keep_dir) if run.keep_dir else Path(scratch) / "run"
         out_dir.mkdir(parents=True, exist_ok=True)
         if run.lean:
-            return lean_run(filled, groups, out_dir)
-        return full_run(filled, groups, run.backend, out_dir)
+            return lean_run(filled, groups, out_dir, run.role)
+        return full_run(filled, groups, run.backend, out_dir, run.role)
 
 
 def run_all(scenario: Scenario, groups: tuple[str, ...], runs: list[SeatRun], *, at_once: int,

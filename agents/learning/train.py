@@ -1,10 +1,11 @@
-"""Training a provider's pricing policy with CMA-ES (the `cma` package) over the weights of a LinearPolicy.
+"""Training a provider's pricing policy (or a client's buying policy: `role`) with CMA-ES (the `cma` package) over
+the weights of a LinearPolicy (LinearClientPolicy).
 
 Each generation, CMA-ES proposes `population` weight vectors; each is put in the seat of the training scenario
 (agents.learning.seat) and scored by the mean, over the generation's training seeds, of the seat's Sortino ratio
-(or trading P&L) in lean memory-backend runs, every (candidate, seed) run a Ray task. The starting policy
-(LinearPolicy.initial(): cost-plus at 30%) is scored on the same seeds every generation, as the curve's
-reference. `start` warm-starts the search from a saved policy instead (a policy trained before: training can be
+or trading P&L (a client seat: its surplus) in lean memory-backend runs, every (candidate, seed) run a Ray task.
+The starting policy (LinearPolicy.initial(): cost-plus at 30%; LinearClientPolicy.initial(): near the baseline
+client) is scored on the same seeds every generation, as the curve's reference. `start` warm-starts the search from a saved policy instead (a policy trained before: training can be
 resumed in runs that each fit the time limit), and `actions` and `fields` confine the search to some actions'
 weights and biases, to every action's weights on some observation fields, or to those actions' weights on those
 fields (an action just added to a trained policy, on the fields of one kind of decision, say), every other number
@@ -34,16 +35,20 @@ import numpy as np
 import pandas as pd
 
 from agents.learning.pool import SeatRun, run_all
-from agents.learning.seat import LEARNED, seat_groups
+from agents.learning.seat import learned_strategy, seat_groups
 from agents.learning.seeds import TRAINING_SEEDS, generation_seeds
 from agents.simulation.scenario import load_scenario
 from agents.sweeps.ray_session import ray_session
 
-OBJECTIVES = {"sortino": "sortino", "pnl": "trading_pnl_usd"}
+OBJECTIVES = {"sortino": "sortino", "pnl": "trading_pnl_usd", "surplus": "client_surplus_usd"}
+# What each role's seat may be trained for. A client's trading P&L only counts what it pays, so buying nothing
+# would score best: its objective is its surplus (the value of the jobs it was delivered, net of what it paid).
+ROLE_OBJECTIVES = {"provider": ("sortino", "pnl"), "client": ("surplus",)}
 
 
 @dataclass(frozen=True)
 class TrainConfig:
+    role: str = "provider"  # whose seat: "provider" (agents.strategies.learned.LearnedProvider) or "client"
     scenario: str = "train-provider"
     generations: int = 10
     population: int = 8
@@ -57,7 +62,7 @@ class TrainConfig:
     sigma: float = 0.25
     objective: str = "sortino"
     seed: int = 1  # CMA-ES's own random numbers (cma reads 0 as "pick one at random")
-    start: Path | None = None  # a policy file to start from; None: LinearPolicy.initial(), cost-plus at 30%
+    start: Path | None = None  # a policy file to start from; None: the role's policy class's initial()
     # what the search moves, every other number staying at the start's (cma's fixed_variables): these actions'
     # weights and biases, every action's weights on these observation fields, or with both, those actions' weights on
     # those fields (LinearPolicy.searched_indices); both empty: every number
@@ -71,8 +76,10 @@ class TrainConfig:
 
     def check(self) -> None:
         """ValueError (one line) for a configuration that cannot train."""
-        if self.objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {', '.join(OBJECTIVES)}, got {self.objective!r}")
+        learned_strategy(self.role)  # ValueError (one line) for a role without a learned seat
+        if self.objective not in ROLE_OBJECTIVES[self.role]:
+            raise ValueError(f"a {self.role}'s objective is one of {', '.join(ROLE_OBJECTIVES[self.role])}, "
+                             f"got {self.objective!r}")
         # cma's step-size adaptation injects a direction into each population: it needs room for two more.
         if self.generations < 1 or self.population < 3:
             raise ValueError("training needs at least 1 generation and a population of at least 3")
@@ -85,11 +92,15 @@ class TrainConfig:
             raise ValueError(f"sigma must be positive, got {self.sigma}")
         if self.finalists < 1:
             raise ValueError(f"training needs at least 1 finalist candidate, got {self.finalists}")
-        from agents.learning.policy import LinearPolicy
-
-        LinearPolicy.searched_indices(self.actions, self.fields)  # ValueError (one line) for an unknown name
+        policy = self.policy_class()
+        policy.searched_indices(self.actions, self.fields)  # ValueError (one line) for an unknown name
         if self.start is not None:
-            LinearPolicy.load(self.start)  # PolicyFileError (a ValueError, one line) if it cannot be used
+            policy.load(self.start)  # PolicyFileError (a ValueError, one line) if it cannot be used
+
+    def policy_class(self):
+        from agents.learning.policy import policy_class
+
+        return policy_class(self.role)
 
 
 @dataclass
@@ -108,14 +119,13 @@ def train(config: TrainConfig, progress=None) -> TrainOutcome:
     """Train, write the output folder, return where everything is. `progress(done, total)` after each run."""
     import cma
 
-    from agents.learning.policy import LinearPolicy
-
     config.check()
+    policy_class = config.policy_class()
     scenario = load_scenario(config.scenario)
-    groups = seat_groups(scenario)
+    groups = seat_groups(scenario, config.role)
     fitness_of = OBJECTIVES[config.objective]
     config.out_dir.mkdir(parents=True, exist_ok=True)
-    start = (LinearPolicy.load(config.start) if config.start else LinearPolicy.initial()).to_vector()
+    start = (policy_class.load(config.start) if config.start else policy_class.initial()).to_vector()
     strategy = cma.CMAEvolutionStrategy(start, config.sigma, cma_options(config, start))
     finalist_candidates = min(config.finalists, config.generations * config.population)
     total = (config.generations * (config.population + 1) * config.seeds_per_generation
@@ -126,7 +136,8 @@ def train(config: TrainConfig, progress=None) -> TrainOutcome:
     def score(vectors: list[np.ndarray], seeds: tuple[int, ...], at_once: int) -> np.ndarray:
         """fitness[candidate, seed]."""
         nonlocal done
-        runs = [SeatRun(seed=seed, strategy=LEARNED, policy_vector=tuple(float(v) for v in vector))
+        runs = [SeatRun(seed=seed, strategy=learned_strategy(config.role), role=config.role,
+                        policy_vector=tuple(float(v) for v in vector))
                 for vector in vectors for seed in seeds]
 
         def advance(_run):
@@ -162,7 +173,7 @@ def train(config: TrainConfig, progress=None) -> TrainOutcome:
     final = pd.DataFrame(final_fitness, index=list(finalists), columns=[f"seed {s}" for s in config.seeds])
     final.insert(0, "mean", final_fitness.mean(axis=1))
     chosen = str(final["mean"].idxmax())
-    policy = LinearPolicy.from_vector(finalists[chosen]).save(config.out_dir / "policy.json")
+    policy = policy_class.from_vector(finalists[chosen]).save(config.out_dir / "policy.json")
     final.to_csv(config.out_dir / "final.csv", index_label="policy")
     curve = pd.DataFrame(rows)
     curve_png = plot_curve(curve, config, config.out_dir / "curve.png")
@@ -172,11 +183,9 @@ def train(config: TrainConfig, progress=None) -> TrainOutcome:
 def cma_options(config: TrainConfig, start: np.ndarray) -> dict:
     """CMA-ES's options: separable, the population and seed configured, and, when the search is confined to some
     actions or fields, every other number of the vector fixed at the start's."""
-    from agents.learning.policy import LinearPolicy
-
     options = {"popsize": config.population, "seed": config.seed, "CMA_diagonal": True, "verbose": -9}
     if config.actions or config.fields:
-        searched = set(LinearPolicy.searched_indices(config.actions, config.fields))
+        searched = set(config.policy_class().searched_indices(config.actions, config.fields))
         options["fixed_variables"] = {i: float(v) for i, v in enumerate(start) if i not in searched}
     return options
 
@@ -214,7 +223,9 @@ def _check_training_seeds(seeds: tuple[int, ...]) -> None:
 
 
 def start_name(config: TrainConfig) -> str:
-    return str(config.start) if config.start else "cost-plus 30%"
+    if config.start:
+        return str(config.start)
+    return "cost-plus 30%" if config.role == "provider" else "near the baseline client"
 
 
 def plot_curve(curve: pd.DataFrame, config: TrainConfig, path: Path) -> Path:
@@ -226,7 +237,8 @@ def plot_curve(curve: pd.DataFrame, config: TrainConfig, path: Path) -> Path:
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
 
-    label = {"sortino": "Sortino ratio of the seat", "pnl": "trading P&L of the seat (USD)"}[config.objective]
+    label = {"sortino": "Sortino ratio of the seat", "pnl": "trading P&L of the seat (USD)",
+             "surplus": "client surplus of the seat (USD)"}[config.objective]
     figure, (raw, gain) = plt.subplots(1, 2, figsize=(11, 4.6))
     x = curve["generation"]
     raw.plot(x, curve["best"], marker="o", label="best candidate")

@@ -10,6 +10,7 @@ import numpy as np
 
 from agents.policy import Context, Notice, NoticeKind, Reply, RequestTerms
 from agents.protocol import Message, Offer, Performative, Status, ValidationScheme
+from agents.strategies.client_features import standing_offers, window_closing
 from agents.strategies.costs import CLIENT_GAS_PER_DEAL, CostModel
 
 # Invitation pools of the latest directory snapshots, shared by every client of the process (a market of thousands
@@ -197,14 +198,10 @@ class BudgetClient:
         for dialogue in context.parallel:
             if dialogue.status != Status.NONE or dialogue.request is None or Performative.ACCEPT in dialogue.in_flight:
                 continue
-            provider_offers = [o for o in dialogue.offers if o.signer == o.offer.provider and o.offer.expiry > context.now
-                               and (dialogue.deal_id, o.signer) not in self._unfunded]
-            if not provider_offers:
+            provider_offers = standing_offers(dialogue, context.now, self._unfunded)
+            if not self.due(dialogue, provider_offers, context.now):
                 continue
-            first_seen = min(o.time for o in provider_offers)
-            closing = dialogue.request.offer_deadline - context.now < 2 * self.decision_delay
-            if context.now - first_seen < self.decision_delay and not closing:
-                continue
+            closing = window_closing(dialogue, context.now, self.decision_delay)
             best = max(provider_offers, key=lambda o: self.surplus(o.offer, dialogue, context))
             if best.offer.price > dialogue.request.max_price:
                 continue  # worth less than it costs
@@ -223,6 +220,14 @@ class BudgetClient:
             )
             replies.append(Reply(Performative.OFFER, dialogue.deal_id, offer=counter))
         return replies
+
+    def due(self, dialogue, provider_offers: list, now: int) -> bool:
+        """Time to decide on a request's offers: `decision_delay` seconds after the first one arrived (parallel
+        offers have had time to come), or as its offer window closes."""
+        if not provider_offers:
+            return False
+        first_seen = min(o.time for o in provider_offers)
+        return now - first_seen >= self.decision_delay or window_closing(dialogue, now, self.decision_delay)
 
     def _accept(self, dialogue, provider: str, signed=None) -> Reply | None:
         signed = signed or dialogue.latest_offer(from_party=provider)

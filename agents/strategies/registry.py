@@ -5,7 +5,8 @@ a name into a policy reads it.
 A strategy's parameters are its policy class's dataclass fields (a scenario gives them as `params`): see
 `CostPlusProvider` and `ThompsonPricingProvider` (agents.strategies.provider), `LearnedProvider`
 (agents.strategies.learned: policy, a policy file), `BudgetClient`
-(agents.strategies.client: budget, bond_fraction, validator_fee_fraction, ...), and the adversaries'
+(agents.strategies.client: budget, bond_fraction, validator_fee_fraction, ...), `LearnedClient` (the same and
+policy), and the adversaries'
 module docstring (agents.strategies.adversarial: dispute_probability, partner)."""
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from agents.strategies.adversarial import (
     WrongResultProvider,
 )
 from agents.strategies.client import BudgetClient
-from agents.strategies.learned import LearnedProvider
+from agents.strategies.learned import LearnedClient, LearnedProvider
 from agents.strategies.provider import CostPlusProvider, ThompsonPricingProvider
 from agents.strategies.validator import HonestCourt, HonestValidator
 
@@ -80,6 +81,7 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
     Strategy("wrong-result", Role.PROVIDER, WrongResultProvider, adversarial=True),
     Strategy("abandon", Role.PROVIDER, AbandonProvider, adversarial=True),
     Strategy("budget", Role.CLIENT, BudgetClient, seeded=True),
+    Strategy("learned-client", Role.CLIENT, LearnedClient, seeded=True),
     Strategy("false-dispute", Role.CLIENT, FalseDisputeClient, seeded=True, adversarial=True),
     Strategy("never-confirm", Role.CLIENT, NeverConfirmClient, seeded=True, adversarial=True),
     Strategy("overbooking", Role.CLIENT, OverbookingClient, seeded=True, adversarial=True),
