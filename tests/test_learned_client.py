@@ -263,3 +263,32 @@ def test_the_environment_decides_for_learned_clients_with_their_own_spaces(monke
         parallel_api_test(parallel, num_cycles=100)
     finally:
         parallel.close()
+
+
+def test_a_deal_s_price_is_the_offer_accepted_not_the_provider_s_latest():
+    """A client that countered, met a counter-back at a higher price and took the provider's first offer pays the
+    first offer's price: the deals table follows the Accepted event's offer hash."""
+    from agents.protocol import Message
+    from agents.protocol import typed_hash as offer_hash
+    from agents.simulation.report import deals_table
+
+    domain = Domain(31337, "0x" + "ee" * 20)
+    request = Request(ME, TOKEN, UNIT, UNIT // 5, NOW + 200, 60, 3600, 60, ValidationScheme.OPTIMISTIC,
+                      "0x" + "00" * 20, 0, 1, b"\x00" * 32, 0)
+    first = Offer(DEAL, TRUSTED, 6 * UNIT // 10, UNIT // 5, NOW + 100, 0)
+    counter = Offer(DEAL, TRUSTED, UNIT // 2, UNIT // 5, NOW + 100, 1)
+    back = Offer(DEAL, TRUSTED, UNIT, UNIT // 5, NOW + 100, 2)
+
+    def message(index, performative, sender, args, **parsed):
+        m = Message(performative, DEAL, sender, args, index, NOW + index, (index, 0), 0.0)
+        m.__dict__.update(parsed)  # the parsed request or offer, as the cached properties would hold them
+        return m
+
+    messages = [message(1, Performative.REQUEST, ME, {}, request=request),
+                *(message(2 + i, Performative.OFFER, signer, {"signer": signer}, offer=offer)
+                  for i, (signer, offer) in enumerate(((TRUSTED, first), (ME, counter), (TRUSTED, back)))),
+                message(5, Performative.ACCEPT, ME, {"provider": TRUSTED, "offerHash": offer_hash(domain, first),
+                                                     "status": Status.AGREED.value})]
+    names = {ME: "client", TRUSTED: "provider"}
+    deal = deals_table(messages, names, UNIT, {}, domain).iloc[0]
+    assert (deal["provider"], deal["price"], deal["offers"]) == ("provider", 0.6, 3)

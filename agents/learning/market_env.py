@@ -176,7 +176,8 @@ class MarketRun:
             await model.run(after_step=after_step)
             # What the episode did, for whoever wants to look (the tests compare it with `strategy: learned`).
             messages = await model.connection.feed.history(model.first_block)
-            self.deals = deals_table(messages, {s.key.address: s.name for s in model.specs}, model.unit, {})
+            self.deals = deals_table(messages, {s.key.address: s.name for s in model.specs}, model.unit, {},
+                                     model.connection.domain)
             self.failed_transactions = {name: len(model.live[name].failed_transactions)
                                         for name in self.learners if name in model.live}
         finally:

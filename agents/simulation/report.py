@@ -12,7 +12,7 @@ import pandas as pd
 
 from agents import settlement
 from agents.metrics import PerformanceSummary, pnl_decomposition
-from agents.protocol import CloseReason, Message, Performative, Status, ValidationScheme
+from agents.protocol import CloseReason, Domain, Message, Performative, Status, ValidationScheme, typed_hash
 from agents.simulation.html import write_html
 from agents.simulation.plots import plot_all
 
@@ -41,8 +41,13 @@ def messages_table(messages: list[Message], names: dict[str, str], unit: int) ->
     return pd.DataFrame(rows)
 
 
-def deals_table(messages: list[Message], names: dict[str, str], unit: int, gas_by_deal: dict[str, int]) -> pd.DataFrame:
+def deals_table(messages: list[Message], names: dict[str, str], unit: int, gas_by_deal: dict[str, int],
+                domain: Domain | None = None) -> pd.DataFrame:
+    """One row per request. A deal's price and collateral are its accepted offer's: the one the Accepted event
+    names by its EIP-712 hash (`domain`: the market's), among the agreed provider's offers. A client may accept an
+    earlier offer than the provider's latest (its first offer, after a counter-back at a higher price)."""
     deals: dict[bytes, dict] = {}
+    accepted_hash: dict[bytes, bytes] = {}
     offers: dict[bytes, list] = {}
     for m in messages:
         if m.performative == Performative.REQUEST:
@@ -68,6 +73,7 @@ def deals_table(messages: list[Message], names: dict[str, str], unit: int, gas_b
             deal["offers"] += 1
             offers.setdefault(m.deal_id, []).append(m.offer)
         elif m.performative == Performative.ACCEPT:
+            accepted_hash[m.deal_id] = bytes(m.args["offerHash"])
             deal["agreed_at"] = m.time
             deal["provider"] = names.get(m.args["provider"], m.args["provider"])
             deal["outcome"] = Status(m.args["status"]).name
@@ -80,11 +86,21 @@ def deals_table(messages: list[Message], names: dict[str, str], unit: int, gas_b
     for deal_id, deal in deals.items():
         accepted = [o for o in offers.get(deal_id, []) if deal["provider"] and names.get(o.provider) == deal["provider"]]
         if accepted:
-            final = max(accepted, key=lambda o: o.round)
+            final = _accepted_offer(accepted, accepted_hash.get(deal_id), domain)
             deal["price"], deal["collateral"] = final.price / unit, final.collateral / unit
         deal["time_to_agreement"] = deal["agreed_at"] - deal["requested_at"] if deal["agreed_at"] else None
         deal["gas"] = gas_by_deal.get(deal["deal_id"], 0)
     return pd.DataFrame(list(deals.values()))
+
+
+def _accepted_offer(offers: list, offer_hash: bytes | None, domain: Domain | None):
+    """The offer of `offers` (the agreed provider's, in either direction) whose hash is `offer_hash`. Hashing is
+    needed only where the offers' terms differ; without a domain or a match, the latest round's."""
+    if domain is not None and offer_hash is not None and len({(o.price, o.collateral) for o in offers}) > 1:
+        for offer in offers:
+            if typed_hash(domain, offer) == offer_hash:
+                return offer
+    return max(offers, key=lambda o: o.round)
 
 
 # Moody & Saffell's adaptation rate: the moving Sharpe estimate weighs about the last 1/eta = 10 steps.

@@ -153,7 +153,8 @@ async def simulate(
                                      "gas_used": gas, "fee_wei": tx.fee_paid or 0, "succeeded": tx.succeeded})
         # The clients' private values of their jobs, where the model draws them, and the jobs' declared sizes.
         sizes = job_sizes(messages, scenario.jobs)
-        deals = attach_job_sizes(attach_job_values(deals_table(messages, names, model.unit, gas_by_deal),
+        deals = attach_job_sizes(attach_job_values(deals_table(messages, names, model.unit, gas_by_deal,
+                                                               model.connection.domain),
                                                    getattr(model, "job_values", {})), sizes)
         messages_frame = messages_table(messages, names, model.unit)
         steps = pd.DataFrame(collector.rows)
