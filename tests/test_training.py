@@ -209,7 +209,12 @@ def test_bad_input_is_one_line():
                         (["train", "--role", "provider", "--actions", "offer at cost"], "not an action: 'offer at cost'"),
                         (["train", "--role", "provider", "--fields", "round,mood"], "not a field: 'mood'"),
                         (["evaluate", "--policy", "nowhere.json"], "does not exist"),
-                        (["evaluate", "--margins", "0.1,0.2"], "at least 5 values")):
+                        (["evaluate", "--margins", "0.1,0.2"], "at least 5 values"),
+                        (["train", "--role", "client", "--objective", "sortino"], "objective is one of surplus"),
+                        (["train", "--role", "client", "--scenario", "train-provider"], "no client group"),
+                        (["evaluate", "--role", "client", "--targets", "0.5,0.7"], "at least 5 values"),
+                        (["evaluate", "--role", "client", "--policy", "policies/provider.json"],
+                         "was made for other observation")):
         result = subprocess.run([str(ape), "run", *args], cwd=ROOT, capture_output=True, text=True, timeout=120)
         lines = [line for line in result.stderr.splitlines() if line.strip()]
         assert result.returncode == 2 and len(lines) == 1 and named in lines[0], (args, result.stderr)
