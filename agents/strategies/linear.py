@@ -1,5 +1,6 @@
-"""A small numpy policy over a provider's pricing decision (agents.strategies.features): one linear score per
-action, the best valid one taken. Small enough for a black-box optimiser (CMA-ES over `to_vector()`), saved as
+"""A small numpy policy over a provider's pricing decision (agents.strategies.features; LinearClientPolicy: a
+client's buying decision, agents.strategies.client_features): one linear score per action, the best valid one
+taken. Small enough for a black-box optimiser (CMA-ES over `to_vector()`), saved as
 a JSON file that names the observation fields and actions it was trained on, so that a file made for another
 version of the features is refused instead of silently misread.
 Like the features, it lives with the strategies (the learned strategy decides with it); `agents.learning.policy`
