@@ -1,6 +1,8 @@
 """The seat under study in a training scenario (scenarios/train-provider.yaml, train-client.yaml): its provider
-groups whose strategy is `learned`, or its client groups whose strategy is `learned-client`. Training puts each candidate policy in the seat; evaluation puts the learned policy,
-Thompson sampling and cost-plus there in turn, on the same machines, against the same competitors and clients.
+groups whose strategy is `learned`, or its client groups whose strategy is `learned-client`. Training puts each
+candidate policy in the seat; evaluation puts the learned policy, Thompson sampling and cost-plus there in turn
+(a client seat: the learned policy and the baseline client), on the same machines, against the same competitors
+and clients.
 This module fills the seat, runs the market (lean in memory for training, fully on either backend for
 evaluation) and reads the seat's figures and the market's from the run."""
 

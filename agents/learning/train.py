@@ -5,11 +5,11 @@ Each generation, CMA-ES proposes `population` weight vectors; each is put in the
 (agents.learning.seat) and scored by the mean, over the generation's training seeds, of the seat's Sortino ratio
 or trading P&L (a client seat: its surplus) in lean memory-backend runs, every (candidate, seed) run a Ray task.
 The starting policy (LinearPolicy.initial(): cost-plus at 30%; LinearClientPolicy.initial(): near the baseline
-client) is scored on the same seeds every generation, as the curve's reference. `start` warm-starts the search from a saved policy instead (a policy trained before: training can be
-resumed in runs that each fit the time limit), and `actions` and `fields` confine the search to some actions'
-weights and biases, to every action's weights on some observation fields, or to those actions' weights on those
-fields (an action just added to a trained policy, on the fields of one kind of decision, say), every other number
-staying at the start's. CMA-ES is separable (a diagonal covariance, `CMA_diagonal`): with hundreds of weights and
+client) is scored on the same seeds every generation, as the curve's reference. `start` warm-starts the search
+from a saved policy instead (a policy trained before: training can be resumed in runs that each fit the time
+limit), and `actions` and `fields` confine the search to some actions' weights and biases, to every action's
+weights on some observation fields, or to those actions' weights on those fields (an action just added to a
+trained policy, on the fields of one kind of decision, say), every other number staying at the start's. CMA-ES is separable (a diagonal covariance, `CMA_diagonal`): with hundreds of weights and
 a few hundred scored candidates, the full covariance could not be learned anyway.
 
 After the last generation, the finalists are scored on every training seed: the start, the distribution's mean
