@@ -292,3 +292,18 @@ def test_a_deal_s_price_is_the_offer_accepted_not_the_provider_s_latest():
     names = {ME: "client", TRUSTED: "provider"}
     deal = deals_table(messages, names, UNIT, {}, domain).iloc[0]
     assert (deal["provider"], deal["price"], deal["offers"]) == ("provider", 0.6, 3)
+
+
+def test_the_client_markets_are_the_provider_training_market_but_for_their_clients():
+    """train-client and provider-vs-learned-clients keep train-provider's day, jobs, machines and regions; only the
+    clients (and, in train-client, the learned provider group's name) differ."""
+    training = load_scenario("train-provider")
+    client_market = load_scenario("train-client")
+    renamed = tuple(replace(g, name="learner") if g.name == "learned" else g for g in client_market.providers)
+    assert replace(client_market, name=training.name, providers=renamed, clients=training.clients) == training
+    assert sum(g.count for g in client_market.clients) == sum(g.count for g in training.clients)
+    assert {(g.jobs_per_step, g.float_tokens) for g in client_market.clients} == \
+        {(g.jobs_per_step, g.float_tokens) for g in training.clients}
+    defended = load_scenario("provider-vs-learned-clients")
+    assert replace(defended, name=training.name, clients=training.clients) == training
+    assert [(g.strategy, g.params["policy"]) for g in defended.clients] == [("learned-client", "policies/client.json")]
